@@ -1,0 +1,1 @@
+"""Safaricom Daraja (M-Pesa): result codes, phone numbers, the HTTP client."""

@@ -1,0 +1,1 @@
+"""RADIUS: the dictionary shipped in `radius/`, the server the router talks to."""

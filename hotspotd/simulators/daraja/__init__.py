@@ -1,0 +1,1 @@
+"""Daraja sandbox simulator: OAuth, STK push/query, callbacks, phone page, faults."""

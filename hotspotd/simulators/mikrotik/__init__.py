@@ -1,0 +1,1 @@
+"""MikroTik simulator: RouterOS API server, hotspot NAS over RADIUS, router pages."""
