@@ -1,1 +1,1 @@
-"""hotspotd.billing"""
+"""Billing core: plans, payments, grants and entitlements, kept in SQLite."""

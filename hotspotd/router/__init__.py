@@ -1,1 +1,1 @@
-"""hotspotd.router"""
+"""Talking to the MikroTik router: RouterOS API gateway and the router outbox."""

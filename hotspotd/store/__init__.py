@@ -1,1 +1,1 @@
-"""hotspotd.store"""
+"""SQLite store: connection handling, transactions and migrations."""

@@ -1,0 +1,221 @@
+"""Wire the appliance together in one place: config → store → backends → services → listeners.
+
+`Appliance(config).start()` brings up, in order: the database (migrated), the Daraja side
+(the real API, or the embedded simulator when `[daraja] backend = "simulator"`), the RADIUS
+server, the router side (a real RouterOS, or the embedded MikroTik simulator), the router
+outbox, the web server and the scheduler. `stop()` takes them down in reverse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from hotspotd import generated_secrets
+from hotspotd.billing.access import AccessPolicy
+from hotspotd.billing.purchases import PurchaseService, SettlementPolicy
+from hotspotd.config import Config, check_production
+from hotspotd.daraja.client import DarajaClient
+from hotspotd.httpserver import ServedApp, bind_tcp
+from hotspotd.radius.server import RadiusServer
+from hotspotd.router.gateway import RouterGateway
+from hotspotd.router.outbox import RouterOutbox
+from hotspotd.store.db import Database
+from hotspotd.web import create_app
+from hotspotd.web.context import WebContext
+
+log = logging.getLogger(__name__)
+
+RUNTIME_FILE = "runtime.json"
+
+
+class Appliance:
+    """The whole daemon in one object. Build with a Config; `start()`, then `stop()`."""
+
+    def __init__(self, config: Config, *, now: Callable[[], float] = time.time) -> None:
+        self.config = fill_generated_secrets(config)
+        self.now = now
+        self.data_dir = Path(self.config.database.path).parent
+        self._stoppers: list[Callable[[], None]] = []
+        self.addresses: dict[str, Any] = {}
+        self.daraja_simulator: Any = None
+        self.router_simulator: Any = None
+        self.started = threading.Event()
+
+    def start(self) -> Appliance:
+        check_production(self.config)
+        self.db = Database(self.config.database.path).open()
+        self._stoppers.append(self.db.close)
+        self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+        daraja = self._start_daraja()
+        self._start_radius()
+        router = self._start_router()
+        self.outbox = RouterOutbox(self.db, router, mac_password=self.config.radius.mac_password,
+                                   now=self.now)
+        self._start_web(daraja)
+        self.outbox.start()
+        self._stoppers.append(self.outbox.stop)
+        self._start_scheduler()
+        self.addresses["database"] = str(self.config.database.path)
+        write_json(self.data_dir / RUNTIME_FILE, self.addresses)
+        self.started.set()
+        log.info("hotspotd is up: portal %s", self.addresses["portal_url"])
+        return self
+
+    def stop(self) -> None:
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                stopper()
+            except Exception:  # keep stopping the rest; nothing here holds money
+                log.exception("error while stopping %s", stopper)
+
+    # -- pieces -------------------------------------------------------------------------
+
+    def _start_daraja(self) -> DarajaClient:
+        cfg = self.config.daraja
+        base_url = cfg.base_url
+        if cfg.backend == "simulator":
+            from hotspotd.simulators.daraja import DarajaSimulator
+
+            sim = DarajaSimulator(consumer_key=cfg.consumer_key,
+                                  consumer_secret=cfg.consumer_secret, shortcode=cfg.shortcode,
+                                  passkey=cfg.passkey, till_number=cfg.till_number,
+                                  approve_delay=self.config.simulators.approve_delay_seconds)
+            sim.start(self.config.simulators.host, self.config.simulators.daraja_port)
+            self._stoppers.append(sim.stop)
+            self.daraja_simulator = sim
+            base_url = sim.url
+            self.addresses.update(daraja_url=sim.url, phone_url=sim.phone_url)
+            log.info("Daraja backend: embedded simulator at %s", sim.url)
+        else:
+            log.info("Daraja backend: %s", base_url)
+        return DarajaClient(base_url=base_url, consumer_key=cfg.consumer_key,
+                            consumer_secret=cfg.consumer_secret, shortcode=cfg.shortcode,
+                            passkey=cfg.passkey, transaction_type=cfg.transaction_type,
+                            till_number=cfg.till_number, timeout=cfg.timeout_seconds)
+
+    def _start_radius(self) -> None:
+        cfg = self.config.radius
+        self.access = AccessPolicy(self.db, mac_password=cfg.mac_password,
+                                   interim_interval=cfg.interim_interval_seconds, now=self.now)
+        secret = cfg.secret.encode()
+        self.radius = RadiusServer(
+            host=cfg.host, auth_port=cfg.auth_port, acct_port=cfg.acct_port,
+            clients={address: secret for address in cfg.clients},
+            authorize=self.access.authorize, record_accounting=self.access.record_accounting,
+            interim_interval=cfg.interim_interval_seconds,
+            require_message_authenticator=cfg.require_message_authenticator)
+        self.radius.start()
+        self._stoppers.append(self.radius.stop)
+        host = self.radius.auth_address[0]
+        self.addresses["radius"] = {
+            "host": host, "auth_port": self.radius.auth_address[1],
+            "acct_port": self.radius.acct_address[1], "secret": cfg.secret,
+            "mac_password": cfg.mac_password}
+        log.info("RADIUS listening on %s auth %s acct %s", host, self.radius.auth_address[1],
+                 self.radius.acct_address[1])
+
+    def _start_router(self) -> RouterGateway:
+        cfg = self.config.router
+        host, port = cfg.host, cfg.api_port
+        if cfg.backend == "simulator":
+            from hotspotd.simulators.mikrotik import MikrotikSimulator
+
+            radius = self.addresses["radius"]
+            radius_host = "127.0.0.1" if radius["host"] in ("0.0.0.0", "") else radius["host"]
+            sim = MikrotikSimulator(api_user=cfg.user, api_password=cfg.password,
+                                    radius_host=radius_host,
+                                    radius_auth_port=radius["auth_port"],
+                                    radius_acct_port=radius["acct_port"],
+                                    radius_secret=self.config.radius.secret)
+            sim.start(self.config.simulators.host, self.config.simulators.router_api_port)
+            self._stoppers.append(sim.stop)
+            self.router_simulator = sim
+            host, port = sim.api_address
+            log.info("router backend: embedded MikroTik simulator, API at %s:%s", host, port)
+        else:
+            log.info("router backend: RouterOS API at %s:%s", host, port)
+        self.addresses["router"] = {"api_host": host, "api_port": port, "user": cfg.user,
+                                    "password": cfg.password}
+        gateway = RouterGateway(host=host, port=port, user=cfg.user, password=cfg.password,
+                                use_tls=cfg.use_tls, timeout=cfg.timeout_seconds)
+        self._stoppers.append(gateway.close)
+        return gateway
+
+    def _start_web(self, daraja: DarajaClient) -> None:
+        cfg = self.config.web
+        sock = bind_tcp(cfg.host, cfg.port)
+        host, port = sock.getsockname()[:2]
+        local_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        base = cfg.public_url.rstrip("/") or f"http://{local_host}:{port}"
+        callback_url = f"{base}/callbacks/{cfg.callback_token}/stk"
+        policy = SettlementPolicy(
+            inline_query_delays=tuple(self.config.settlement.inline_query_delays),
+            query_backoff=tuple(self.config.settlement.query_backoff_seconds),
+            pending_expiry=float(self.config.settlement.pending_expiry_seconds),
+            account_reference=self.config.daraja.account_reference)
+        self.purchases = PurchaseService(self.db, daraja, callback_url=callback_url,
+                                         policy=policy, schedule=self._run_later,
+                                         on_grant=self.outbox.wake, now=self.now)
+        interrupted = self.purchases.recover_after_restart()
+        if interrupted:
+            log.warning("%s payment(s) interrupted by the last stop were closed as failed",
+                        interrupted)
+        context = WebContext(db=self.db, purchases=self.purchases,
+                             venue_name=self.config.venue.name,
+                             callback_token=cfg.callback_token, now=self.now)
+        self.web = ServedApp(create_app(context), sock=sock, name="web").start()
+        self._stoppers.append(self.web.stop)
+        self.addresses["portal_url"] = f"http://{local_host}:{port}/"
+        log.info("web listening on %s:%s (callbacks %s)", host, port,
+                 "via " + cfg.public_url if cfg.public_url else "local only")
+
+    def _start_scheduler(self) -> None:
+        self.scheduler.add_job(self.purchases.reconcile, "interval",
+                               seconds=self.config.settlement.reconcile_interval_seconds,
+                               id="reconcile-payments", next_run_time=datetime.now())
+        self.scheduler.start()
+        self._stoppers.append(lambda: self.scheduler.shutdown(wait=False))
+
+    def _run_later(self, delay: float, job: Callable[[], None]) -> None:
+        self.scheduler.add_job(job, "date",
+                               run_date=datetime.now() + timedelta(seconds=delay))
+
+
+def fill_generated_secrets(config: Config) -> Config:
+    """Generate (once, persisted) every secret the configuration leaves empty and may."""
+    data_dir = Path(config.database.path).parent
+    wanted = {("web", "callback_token")}
+    if config.daraja.backend == "simulator":
+        wanted |= {("daraja", "consumer_key"), ("daraja", "consumer_secret"),
+                   ("daraja", "passkey")}
+    if config.router.backend == "simulator":
+        wanted |= {("router", "password"), ("radius", "secret"), ("radius", "mac_password")}
+    empty = sorted((section, name) for section, name in wanted
+                   if not getattr(getattr(config, section), name))
+    if not empty:
+        return config
+    values = generated_secrets.load_or_create(data_dir, [f"{s}.{n}" for s, n in empty])
+    for section, name in empty:
+        config = config.replace(section, **{name: values[f"{section}.{name}"]})
+    return config
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically with mode 0600 (it can hold secrets)."""
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+    os.replace(temporary, path)

@@ -1,0 +1,269 @@
+"""The payment state machine: pending → completed / failed / cancelled / expired.
+
+Every function here is one transaction. A payment row is written before its STK push is
+sent (invariant 1); a final status is reached from Daraja's result code, or `expired` when
+no final answer arrives in time (invariant 6); completing a payment grants its time in the
+same transaction, at most once (invariant 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+from dataclasses import dataclass
+
+from hotspotd.billing.events import record_event
+from hotspotd.billing.grants import DuplicateGrant, Grant, grant_time
+from hotspotd.billing.plans import Plan
+from hotspotd.daraja.result_codes import COMPLETED, EXPIRED, FAILED, normalise_code, status_for
+from hotspotd.store.db import Database
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+INTERRUPTED_CODE = "HOTSPOTD_INTERRUPTED"
+TIMEOUT_CODE = "HOTSPOTD_TIMEOUT"
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: int
+    public_id: str
+    plan_id: int
+    mac: str
+    ip: str | None
+    phone: str
+    amount: int
+    status: str
+    push_state: str
+    checkout_request_id: str | None
+    result_code: str | None
+    result_desc: str | None
+    receipt: str | None
+    created_at: float
+    query_count: int
+    settled_by: str | None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What applying a result did: `settled`, `duplicate`, `ignored` or `unknown`."""
+
+    outcome: str
+    payment: Payment | None = None
+    grant: Grant | None = None
+
+
+def payment_from_row(row: sqlite3.Row) -> Payment:
+    return Payment(row["id"], row["public_id"], row["plan_id"], row["mac"], row["ip"],
+                   row["phone"], row["amount"], row["status"], row["push_state"],
+                   row["checkout_request_id"], row["result_code"], row["result_desc"],
+                   row["receipt"], row["created_at"], row["query_count"], row["settled_by"])
+
+
+def get_payment(db: Database, *, public_id: str | None = None,
+                payment_id: int | None = None) -> Payment | None:
+    if public_id is not None:
+        row = db.query_one("SELECT * FROM payments WHERE public_id = ?", (public_id,))
+    else:
+        row = db.query_one("SELECT * FROM payments WHERE id = ?", (payment_id,))
+    return payment_from_row(row) if row else None
+
+
+def create_payment(db: Database, *, plan: Plan, phone: str, mac: str, ip: str | None,
+                   now: float) -> Payment:
+    """Store a pending payment (push_state `sending`) and the device, before any push."""
+    public_id = secrets.token_urlsafe(12)
+    with db.write() as conn:
+        conn.execute(
+            "INSERT INTO devices (mac, last_ip, first_seen, last_seen) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (mac) DO UPDATE SET last_ip = COALESCE(excluded.last_ip, last_ip),"
+            " last_seen = excluded.last_seen", (mac, ip, now, now))
+        cursor = conn.execute(
+            "INSERT INTO payments (public_id, plan_id, mac, ip, phone, amount, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", (public_id, plan.id, mac, ip, phone, plan.price, now))
+        payment_id = int(cursor.lastrowid or 0)
+        record_event(conn, now, "payment.created", payment_id=payment_id, mac=mac,
+                     plan_id=plan.id, amount=plan.price)
+    payment = get_payment(db, payment_id=payment_id)
+    assert payment is not None
+    return payment
+
+
+def record_push_accepted(db: Database, payment_id: int, *, merchant_request_id: str,
+                         checkout_request_id: str, now: float, next_query_at: float) -> None:
+    with db.write() as conn:
+        conn.execute(
+            "UPDATE payments SET push_state = 'sent', merchant_request_id = ?,"
+            " checkout_request_id = ?, push_sent_at = ?, next_query_at = ? WHERE id = ?",
+            (merchant_request_id, checkout_request_id, now, next_query_at, payment_id))
+        record_event(conn, now, "push.accepted", payment_id=payment_id,
+                     checkout_request_id=checkout_request_id)
+
+
+def record_push_uncertain(db: Database, payment_id: int, *, reason: str, now: float) -> None:
+    """The push call timed out: it may have reached the phone. Never resend it blindly."""
+    with db.write() as conn:
+        conn.execute("UPDATE payments SET push_state = 'uncertain', push_sent_at = ?"
+                     " WHERE id = ?", (now, payment_id))
+        record_event(conn, now, "push.uncertain", payment_id=payment_id, reason=reason)
+
+
+def record_push_rejected(db: Database, payment_id: int, *, result_code: str, result_desc: str,
+                         now: float) -> None:
+    """Daraja refused the push (or could not be reached): nothing was charged."""
+    with db.write() as conn:
+        conn.execute(
+            "UPDATE payments SET push_state = 'rejected', status = 'failed', result_code = ?,"
+            " result_desc = ?, settled_by = 'push', settled_at = ? WHERE id = ? AND status = ?",
+            (result_code, result_desc, now, payment_id, PENDING))
+        record_event(conn, now, "push.rejected", payment_id=payment_id, result_code=result_code,
+                     result_desc=result_desc)
+
+
+def apply_result(db: Database, *, checkout_request_id: str, result_code: object,
+                 result_desc: str, source: str, now: float, receipt: str | None = None,
+                 paid_amount: int | None = None) -> Settlement:
+    """Apply a final Daraja result (from a callback or an STK query) to its payment.
+
+    Idempotent: a payment settles once; later reports of the same result change nothing
+    except filling in a receipt that a query-settled payment did not know yet.
+    """
+    code = normalise_code(result_code)
+    new_status = status_for(code)
+    with db.write() as conn:
+        row = conn.execute("SELECT * FROM payments WHERE checkout_request_id = ?",
+                           (checkout_request_id,)).fetchone()
+        if row is None:
+            return Settlement("unknown")
+        payment = payment_from_row(row)
+        if _may_settle(payment, new_status):
+            return _settle(conn, payment, code, new_status, result_desc, source, now, receipt,
+                           paid_amount)
+        if payment.status == COMPLETED and new_status == COMPLETED:
+            _fill_receipt(conn, payment, receipt, now)
+            return Settlement("duplicate", payment)
+        if payment.status != new_status:
+            record_event(conn, now, "result.conflict", payment_id=payment.id, source=source,
+                         stored=payment.status, reported=new_status, result_code=code)
+            log.warning("payment %s is %s but %s reported %s (code %s): kept %s", payment.id,
+                        payment.status, source, new_status, code, payment.status)
+            return Settlement("ignored", payment)
+        return Settlement("duplicate", payment)
+
+
+def _may_settle(payment: Payment, new_status: str) -> bool:
+    if payment.status == PENDING:
+        return True
+    # We expired it ourselves for lack of an answer, and M-Pesa now says the money moved:
+    # the customer paid, so the payment completes and grants after all.
+    return (payment.status == EXPIRED and payment.settled_by == "timeout"
+            and new_status == COMPLETED)
+
+
+def _settle(conn: sqlite3.Connection, payment: Payment, code: str, status: str, desc: str,
+            source: str, now: float, receipt: str | None, paid_amount: int | None) -> Settlement:
+    if receipt and _receipt_taken(conn, receipt, payment.id):
+        record_event(conn, now, "result.receipt_reused", payment_id=payment.id, receipt=receipt)
+        return Settlement("ignored", payment)
+    conn.execute(
+        "UPDATE payments SET status = ?, result_code = ?, result_desc = ?, settled_by = ?,"
+        " settled_at = ?, receipt = COALESCE(?, receipt), paid_amount = COALESCE(?, paid_amount)"
+        " WHERE id = ?", (status, code, desc, source, now, receipt, paid_amount, payment.id))
+    record_event(conn, now, "payment.settled", payment_id=payment.id, status=status,
+                 result_code=code, source=source, receipt=receipt)
+    grant = None
+    if status == COMPLETED:
+        grant = _grant_payment(conn, payment, now, receipt, paid_amount)
+    settled = payment_from_row(conn.execute("SELECT * FROM payments WHERE id = ?",
+                                            (payment.id,)).fetchone())
+    return Settlement("settled", settled, grant)
+
+
+def _grant_payment(conn: sqlite3.Connection, payment: Payment, now: float,
+                   receipt: str | None, paid_amount: int | None) -> Grant | None:
+    if paid_amount is not None and paid_amount < payment.amount:
+        conn.execute(
+            "INSERT OR IGNORE INTO unmatched_payments (source, reference, receipt, amount, phone,"
+            " reason, received_at) VALUES ('stk', ?, ?, ?, ?, ?, ?)",
+            (payment.public_id, receipt, paid_amount, payment.phone,
+             f"paid KES {paid_amount}, plan costs KES {payment.amount}", now))
+        record_event(conn, now, "grant.held", payment_id=payment.id, paid_amount=paid_amount,
+                     price=payment.amount)
+        return None
+    plan = conn.execute("SELECT duration_seconds, rate_limit FROM plans WHERE id = ?",
+                        (payment.plan_id,)).fetchone()
+    try:
+        return grant_time(conn, mac=payment.mac, seconds=plan["duration_seconds"], now=now,
+                          plan_id=payment.plan_id, rate_limit=plan["rate_limit"], source="stk",
+                          payment_id=payment.id, receipt=receipt, ip=payment.ip)
+    except DuplicateGrant:
+        record_event(conn, now, "grant.duplicate_refused", payment_id=payment.id, receipt=receipt)
+        return None
+
+
+def _receipt_taken(conn: sqlite3.Connection, receipt: str, payment_id: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM payments WHERE receipt = ? AND id != ? UNION ALL"
+        " SELECT 1 FROM grants WHERE receipt = ? AND (payment_id IS NULL OR payment_id != ?)",
+        (receipt, payment_id, receipt, payment_id)).fetchone()
+    return row is not None
+
+
+def _fill_receipt(conn: sqlite3.Connection, payment: Payment, receipt: str | None,
+                  now: float) -> None:
+    if not receipt or payment.receipt or _receipt_taken(conn, receipt, payment.id):
+        return
+    conn.execute("UPDATE payments SET receipt = ? WHERE id = ?", (receipt, payment.id))
+    conn.execute("UPDATE grants SET receipt = ? WHERE payment_id = ?", (receipt, payment.id))
+    record_event(conn, now, "payment.receipt_learned", payment_id=payment.id, receipt=receipt)
+
+
+def record_query_pending(db: Database, payment_id: int, *, next_query_at: float) -> None:
+    with db.write() as conn:
+        conn.execute("UPDATE payments SET query_count = query_count + 1, next_query_at = ?"
+                     " WHERE id = ? AND status = ?", (next_query_at, payment_id, PENDING))
+
+
+def expire_payment(db: Database, payment_id: int, *, reason: str, now: float,
+                   result_code: str = TIMEOUT_CODE, settled_by: str = "timeout") -> bool:
+    """End a payment that got no final answer in time. Returns False if it had settled."""
+    with db.write() as conn:
+        cursor = conn.execute(
+            "UPDATE payments SET status = ?, result_code = ?, result_desc = ?, settled_by = ?,"
+            " settled_at = ? WHERE id = ? AND status = ?",
+            (EXPIRED if settled_by == "timeout" else FAILED, result_code, reason, settled_by,
+             now, payment_id, PENDING))
+        if cursor.rowcount:
+            record_event(conn, now, "payment.expired", payment_id=payment_id, reason=reason)
+        return bool(cursor.rowcount)
+
+
+def pending_payments(db: Database) -> list[Payment]:
+    rows = db.query("SELECT * FROM payments WHERE status = ? ORDER BY id", (PENDING,))
+    return [payment_from_row(row) for row in rows]
+
+
+def due_for_query(db: Database, now: float, limit: int = 50) -> list[Payment]:
+    rows = db.query(
+        "SELECT * FROM payments WHERE status = ? AND push_state = 'sent' AND next_query_at <= ?"
+        " ORDER BY next_query_at LIMIT ?", (PENDING, now, limit))
+    return [payment_from_row(row) for row in rows]
+
+
+def fail_interrupted_pushes(db: Database, now: float) -> int:
+    """At start-up: payments whose push was being sent when the daemon stopped.
+
+    No CheckoutRequestID was recorded, so M-Pesa cannot be asked about them; they end
+    failed with the reason kept. Should the customer have approved a prompt that did go
+    out, its callback carries an unknown CheckoutRequestID and is held for the owner.
+    """
+    count = 0
+    for payment in [p for p in pending_payments(db) if p.push_state == "sending"]:
+        if expire_payment(db, payment.id, now=now, result_code=INTERRUPTED_CODE,
+                          settled_by="restart",
+                          reason="The payment request was interrupted before M-Pesa confirmed"
+                                 " it; nothing was charged by this request."):
+            count += 1
+    return count

@@ -1,0 +1,230 @@
+"""Daraja HTTP client: OAuth, STK push (Lipa Na M-Pesa Online) and STK query.
+
+Follows ../shared/reference/daraja.md. One cached token per credential set process-wide
+(`tokens.shared_token_cache`); on an invalid-token answer the token is refetched once and
+the call retried once. Every request has a timeout; failures are typed (`errors.py`).
+Secrets (consumer secret, passkey, password, token) are never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import requests
+
+from .errors import DarajaApiError, DarajaAuthError, DarajaProtocolError, is_invalid_token
+from .errors import is_still_processing as _is_still_processing
+from .msisdn import mask_msisdn, normalise_msisdn
+from .result_codes import normalise_code
+from .tokens import TokenCache, shared_token_cache
+from .transport import error_from, json_object, require, send
+
+log = logging.getLogger(__name__)
+
+EAT = timezone(timedelta(hours=3), "EAT")
+OAUTH_PATH = "/oauth/v1/generate?grant_type=client_credentials"
+STK_PUSH_PATH = "/mpesa/stkpush/v1/processrequest"
+STK_QUERY_PATH = "/mpesa/stkpushquery/v1/query"
+TRANSACTION_TYPES = {"paybill": "CustomerPayBillOnline", "till": "CustomerBuyGoodsOnline"}
+ACCOUNT_REFERENCE_MAX = 12
+TRANSACTION_DESC_MAX = 13
+
+
+def eat_now() -> datetime:
+    """The current time in Kenya (EAT, UTC+3, no daylight saving)."""
+    return datetime.now(EAT)
+
+
+def daraja_timestamp(moment: datetime) -> str:
+    """`YYYYMMDDHHmmss` in EAT; a naive datetime is taken as EAT already."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(EAT)
+    return moment.strftime("%Y%m%d%H%M%S")
+
+
+def stk_password(shortcode: str, passkey: str, timestamp: str) -> str:
+    """`base64(BusinessShortCode + Passkey + Timestamp)`."""
+    return base64.b64encode(f"{shortcode}{passkey}{timestamp}".encode()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class StkPushAccepted:
+    merchant_request_id: str
+    checkout_request_id: str
+    response_description: str
+    customer_message: str
+
+
+@dataclass(frozen=True)
+class StkQueryResult:
+    pending: bool
+    result_code: str | None  # normalised ("0", "1032"); None while pending
+    result_desc: str
+    merchant_request_id: str = ""
+    checkout_request_id: str = ""
+
+
+class DarajaClient:
+    """Talks to one Daraja host (sandbox, production, or the embedded simulator)."""
+
+    def __init__(self, *, base_url: str, consumer_key: str, consumer_secret: str,
+                 shortcode: str, passkey: str, transaction_type: str = "paybill",
+                 till_number: str = "", timeout: float = 10.0,
+                 session: requests.Session | None = None, tokens: TokenCache | None = None,
+                 now: Callable[[], datetime] = eat_now) -> None:
+        if transaction_type not in TRANSACTION_TYPES:
+            raise ValueError(f"transaction_type must be 'paybill' or 'till', "
+                             f"not {transaction_type!r}")
+        if transaction_type == "till" and not till_number:
+            raise ValueError("transaction_type 'till' needs a till_number")
+        self.base_url = base_url.rstrip("/")
+        self.shortcode = str(shortcode)
+        self.transaction_type = transaction_type
+        self.till_number = str(till_number)
+        self.timeout = timeout
+        self._consumer_key = consumer_key
+        self._consumer_secret = consumer_secret
+        self._passkey = passkey
+        self._session = session or requests.Session()
+        self._tokens = tokens or shared_token_cache(self.base_url, consumer_key)
+        self._now = now
+
+    def __repr__(self) -> str:
+        return f"DarajaClient(base_url={self.base_url!r}, shortcode={self.shortcode!r})"
+
+    # -- public API -------------------------------------------------------------------------
+
+    def check_credentials(self) -> None:
+        """Fetch a fresh token now; raises DarajaAuthError / DarajaUnreachable / ... ."""
+        self._tokens.refresh(self._fetch_token)
+
+    def stk_push(self, *, phone: str, amount: int, account_reference: str, description: str,
+                 callback_url: str) -> StkPushAccepted:
+        """Send the M-Pesa prompt. Raises InvalidPhoneNumber / ValueError before any HTTP.
+
+        On DarajaTimeout the prompt may have reached the phone: query, do not resend.
+        """
+        msisdn = normalise_msisdn(phone)
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise ValueError(f"amount must be a positive whole number of shillings: {amount!r}")
+        body = {
+            **self._credentials(),
+            "TransactionType": TRANSACTION_TYPES[self.transaction_type],
+            "Amount": amount,
+            "PartyA": msisdn,
+            "PartyB": self.till_number if self.transaction_type == "till" else self.shortcode,
+            "PhoneNumber": msisdn,
+            "CallBackURL": callback_url,
+            "AccountReference": account_reference[:ACCOUNT_REFERENCE_MAX],
+            "TransactionDesc": description[:TRANSACTION_DESC_MAX],
+        }
+        log.info("STK push to %s, KES %s, account %s", mask_msisdn(msisdn), amount,
+                 body["AccountReference"])
+        reply = self._post_api(STK_PUSH_PATH, body)
+        response_code = str(reply.get("ResponseCode", "")).strip()
+        if response_code != "0":
+            raise DarajaApiError(200, response_code or "?",
+                                 str(reply.get("ResponseDescription", "")),
+                                 str(reply.get("MerchantRequestID", "")))
+        require(reply, "MerchantRequestID", "CheckoutRequestID")
+        accepted = StkPushAccepted(
+            merchant_request_id=str(reply["MerchantRequestID"]),
+            checkout_request_id=str(reply["CheckoutRequestID"]),
+            response_description=str(reply.get("ResponseDescription", "")),
+            customer_message=str(reply.get("CustomerMessage", "")),
+        )
+        log.info("STK push accepted: %s", accepted.checkout_request_id)
+        return accepted
+
+    def stk_query(self, checkout_request_id: str) -> StkQueryResult:
+        """Ask how a push ended; `pending=True` while the customer has not answered."""
+        body = {**self._credentials(), "CheckoutRequestID": checkout_request_id}
+        try:
+            reply = self._post_api(STK_QUERY_PATH, body)
+        except DarajaApiError as err:
+            if _is_still_processing(err):
+                return StkQueryResult(pending=True, result_code=None,
+                                      result_desc=err.error_message,
+                                      checkout_request_id=checkout_request_id)
+            raise
+        if reply.get("ResultCode") in (None, ""):
+            raise DarajaProtocolError("STK query reply lacks ResultCode")
+        try:
+            code = normalise_code(reply["ResultCode"])
+        except ValueError as exc:
+            raise DarajaProtocolError(f"unreadable ResultCode {reply['ResultCode']!r}") from exc
+        log.info("STK query %s: result %s", checkout_request_id, code)
+        return StkQueryResult(
+            pending=False, result_code=code, result_desc=str(reply.get("ResultDesc", "")),
+            merchant_request_id=str(reply.get("MerchantRequestID", "")),
+            checkout_request_id=str(reply.get("CheckoutRequestID", checkout_request_id)),
+        )
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _credentials(self) -> dict[str, str]:
+        timestamp = daraja_timestamp(self._now())
+        return {
+            "BusinessShortCode": self.shortcode,
+            "Password": stk_password(self.shortcode, self._passkey, timestamp),
+            "Timestamp": timestamp,
+        }
+
+    def _post_api(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST with the cached token; refetch the token and retry once if Daraja rejects it."""
+        token = self._tokens.get(self._fetch_token)
+        try:
+            return self._post_once(path, body, token)
+        except DarajaApiError as err:
+            if not is_invalid_token(err):
+                raise
+            log.info("Daraja rejected the access token (%s); fetching a new one", err.error_code)
+            self._tokens.invalidate(token)
+        return self._post_once(path, body, self._tokens.get(self._fetch_token))
+
+    def _post_once(self, path: str, body: dict[str, Any], token: str) -> dict[str, Any]:
+        response = send(self._session, "POST", self.base_url + path, timeout=self.timeout,
+                        json=body, headers={"Authorization": f"Bearer {token}"})
+        reply = json_object(response)
+        if response.status_code != 200:
+            raise error_from(response, reply)
+        if reply is None:
+            raise DarajaProtocolError(f"{path} answered 200 without a JSON object",
+                                      http_status=200)
+        return reply
+
+    def _fetch_token(self) -> tuple[str, float]:
+        response = send(self._session, "GET", self.base_url + OAUTH_PATH, timeout=self.timeout,
+                        auth=(self._consumer_key, self._consumer_secret))
+        reply = json_object(response)
+        if response.status_code != 200:
+            raise _oauth_error(response, reply)
+        if reply is None or not reply.get("access_token"):
+            raise DarajaProtocolError("OAuth reply lacks access_token",
+                                      http_status=response.status_code)
+        try:
+            expires_in = float(str(reply.get("expires_in", "")).strip())
+        except ValueError as exc:
+            raise DarajaProtocolError(f"OAuth expires_in unreadable: "
+                                      f"{reply.get('expires_in')!r}") from exc
+        log.debug("fetched a Daraja access token valid for %s s", expires_in)
+        return str(reply["access_token"]), expires_in
+
+
+def _oauth_error(response: requests.Response,
+                 reply: dict[str, Any] | None) -> DarajaAuthError | Exception:
+    """4xx from OAuth means the credentials are refused; 5xx is Daraja's problem."""
+    error = error_from(response, reply)
+    if response.status_code >= 500:
+        return error
+    code = getattr(error, "error_code", "")
+    message = getattr(error, "error_message", "")
+    detail = f": {code} {message}" if code else ""
+    return DarajaAuthError(f"Daraja refused the consumer key/secret (HTTP "
+                           f"{response.status_code}){detail}", http_status=response.status_code,
+                           error_code=code, error_message=message)

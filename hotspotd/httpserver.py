@@ -1,0 +1,66 @@
+"""Serve a WSGI app with waitress in a background thread, on a port that may be 0.
+
+Every HTTP listener of the project (the daemon's web, the Daraja simulator, the router
+simulator's status page) runs through `ServedApp`, so each can bind port 0 in tests and
+report the port it really got.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from waitress.server import create_server
+
+log = logging.getLogger(__name__)
+
+
+def bind_tcp(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, bound before the app exists (so its URL can be known first)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    return sock
+
+
+class ServedApp:
+    """One WSGI app on one TCP address, served by waitress in a daemon thread."""
+
+    def __init__(self, app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0,
+                 *, threads: int = 8, name: str = "http",
+                 sock: socket.socket | None = None) -> None:
+        self.name = name
+        listening = sock if sock is not None else bind_tcp(host, port)
+        self._server = create_server(app, sockets=[listening], threads=threads,
+                                     ident="hotspotd", clear_untrusted_proxy_headers=True)
+        self.host = str(self._server.effective_host)
+        self.port = int(self._server.effective_port)
+        self._thread = threading.Thread(target=self._server.run, name=f"{name}-server",
+                                        daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> ServedApp:
+        self._thread.start()
+        log.info("%s listening on %s", self.name, self.url)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the listener and every open connection, then wait for the loop to end."""
+        server = self._server
+        for channel in list(server._map.values()):
+            channel.close()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)

@@ -1,0 +1,309 @@
+"""The RADIUS server the router talks to: Access-Request on one UDP port, accounting on another.
+
+Why not `pyrad.server.Server`: it cannot bind port 0 and report the port it got, and its
+`Run()` loop has no way to stop, so tests and `hotspotd` shutdown could not end it cleanly.
+pyrad is still used for every packet (decode, PwDecrypt, Message-Authenticator, replies,
+see `packets.py`); this module is only the socket loop: one daemon thread waiting in a
+selector on the two UDP sockets and a wake-up socket that `stop()` writes to.
+
+The loop never blocks on anything but the sockets and the two callbacks. A packet that
+must not be answered (unknown NAS, malformed, bad authenticator, a failing accounting
+callback) is dropped, counted in `stats.dropped` by reason and logged; the loop goes on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import selectors
+import socket
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from hotspotd.radius.accounting import accounting_record_from
+from hotspotd.radius.dictionary import load_dictionary
+from hotspotd.radius.messages import (
+    AccessDecision,
+    AccessRequest,
+    AccountingRecord,
+    DropPacket,
+)
+from hotspotd.radius.packets import (
+    access_request_from,
+    decode_access_request,
+    decode_accounting_request,
+    encode_access_reply,
+    encode_accounting_reply,
+)
+
+__all__ = [
+    "AccessDecision",
+    "AccessRequest",
+    "AccountingRecord",
+    "RadiusServer",
+    "RadiusStats",
+]
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "Service temporarily unavailable"
+MAX_PACKET = 4096  # RFC 2865 3: the largest RADIUS packet
+DUPLICATE_WINDOW = 30.0  # seconds a reply is kept to answer a retransmitted request
+DUPLICATE_ENTRIES = 1024
+
+Handler = Callable[[bytes, str], bytes]
+
+
+@dataclass
+class RadiusStats:
+    """Counters read by ops pages and tests; written only by the server thread."""
+
+    requests: int = 0
+    accepts: int = 0
+    rejects: int = 0
+    accounting: int = 0
+    duplicates: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+class _ReplyCache:
+    """Recent replies by exact request bytes and sender, so a NAS retransmission gets the
+    same answer without calling `authorize` or `record_accounting` again (RFC 5080 2.2.2)."""
+
+    def __init__(self) -> None:
+        self._replies: OrderedDict[tuple[object, ...], tuple[float, bytes]] = OrderedDict()
+
+    def get(self, key: tuple[object, ...], now: float) -> bytes | None:
+        self._expire(now)
+        entry = self._replies.get(key)
+        return entry[1] if entry else None
+
+    def put(self, key: tuple[object, ...], reply: bytes, now: float) -> None:
+        self._replies[key] = (now + DUPLICATE_WINDOW, reply)
+        while len(self._replies) > DUPLICATE_ENTRIES:
+            self._replies.popitem(last=False)
+
+    def _expire(self, now: float) -> None:
+        while self._replies:
+            expires_at, _ = next(iter(self._replies.values()))
+            if expires_at > now:
+                return
+            self._replies.popitem(last=False)
+
+
+class RadiusServer:
+    """Authentication and accounting server for the MikroTik NAS (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        auth_port: int,
+        acct_port: int,
+        clients: Mapping[str, bytes],
+        authorize: Callable[[AccessRequest], AccessDecision],
+        record_accounting: Callable[[AccountingRecord], None],
+        interim_interval: int = 120,
+        require_message_authenticator: bool = False,
+    ) -> None:
+        self._host = host
+        self._ports = {"auth": auth_port, "acct": acct_port}
+        self._clients = _normalise_clients(clients)
+        self._authorize = authorize
+        self._record_accounting = record_accounting
+        self._interim_interval = interim_interval
+        self._require_message_authenticator = require_message_authenticator
+        self._dictionary = load_dictionary()
+        self._cache = _ReplyCache()
+        self._sockets: dict[str, socket.socket] = {}
+        self._wake: tuple[socket.socket, socket.socket] | None = None
+        self._thread: threading.Thread | None = None
+        self.stats = RadiusStats()
+
+    @property
+    def auth_address(self) -> tuple[str, int]:
+        """The (host, port) the authentication socket is bound to; valid after `start()`."""
+        return self._address("auth")
+
+    @property
+    def acct_address(self) -> tuple[str, int]:
+        """The (host, port) the accounting socket is bound to; valid after `start()`."""
+        return self._address("acct")
+
+    def _address(self, kind: str) -> tuple[str, int]:
+        if kind not in self._sockets:
+            raise RuntimeError("RADIUS server not started")
+        host, port = self._sockets[kind].getsockname()[:2]
+        return host, port
+
+    def start(self) -> None:
+        """Bind both UDP sockets (port 0 picks a free one) and start the server thread."""
+        if self._thread is not None:
+            raise RuntimeError("RADIUS server already started")
+        try:
+            for kind, port in self._ports.items():
+                self._sockets[kind] = _bind_udp(self._host, port)
+        except OSError:
+            self._close()
+            raise
+        self._wake = socket.socketpair()
+        selector = selectors.DefaultSelector()
+        selector.register(self._sockets["auth"], selectors.EVENT_READ, self._handle_auth)
+        selector.register(self._sockets["acct"], selectors.EVENT_READ, self._handle_acct)
+        selector.register(self._wake[0], selectors.EVENT_READ, None)
+        self._thread = threading.Thread(
+            target=self._run, args=(selector,), name="radius-server", daemon=True
+        )
+        self._thread.start()
+        log.info(
+            "RADIUS server listening: auth %s:%s, accounting %s:%s, %d client(s)",
+            *self.auth_address,
+            *self.acct_address,
+            len(self._clients),
+        )
+
+    def stop(self) -> None:
+        """Stop the thread and close the sockets; safe to call twice."""
+        thread, self._thread = self._thread, None
+        if thread is not None and self._wake is not None:
+            self._wake[1].send(b"\0")
+            thread.join(timeout=5)
+            if thread.is_alive():
+                log.error("RADIUS server thread did not stop within 5 s")
+            else:
+                log.info("RADIUS server stopped")
+        self._close()
+
+    def _close(self) -> None:
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets = {}
+        if self._wake is not None:
+            for sock in self._wake:
+                sock.close()
+            self._wake = None
+
+    def _run(self, selector: selectors.BaseSelector) -> None:
+        with selector:
+            while True:
+                for key, _ in selector.select():
+                    if key.data is None:  # the wake-up socket: stop() was called
+                        return
+                    self._serve_one(key.fileobj, key.data)  # type: ignore[arg-type]
+
+    def _serve_one(self, sock: socket.socket, handler: Handler) -> None:
+        try:
+            data, address = sock.recvfrom(MAX_PACKET)
+        except OSError as error:  # e.g. ICMP port unreachable reported on Linux
+            log.debug("RADIUS recvfrom failed: %s", error)
+            return
+        self.stats.requests += 1
+        now = time.monotonic()
+        cache_key = (sock.fileno(), address, data)
+        reply = self._cache.get(cache_key, now)
+        if reply is not None:
+            self.stats.duplicates += 1
+        else:
+            reply = self._answer(handler, data, address)
+            if reply is None:
+                return
+            self._cache.put(cache_key, reply, now)
+        try:
+            sock.sendto(reply, address)
+        except OSError as error:
+            log.warning("RADIUS reply to %s failed: %s", address, error)
+
+    def _answer(self, handler: Handler, data: bytes, address: tuple[str, int]) -> bytes | None:
+        try:
+            return handler(data, address[0])
+        except DropPacket as drop:
+            self.stats.dropped[drop.reason] += 1
+            log.warning("RADIUS packet from %s:%s dropped: %s", address[0], address[1], drop)
+        except Exception:
+            self.stats.dropped["internal_error"] += 1
+            log.exception("RADIUS packet from %s:%s dropped: internal error", *address[:2])
+        return None
+
+    def _secret_for(self, source_ip: str) -> bytes:
+        secret = self._clients.get(source_ip)
+        if secret is None:
+            raise DropPacket("unknown_client", f"{source_ip} is not a configured RADIUS client")
+        return secret
+
+    def _handle_auth(self, data: bytes, source_ip: str) -> bytes:
+        packet = decode_access_request(
+            data,
+            self._secret_for(source_ip),
+            self._dictionary,
+            require_message_authenticator=self._require_message_authenticator,
+        )
+        request = access_request_from(packet, source_ip)
+        decision = self._decide(request)
+        try:
+            reply = encode_access_reply(packet, decision, self._interim_interval)
+        except Exception:
+            log.exception("cannot encode the decision for %s: %r", request.user_name, decision)
+            decision = AccessDecision(accept=False, reply_message=UNAVAILABLE)
+            reply = encode_access_reply(packet, decision, self._interim_interval)
+        if decision.accept:
+            self.stats.accepts += 1
+        else:
+            self.stats.rejects += 1
+        log.info(
+            "Access-%s for %s (%s) from NAS %s",
+            "Accept" if decision.accept else "Reject",
+            request.user_name,
+            request.calling_station_id,
+            source_ip,
+        )
+        return reply
+
+    def _decide(self, request: AccessRequest) -> AccessDecision:
+        try:
+            decision = self._authorize(request)
+            if not isinstance(decision, AccessDecision):
+                raise TypeError(f"authorize returned {type(decision).__name__}")
+            return decision
+        except Exception:
+            log.exception("authorize failed for %s; rejecting", request.user_name)
+            return AccessDecision(accept=False, reply_message=UNAVAILABLE)
+
+    def _handle_acct(self, data: bytes, source_ip: str) -> bytes:
+        packet = decode_accounting_request(data, self._secret_for(source_ip), self._dictionary)
+        record = accounting_record_from(packet, source_ip, time.time())
+        try:
+            self._record_accounting(record)
+        except Exception as error:
+            log.exception(
+                "recording accounting %s for session %s failed; not acknowledged",
+                record.status_type,
+                record.session_id,
+            )
+            raise DropPacket("accounting_failed", "record_accounting raised") from error
+        self.stats.accounting += 1
+        log.debug("Accounting %s for session %s", record.status_type, record.session_id)
+        return encode_accounting_reply(packet)
+
+
+def _normalise_clients(clients: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Key clients by canonical IP text; a bad address or a non-bytes secret is an error."""
+    normalised = {}
+    for address, secret in clients.items():
+        if not isinstance(secret, bytes) or not secret:
+            raise ValueError(f"RADIUS client {address}: the secret must be non-empty bytes")
+        normalised[str(ipaddress.ip_address(address))] = secret
+    return normalised
+
+
+def _bind_udp(host: str, port: int) -> socket.socket:
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -1,0 +1,300 @@
+"""The daemon's side of the RouterOS API: log hosts in, list and remove active sessions.
+
+One shared `routeros_api` connection, guarded by one lock. Any error drops the connection;
+the next call reconnects. Read-only calls retry once at once when a reused connection
+turns out to be dead; `login_host` never retries blindly: it reads the active list back
+to learn whether the login took effect. Errors come out as `RouterUnreachable` (no
+connection, timeout, closed) or `RouterCommandFailed` (the router's `!trap` message).
+The API password never appears in a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import routeros_api
+from routeros_api import api_communicator, api_socket, base_api, exceptions
+from routeros_api.api import RouterOsApi
+
+from hotspotd.router.durations import parse_duration
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ACTIVE = "/ip/hotspot/active"
+ALREADY_LOGGED_IN = "already logged in"
+NO_SUCH_ITEM = "no such item"
+
+
+class RouterError(Exception):
+    """Something went wrong talking to the router."""
+
+
+class RouterUnreachable(RouterError):
+    """No connection to the router's API: refused, timed out, or closed."""
+
+
+class RouterCommandFailed(RouterError):
+    """The router answered a command with `!trap`; `message` is the router's text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RouterLoginFailed(RouterCommandFailed):
+    """The router refused the API user name or password."""
+
+
+@dataclass(frozen=True)
+class ActiveHost:
+    """One row of `/ip/hotspot/active`. `id` is valid only until the router reboots."""
+
+    id: str
+    user: str
+    address: str
+    mac: str
+    uptime_seconds: int
+    session_time_left: int | None
+    bytes_in: int
+    bytes_out: int
+
+
+def normalize_mac(mac: str) -> str:
+    """Return `mac` as RouterOS prints it: upper case with colons."""
+    digits = "".join(ch for ch in mac if ch.isalnum()).upper()
+    if len(digits) != 12 or any(ch not in "0123456789ABCDEF" for ch in digits):
+        raise ValueError(f"invalid MAC address: {mac!r}")
+    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+
+
+def _host_from_row(row: dict[str, str]) -> ActiveHost:
+    left = row.get("session-time-left")
+    return ActiveHost(
+        id=row.get("id", ""), user=row.get("user", ""), address=row.get("address", ""),
+        mac=row.get("mac-address", ""), uptime_seconds=parse_duration(row.get("uptime", "0s")),
+        session_time_left=parse_duration(left) if left else None,
+        bytes_in=int(row.get("bytes-in", "0")), bytes_out=int(row.get("bytes-out", "0")))
+
+
+class _Pool(routeros_api.RouterOsApiPool):
+    """`RouterOsApiPool` that sets TCP_NODELAY before it logs in (API words are tiny)."""
+
+    def get_api(self) -> RouterOsApi:
+        if not self.connected:
+            self.socket = api_socket.get_socket(
+                self.host, self.port, timeout=self.socket_timeout, use_ssl=self.use_ssl,
+                ssl_verify=self.ssl_verify, ssl_verify_hostname=self.ssl_verify_hostname,
+                ssl_context=self.ssl_context)
+            self.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            communicator = api_communicator.ApiCommunicator(base_api.Connection(self.socket))
+            self.api = RouterOsApi(communicator)
+            for handler in self._get_exception_handlers():
+                communicator.add_exception_handler(handler)
+            self.api.login(self.username, self.password, self.plaintext_login)
+            self.connected = True
+        return self.api
+
+
+def _timed_out(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError) or "timed out" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class RouterGateway:
+    """The RouterOS API client the daemon uses; thread-safe, one connection."""
+
+    def __init__(self, *, host: str, port: int = 8728, user: str, password: str,
+                 use_tls: bool = False, timeout: float = 5.0, tls_verify: bool = True,
+                 login_timeout: float | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.user = user
+        self._password = password
+        self.use_tls = use_tls
+        self.tls_verify = tls_verify
+        self.timeout = timeout
+        self.login_timeout = login_timeout if login_timeout is not None else 3 * timeout
+        self._lock = threading.Lock()
+        self._pool: _Pool | None = None
+
+    def __repr__(self) -> str:
+        return f"RouterGateway(host={self.host!r}, port={self.port}, user={self.user!r})"
+
+    # -- public API --------------------------------------------------------------------
+    def login_host(self, *, mac: str, ip: str, user: str, password: str) -> None:
+        """Log a device in (`/ip/hotspot/active/login`); the router asks RADIUS.
+
+        Raises RouterCommandFailed with the router's message when RADIUS rejects the user,
+        does not answer, or the device is already logged in.
+        """
+        mac = normalize_mac(mac)
+        arguments = {"user": user, "password": password, "mac-address": mac, "ip": ip}
+
+        def login(api: RouterOsApi) -> None:
+            api.get_resource(ACTIVE).call("login", arguments)
+
+        with self._lock:
+            try:
+                self._run(login, timeout=self.login_timeout)
+                return
+            except RouterUnreachable as exc:
+                failure = exc
+            log.warning("login of %s (%s) interrupted: %s; reading the active list back",
+                        user, mac, failure)
+            if self._is_active_as(mac, user):
+                return
+            if _timed_out(failure):
+                raise failure
+            self._retry_login(login, mac, user)
+
+    def active_hosts(self) -> list[ActiveHost]:
+        """Every row of `/ip/hotspot/active`."""
+        with self._lock:
+            return [_host_from_row(row) for row in self._print(ACTIVE)]
+
+    def find_active(self, mac: str) -> ActiveHost | None:
+        """The active session of the device with `mac`, if it has one."""
+        with self._lock:
+            return self._find_active(normalize_mac(mac))
+
+    def remove_active(self, mac: str) -> bool:
+        """Kick the device with `mac`; True if a session was removed.
+
+        The `.id` is read just now and used at once: `.id`s change across reboots.
+        """
+        mac = normalize_mac(mac)
+        with self._lock:
+            rows = self._print(ACTIVE, queries={"mac-address": mac}, proplist=".id")
+            removed = False
+            for row in rows:
+                removed = self._remove(row["id"]) or removed
+            return removed
+
+    def identity(self) -> str:
+        """The router's `/system/identity` name."""
+        with self._lock:
+            return self._print("/system/identity")[0]["name"]
+
+    def version(self) -> str:
+        """The RouterOS version, e.g. `7.16 (stable)`."""
+        with self._lock:
+            return self._print("/system/resource")[0]["version"]
+
+    def close(self) -> None:
+        """Close the connection (the next call opens a new one)."""
+        with self._lock:
+            self._drop()
+
+    # -- internals (the lock is held) ------------------------------------------------------
+    def _retry_login(self, login: Callable[[RouterOsApi], None], mac: str, user: str) -> None:
+        try:
+            self._run(login, timeout=self.login_timeout)
+        except RouterCommandFailed as exc:
+            if exc.message == ALREADY_LOGGED_IN and self._is_active_as(mac, user):
+                return
+            raise
+
+    def _is_active_as(self, mac: str, user: str) -> bool:
+        host = self._find_active(mac)
+        return host is not None and host.user == user
+
+    def _find_active(self, mac: str) -> ActiveHost | None:
+        rows = self._print(ACTIVE, queries={"mac-address": mac})
+        return _host_from_row(rows[0]) if rows else None
+
+    def _remove(self, session_id: str) -> bool:
+        def remove(api: RouterOsApi) -> None:
+            api.get_resource(ACTIVE).call("remove", {".id": session_id})
+
+        try:
+            self._run(remove)
+        except RouterCommandFailed as exc:
+            if exc.message == NO_SUCH_ITEM:  # ended between the print and the remove
+                return False
+            raise
+        return True
+
+    def _print(self, path: str, *, queries: dict[str, str] | None = None,
+               proplist: str | None = None) -> list[dict[str, str]]:
+        arguments = {".proplist": proplist} if proplist else {}
+
+        def print_rows(api: RouterOsApi) -> list[dict[str, str]]:
+            return list(api.get_resource(path).call("print", arguments, queries or {}))
+
+        return self._run(print_rows, read_only=True)
+
+    def _run(self, call: Callable[[RouterOsApi], T], *, read_only: bool = False,
+             timeout: float | None = None) -> T:
+        """Run `call` on the shared connection; on a dead reused connection retry once
+        when `read_only`."""
+        reused = self._pool is not None
+        try:
+            return self._attempt(call, timeout)
+        except RouterUnreachable:
+            if not (read_only and reused):
+                raise
+            log.info("router connection was dead; reconnecting to %s:%s", self.host, self.port)
+        return self._attempt(call, timeout)
+
+    def _attempt(self, call: Callable[[RouterOsApi], T], timeout: float | None) -> T:
+        try:
+            api = self._connect()
+            assert self._pool is not None
+            self._pool.set_timeout(timeout or self.timeout)
+            return call(api)
+        except exceptions.RouterOsApiCommunicationError as exc:
+            self._drop()
+            raise RouterCommandFailed(self._mask(self._trap_text(exc))) from None
+        except (exceptions.RouterOsApiError, OSError) as exc:
+            self._drop()
+            raise RouterUnreachable(self._mask(
+                f"router API {self.host}:{self.port}: {exc or type(exc).__name__}")) from None
+
+    def _connect(self) -> RouterOsApi:
+        if self._pool is not None:
+            return self._pool.get_api()
+        pool = _Pool(self.host, username=self.user, password=self._password, port=self.port,
+                     plaintext_login=True, use_ssl=self.use_tls, ssl_verify=self.tls_verify,
+                     ssl_verify_hostname=self.tls_verify)
+        pool.socket_timeout = self.timeout
+        try:
+            api = pool.get_api()
+        except exceptions.RouterOsApiCommunicationError as exc:
+            pool.disconnect()
+            message = self._mask(self._trap_text(exc))
+            log.warning("router %s:%s refused API login for %r: %s",
+                        self.host, self.port, self.user, message)
+            raise RouterLoginFailed(f"API login as {self.user!r} failed: {message}") from None
+        except BaseException:
+            pool.disconnect()
+            raise
+        self._pool = pool
+        log.info("connected to router API %s:%s as %r", self.host, self.port, self.user)
+        return api
+
+    def _drop(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            with contextlib.suppress(OSError):
+                pool.disconnect()
+
+    @staticmethod
+    def _trap_text(exc: exceptions.RouterOsApiCommunicationError) -> str:
+        original: Any = exc.original_message
+        if isinstance(original, bytes):
+            return original.decode("utf-8", errors="replace")
+        return str(original)
+
+    def _mask(self, text: str) -> str:
+        return text.replace(self._password, "***") if self._password else text

@@ -1,0 +1,220 @@
+"""`DarajaSimulator`: Safaricom's Daraja sandbox in-process, for `hotspotd demo` and tests.
+
+Follows ../shared/reference/daraja.md: OAuth (one valid token per credential set, string
+`expires_in`), STK push and query with Daraja's validation and error shapes, callbacks to
+CallBackURL, a phone page, automatic answers (`AUTO_OUTCOMES`) and fault injection.
+
+OAuth choices: a missing or non-Basic Authorization header and a wrong consumer key/secret
+both answer HTTP 400 `400.008.01` "Invalid Authentication passed"; a grant_type other than
+client_credentials answers HTTP 400 `400.008.02` "Invalid grant type passed". A missing,
+unknown, replaced or expired Bearer token answers HTTP 404 `404.001.03` "Invalid Access Token".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import logging
+import secrets
+import threading
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+
+from hotspotd.httpserver import ServedApp
+
+from .app import create_app
+from .callbacks import callback_body, deliver
+from .faults import Faults
+from .scheduler import Scheduler
+from .state import (
+    PENDING,
+    SANDBOX_TEST_MSISDN,
+    PromptBook,
+    PromptNotPending,
+    SubscriberLocked,
+    UnknownPrompt,
+    auto_outcome,
+)
+from .tokens import TokenStore
+from .validation import (
+    EAT,
+    INVALID_TOKEN,
+    MERCHANT_ERROR,
+    SPIKE_ARREST,
+    WRONG_AUTH_TYPE,
+    WRONG_GRANT_TYPE,
+    ApiError,
+    Merchant,
+    invalid,
+    parse_push,
+    parse_query,
+)
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = "Success. Request accepted for processing"
+QUERY_ACCEPTED = "The service request has been accepted successsfully"  # Safaricom's typo
+LOCKED = ("Unable to lock subscriber, a transaction is already in process for the current "
+          "subscriber")
+
+
+class DarajaSimulator:
+    def __init__(self, *, consumer_key: str, consumer_secret: str, shortcode: str = "174379",
+                 passkey: str, till_number: str = "", token_ttl: int = 3599,
+                 approve_delay: float = 2.0, auto_resolve_delay: float = 1.0) -> None:
+        self._consumer_key = consumer_key
+        self._consumer_secret = consumer_secret
+        self._merchant = Merchant(str(shortcode), passkey, str(till_number))
+        self.approve_delay = approve_delay
+        self.auto_resolve_delay = auto_resolve_delay
+        self._tokens = TokenStore(token_ttl)
+        self.faults = Faults(self._tokens.invalidate_all)
+        self._book = PromptBook()
+        self._scheduler = Scheduler()
+        self._stopping = threading.Event()
+        self._counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
+        self._served: ServedApp | None = None
+        self._app = create_app(self)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._served = ServedApp(self._app, host, port, name="daraja-simulator").start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._scheduler.stop()
+        if self._served is not None:
+            self._served.stop()
+
+    @property
+    def url(self) -> str:
+        if self._served is None:
+            raise RuntimeError("the Daraja simulator is not started")
+        return self._served.url
+
+    @property
+    def phone_url(self) -> str:
+        return self.url + "/phone"
+
+    def app(self) -> Flask:
+        return self._app
+
+    # -- inspection and control ------------------------------------------------------------
+
+    def prompts(self) -> list[dict[str, Any]]:
+        """Every STK push received so far and how it stands, oldest first."""
+        return self._book.snapshot()
+
+    def stats(self) -> dict[str, int]:
+        """Requests received per endpoint: `oauth`, `stkpush`, `stkquery`."""
+        with self._counts_lock:
+            return {name: self._counts[name] for name in ("oauth", "stkpush", "stkquery")}
+
+    def resolve(self, checkout_request_id: str, outcome: str) -> None:
+        """Answer a prompt as the customer would (see state.OUTCOMES) and send the callback.
+        Raises UnknownPrompt, PromptNotPending, or ValueError for an unknown outcome."""
+        prompt = self._book.finish(checkout_request_id, outcome, datetime.now(EAT))
+        log.info("prompt %s answered %s: result %s", prompt.checkout_request_id, outcome,
+                 prompt.result_code)
+        if self.faults.drop_callbacks:
+            self._book.note_callback(checkout_request_id, dropped=True)
+            return
+        body = callback_body(prompt)
+        copies = 1 + self.faults.duplicate_callbacks
+
+        def record(ok: bool) -> None:
+            self._book.note_callback(checkout_request_id, sent=int(ok), failed=int(not ok))
+
+        self._scheduler.call_later(self.faults.callback_delay,
+                                   lambda: deliver(prompt.callback_url, body, copies, record))
+
+    def new_request_id(self) -> str:
+        return self._book.new_request_id()
+
+    # -- Daraja endpoints (called by app.py) ---------------------------------------------------
+
+    def issue_token(self, authorization: str | None, grant_type: str | None) -> dict[str, str]:
+        self._count("oauth")
+        key, secret = _basic_credentials(authorization)
+        if grant_type != "client_credentials":
+            raise ApiError(WRONG_GRANT_TYPE, "Invalid grant type passed")
+        if not (secrets.compare_digest(key, self._consumer_key)
+                and secrets.compare_digest(secret, self._consumer_secret)):
+            raise ApiError(WRONG_AUTH_TYPE, "Invalid Authentication passed")
+        return {"access_token": self._tokens.issue(), "expires_in": str(self._tokens.ttl)}
+
+    def handle_push(self, authorization: str | None, body: Any) -> dict[str, str]:
+        self._count("stkpush")
+        self._gate(authorization)
+        now = datetime.now(EAT)
+        fields = parse_push(body, self._merchant, now)
+        try:
+            prompt = self._book.add(now, **fields)
+        except SubscriberLocked:
+            raise ApiError(MERCHANT_ERROR, LOCKED) from None
+        self._schedule_auto_answer(prompt.checkout_request_id, prompt.phone)
+        if self.faults.take_timeout():
+            self._stopping.wait(self.faults.hang_seconds)
+        return {"MerchantRequestID": prompt.merchant_request_id,
+                "CheckoutRequestID": prompt.checkout_request_id,
+                "ResponseCode": "0", "ResponseDescription": ACCEPTED, "CustomerMessage": ACCEPTED}
+
+    def handle_query(self, authorization: str | None, body: Any) -> dict[str, str]:
+        self._count("stkquery")
+        self._gate(authorization)
+        checkout_id = parse_query(body, self._merchant, datetime.now(EAT))
+        try:
+            prompt = self._book.get(checkout_id)
+        except UnknownPrompt:
+            raise invalid("CheckoutRequestID") from None
+        if prompt.state == PENDING:
+            raise ApiError(MERCHANT_ERROR, "The transaction is being processed")
+        return {"ResponseCode": "0", "ResponseDescription": QUERY_ACCEPTED,
+                "MerchantRequestID": prompt.merchant_request_id,
+                "CheckoutRequestID": prompt.checkout_request_id,
+                "ResultCode": str(prompt.result_code), "ResultDesc": prompt.result_desc}
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _count(self, name: str) -> None:
+        with self._counts_lock:
+            self._counts[name] += 1
+
+    def _gate(self, authorization: str | None) -> None:
+        """Spike-arrest fault first (the gateway answers before auth), then the token."""
+        if self.faults.take_spike_arrest():
+            raise ApiError(SPIKE_ARREST, "Spike arrest violation")
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme != "Bearer" or not self._tokens.is_valid(token.strip()):
+            raise ApiError(INVALID_TOKEN, "Invalid Access Token")
+
+    def _schedule_auto_answer(self, checkout_id: str, phone: str) -> None:
+        outcome = auto_outcome(phone)
+        if outcome is None:
+            return
+        delay = self.approve_delay if phone == SANDBOX_TEST_MSISDN else self.auto_resolve_delay
+
+        def answer() -> None:
+            with contextlib.suppress(PromptNotPending):  # answered on the phone page first
+                self.resolve(checkout_id, outcome)
+
+        self._scheduler.call_later(delay, answer)
+
+
+def _basic_credentials(authorization: str | None) -> tuple[str, str]:
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme != "Basic":
+        raise ApiError(WRONG_AUTH_TYPE, "Invalid Authentication passed")
+    try:
+        key, sep, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ApiError(WRONG_AUTH_TYPE, "Invalid Authentication passed") from None
+    if not sep:
+        raise ApiError(WRONG_AUTH_TYPE, "Invalid Authentication passed")
+    return key, secret

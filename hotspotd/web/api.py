@@ -1,0 +1,79 @@
+"""The JSON API the portal (and anything else on the WiFi) uses. No phone numbers leave here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from hotspotd.billing.errors import BillingError, InvalidMac, UnknownPayment
+from hotspotd.billing.grants import get_entitlement
+from hotspotd.billing.macs import normalise_mac
+from hotspotd.billing.payments import get_payment
+from hotspotd.billing.plans import list_plans
+from hotspotd.billing.status import purchase_status
+from hotspotd.web.context import web_context
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+@blueprint.errorhandler(BillingError)
+def _billing_error(exc: BillingError) -> Any:
+    return jsonify(error_body(exc.code, exc.message)), exc.status
+
+
+@blueprint.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    return jsonify(error_body(exc.name.lower().replace(" ", "_"), exc.description or "")), exc.code
+
+
+@blueprint.get("/plans")
+def plans() -> Any:
+    return jsonify([plan.as_json() for plan in list_plans(web_context().db.connection())])
+
+
+@blueprint.post("/purchases")
+def create_purchase() -> Any:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BillingError("Send a JSON object with plan_id, phone, mac and ip.")
+    for key in ("plan_id", "phone", "mac"):
+        if body.get(key) in (None, ""):
+            raise BillingError(f"{key} is missing.")
+    phone, mac, ip = body["phone"], body["mac"], body.get("ip")
+    if not isinstance(phone, str):
+        raise BillingError("Enter your M-Pesa phone number, like 0712 345 678.")
+    if ip is not None and not isinstance(ip, str):
+        raise BillingError("ip must be a string.")
+    ctx = web_context()
+    payment = ctx.purchases.start_purchase(plan_id=body["plan_id"], phone=phone, mac=mac, ip=ip)
+    view = purchase_status(ctx.db.connection(), payment, ctx.now())
+    return jsonify(view), 202
+
+
+@blueprint.get("/purchases/<public_id>")
+def purchase(public_id: str) -> Any:
+    ctx = web_context()
+    payment = get_payment(ctx.db, public_id=public_id)
+    if payment is None:
+        raise UnknownPayment("No such purchase.")
+    return jsonify(purchase_status(ctx.db.connection(), payment, ctx.now()))
+
+
+@blueprint.get("/devices/<mac>")
+def device(mac: str) -> Any:
+    ctx = web_context()
+    try:
+        device_mac = normalise_mac(mac)
+    except InvalidMac as exc:
+        raise BillingError(exc.message) from None
+    entitlement = get_entitlement(ctx.db.connection(), device_mac)
+    now = ctx.now()
+    remaining = entitlement.seconds_remaining(now) if entitlement else 0
+    return jsonify({"mac": device_mac, "seconds_remaining": remaining,
+                    "expires_at": entitlement.expires_at if remaining else None})
