@@ -8,10 +8,10 @@ them beside the package.
 
 from __future__ import annotations
 
-import importlib.resources
 from pathlib import Path
 
-_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE_ROOT = Path(__file__).resolve().parent
+_SOURCE_ROOT = _PACKAGE_ROOT.parent
 DATA_DIRS = ("portal", "radius", "config")
 
 
@@ -19,14 +19,7 @@ def data_dir(name: str) -> Path:
     """Return the directory holding the named run-time data (`portal`, `radius`, `config`)."""
     if name not in DATA_DIRS:
         raise ValueError(f"unknown data directory {name!r}")
-    try:
-        found = importlib.resources.files(f"hotspotd.data.{name}")
-        path = Path(str(found))
-        if path.is_dir():
+    for path in (_PACKAGE_ROOT / "data" / name, _SOURCE_ROOT / name):
+        if path.is_dir() and any(path.iterdir()):
             return path
-    except ModuleNotFoundError:
-        pass
-    path = _SOURCE_ROOT / name
-    if not path.is_dir():
-        raise FileNotFoundError(f"hotspotd data directory {name!r} not found at {path}")
-    return path
+    raise FileNotFoundError(f"hotspotd data directory {name!r} not found in {_PACKAGE_ROOT}")

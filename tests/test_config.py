@@ -405,3 +405,18 @@ def test_demo_config_loads() -> None:
     assert all(not value for section, values in config.values().items()
                for name, value in values.items()
                if (section, name) in {(o.section, o.name) for o in SCHEMA if o.secret})
+
+
+def test_inline_secret_in_a_shared_file_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, '[radius]\nsecret = "inline"\n')
+    path.chmod(0o644)
+    with caplog.at_level("WARNING", logger="hotspotd.config"):
+        assert load_config(path, env={}).radius.secret == "inline"
+    assert "[radius] secret" in caplog.text and "inline" not in caplog.text.replace(
+        str(path), "")
+    caplog.clear()
+    path.chmod(0o600)
+    load_config(path, env={})
+    assert caplog.text == ""

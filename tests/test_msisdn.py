@@ -49,7 +49,8 @@ def test_mask() -> None:
 
 
 def _separated(digits: str, separators: list[str]) -> str:
-    return "".join(d + s for d, s in zip(digits, separators, strict=False))
+    padded = separators + [""] * max(0, len(digits) - len(separators))
+    return "".join(d + s for d, s in zip(digits, padded, strict=False))
 
 
 national_numbers = st.builds(lambda first, rest: first + rest, st.sampled_from("17"),

@@ -35,6 +35,7 @@ class RadiusResponder:
     sign_replies: bool = True
     answer_accounting: bool = True
     reject_message: str = "Not paid: buy time on the portal"
+    delay: float = 0.0  # seconds to wait before answering an Access-Request
     grants: dict[str, Grant] = field(default_factory=dict)
     access_requests: list[packet.AuthPacket] = field(default_factory=list)
     accounting: list[packet.AcctPacket] = field(default_factory=list)
@@ -107,6 +108,7 @@ class RadiusResponder:
             self.bad_message_authenticators += 1
             return None
         password = request.PwDecrypt(request["User-Password"][0])
+        time.sleep(self.delay)
         with self._lock:
             self.access_requests.append(request)
             self.passwords.append(password)

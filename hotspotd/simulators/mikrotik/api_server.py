@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 LOGIN_FAILED = "invalid user name or password (6)"
 _ACCEPT_POLL = 0.2
+CATEGORY_GENERAL = 4  # "general failure"
+CATEGORY_API = 5  # "API related failure"
 
 
 class CommandTrap(Exception):
@@ -102,6 +104,8 @@ class ApiServer:
         """Close the listener and every connection, then wait for the threads."""
         self._stopping.set()
         if self._listener is not None:
+            with contextlib.suppress(OSError):  # wakes a blocked accept() on Linux
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
         self.drop_connections()
         with self._lock:
@@ -184,7 +188,11 @@ class ApiServer:
             connection.trap(trap.message, command.tag, trap.category)
             return
         except WireError as exc:
-            connection.trap(str(exc), command.tag, 5)
+            connection.trap(str(exc), command.tag, CATEGORY_API)
+            return
+        except Exception:  # one broken command must not leave the client waiting
+            log.exception("API command %s failed", command.path)
+            connection.trap("internal error", command.tag, CATEGORY_GENERAL)
             return
         for row in result.rows:
             connection.send("!re", row, command.tag)

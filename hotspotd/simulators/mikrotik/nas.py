@@ -93,7 +93,7 @@ class RadiusNas:
         self.timeout = timeout
         self.retries = retries
         self.require_message_auth = require_message_auth
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
 
@@ -106,6 +106,7 @@ class RadiusNas:
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stopping.set()
+        self._queue.put(None)  # wakes the worker
         if self._worker is not None:
             self._worker.join(timeout)
             self._worker = None
@@ -173,6 +174,8 @@ class RadiusNas:
             try:
                 attributes = self._queue.get(timeout=_POLL)
             except queue.Empty:
+                continue
+            if attributes is None:
                 continue
             request = packet.AcctPacket(code=packet.AccountingRequest, secret=self._secret,
                                         dict=self._dictionary)

@@ -1,0 +1,175 @@
+"""The whole path, as outsiders see it: the real `hotspotd demo` process, bought through HTTP,
+checked with FreeRADIUS's radclient and the routeros-api library against the router simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import routeros_api
+from support.radclient import run_radclient
+
+TEST_PHONE = "254708374149"
+PLAN_SECONDS = 1800  # the first demo plan: 30 minutes, KES 10, 1M/2M
+PLAN_RATE = "1M/2M"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    data_dir = tmp_path_factory.mktemp("demo")
+    log_path = data_dir / "demo.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hotspotd.cli", "demo", "--data-dir", str(data_dir)],
+            stdout=log, stderr=subprocess.STDOUT, cwd="/", env={**os.environ,
+                                                            "PYTHONUNBUFFERED": "1"})
+    try:
+        info = _wait_for_demo_json(data_dir / "demo.json", process, log_path)
+        yield info
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        assert code == 0, log_path.read_text()[-3000:]
+
+
+def _wait_for_demo_json(path: Path, process: subprocess.Popen[bytes],
+                        log_path: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"hotspotd demo exited {process.returncode}:\n{log_path.read_text()}")
+        if path.exists():
+            return json.loads(path.read_text())
+        time.sleep(0.1)
+    pytest.fail(f"demo.json did not appear:\n{log_path.read_text()}")
+
+
+def buy(info: dict[str, Any], mac: str, ip: str, plan_id: int = 1) -> dict[str, Any]:
+    response = requests.post(info["portal_url"] + "api/purchases", timeout=15, json={
+        "plan_id": plan_id, "phone": TEST_PHONE, "mac": mac, "ip": ip})
+    assert response.status_code == 202, response.text
+    purchase = response.json()
+    assert purchase["status"] == "pending"
+    return wait_for(lambda: _finished(info, purchase["id"]), timeout=20)
+
+
+def _finished(info: dict[str, Any], purchase_id: str) -> dict[str, Any] | None:
+    body = requests.get(f"{info['portal_url']}api/purchases/{purchase_id}", timeout=5).json()
+    return body if body["status"] != "pending" else None
+
+
+def wait_for(probe: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {probe}")
+
+
+def radius_login(info: dict[str, Any], mac: str) -> Any:
+    radius = info["radius"]
+    return run_radclient(radius["auth_port"], "auth", radius["secret"], {
+        "User-Name": mac, "User-Password": radius["mac_password"],
+        "Calling-Station-Id": mac, "NAS-Identifier": "e2e-test"}, host=radius["host"])
+
+
+def active_hosts(info: dict[str, Any]) -> list[dict[str, str]]:
+    router = info["router"]
+    pool = routeros_api.RouterOsApiPool(router["api_host"], username=router["user"],
+                                        password=router["password"], port=router["api_port"],
+                                        plaintext_login=True)
+    try:
+        return pool.get_api().get_resource("/ip/hotspot/active").get()
+    finally:
+        pool.disconnect()
+
+
+def host_for(info: dict[str, Any], mac: str) -> dict[str, str] | None:
+    return next((row for row in active_hosts(info) if row.get("mac-address") == mac), None)
+
+
+def seconds_of(duration: str) -> int:
+    units = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+    total, number = 0, ""
+    for char in duration:
+        if char.isdigit():
+            number += char
+        else:
+            total += int(number) * units[char]
+            number = ""
+    return total
+
+
+def test_demo_json_lists_every_address(demo: dict[str, Any]) -> None:
+    for key in ("portal_url", "phone_url", "daraja_url", "database"):
+        assert demo[key]
+    assert set(demo["radius"]) >= {"host", "auth_port", "acct_port", "secret", "mac_password"}
+    assert set(demo["router"]) >= {"api_host", "api_port", "user", "password"}
+    assert requests.get(demo["phone_url"], timeout=5).status_code == 200
+    assert Path(demo["database"]).exists()
+
+
+def test_buy_then_online_then_extend(demo: dict[str, Any]) -> None:
+    mac, ip = "AA:BB:CC:10:20:30", "10.5.50.77"
+    first = buy(demo, mac, ip)
+    assert first["status"] == "completed", first
+    assert abs(first["seconds_remaining"] - PLAN_SECONDS) <= 5
+
+    # The router simulator logged the device in through the RouterOS API.
+    row = wait_for(lambda: host_for(demo, mac), timeout=10)
+    assert row["address"] == ip
+    assert abs(seconds_of(row["session-time-left"]) - PLAN_SECONDS) <= 5
+
+    # An independent RADIUS client gets the same answer the router got.
+    reply = radius_login(demo, mac)
+    assert reply.code == "Access-Accept", reply.output
+    assert abs(int(reply.attributes["Session-Timeout"]) - PLAN_SECONDS) <= 5
+    assert reply.attributes["Mikrotik-Rate-Limit"] == PLAN_RATE
+    assert "Message-Authenticator" in reply.attributes, reply.output
+
+    # Buying again stacks the time and the router's session is extended.
+    second = buy(demo, mac, ip)
+    assert second["status"] == "completed", second
+    assert abs(second["seconds_remaining"] - 2 * PLAN_SECONDS) <= 10
+    extended = wait_for(lambda: (r := host_for(demo, mac)) and
+                        seconds_of(r["session-time-left"]) > PLAN_SECONDS + 60 and r,
+                        timeout=10)
+    assert abs(seconds_of(extended["session-time-left"]) - 2 * PLAN_SECONDS) <= 10
+    again = radius_login(demo, mac)
+    assert abs(int(again.attributes["Session-Timeout"]) - 2 * PLAN_SECONDS) <= 10
+
+    device = requests.get(f"{demo['portal_url']}api/devices/{mac}", timeout=5).json()
+    assert abs(device["seconds_remaining"] - 2 * PLAN_SECONDS) <= 10
+    assert "phone" not in json.dumps(device)
+
+
+def test_unknown_device_is_rejected(demo: dict[str, Any]) -> None:
+    reply = radius_login(demo, "DE:AD:BE:EF:00:01")
+    assert reply.code == "Access-Reject", reply.output
+    assert reply.attributes.get("Reply-Message")
+    assert "Message-Authenticator" in reply.attributes, reply.output
+
+
+def test_bad_phone_is_a_clear_error(demo: dict[str, Any]) -> None:
+    response = requests.post(demo["portal_url"] + "api/purchases", timeout=5, json={
+        "plan_id": 1, "phone": "12345", "mac": "AA:BB:CC:10:20:31", "ip": "10.5.50.78"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_phone"
+    assert "0712" in error["message"]
