@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +190,7 @@ class Customers:
         purchase.http_status = response.status_code
         if response.status_code != 202:
             purchase.errors.append(f"POST /api/purchases: HTTP {response.status_code} "
-                                   f"{response.text[:200]}")
+                                   f"{response.text.strip()[:200]}")
             return
         purchase.public_id = response.json()["id"]
         row = self.db.query_one("SELECT checkout_request_id FROM payments WHERE public_id = ?",
@@ -383,7 +383,7 @@ def build_result(args: argparse.Namespace, appliance: Appliance, probes: Probes,
     return {
         "benchmark": "purchase_latency",
         "ok": not failures,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "hotspotd_version": hotspotd.__version__,
         "git_commit": git_commit(),
         "parameters": {"purchases": args.purchases, "concurrency": args.concurrency,
@@ -403,14 +403,21 @@ def build_result(args: argparse.Namespace, appliance: Appliance, probes: Probes,
     }
 
 
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    """Write atomically: a `.tmp` beside it (git-ignored), then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory(prefix="hotspotd-bench-") as data_dir:
         result = run(args, Path(data_dir))
     print(render(result))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.output, result)
     print(f"results written to {args.output}")
     if result["failures"]:
         print("FAILED:", *result["failures"], sep="\n  ", file=sys.stderr)

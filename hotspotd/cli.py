@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = demo_config(args.data_dir, args.host, args.port)
         logging.basicConfig(level=config.logging.level.upper(), format=LOG_FORMAT,
                             stream=sys.stderr)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         failpoints.arm_from_environment()
     except (ConfigError, ValueError) as exc:
         print(f"hotspotd: {exc}", file=sys.stderr)

@@ -41,7 +41,8 @@ class ServedApp:
         self.name = name
         listening = sock if sock is not None else bind_tcp(host, port)
         self._server = create_server(app, sockets=[listening], threads=threads,
-                                     ident="hotspotd", clear_untrusted_proxy_headers=True)
+                                     ident="hotspotd", clear_untrusted_proxy_headers=True,
+                                     asyncore_loop_timeout=0.1)
         self.host = str(self._server.effective_host)
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name=f"{name}-server",

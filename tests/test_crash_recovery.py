@@ -26,6 +26,7 @@ from hotspotd.simulators.daraja.state import SANDBOX_TEST_MSISDN, Prompt
 
 FAILPOINTS = "HOTSPOTD_FAILPOINTS"
 APPROVING_PHONE = SANDBOX_TEST_MSISDN  # approves by itself after the simulator's approve_delay
+WAITING_PHONE = "254700000050"  # no automatic answer: waits for resolve()
 MAC = "AA:BB:CC:00:00:01"
 IP = "10.5.50.101"
 PLAN_SECONDS = 3600
@@ -180,6 +181,42 @@ def test_killed_after_payment_stored_before_push_sent(
         "SELECT id FROM payments WHERE public_id = ?", (public_id,)))["id"]
     assert len(daraja.prompts()) == 1
     assert payment_row(daemon)["status"] == "failed"  # the interrupted one stays as it was
+
+
+def test_killed_after_push_sent_before_it_is_recorded_holds_the_money(
+        daemon: Daemon, daraja: DarajaSimulator) -> None:
+    plan_id = daemon.seed_plan(price=PLAN_PRICE, duration_seconds=PLAN_SECONDS)
+    crash_at(daemon, "push.sent")
+    with pytest.raises(requests.ConnectionError):
+        daemon.post("/api/purchases", json={"plan_id": plan_id, "phone": WAITING_PHONE,
+                                            "mac": MAC, "ip": IP})
+    assert_crashed_at(daemon, "push.sent")
+
+    prompt = only(daraja.prompts())  # the prompt reached the phone...
+    stored = payment_row(daemon)  # ...but its CheckoutRequestID was never recorded
+    assert (stored["status"], stored["push_state"]) == ("pending", "sending")
+    assert stored["checkout_request_id"] is None
+
+    daemon.start()
+    assert payment_row(daemon)["result_code"] == "HOTSPOTD_INTERRUPTED"
+
+    # The customer approves anyway. Daraja's callback goes to the daemon's (stable, in
+    # production) callback URL; here the restarted daemon has a new port, so the test
+    # delivers the body itself.
+    daraja.faults.drop_callbacks = True
+    daraja.resolve(prompt["checkout_request_id"], "approve")
+    prompt = only(daraja.prompts())
+    answer = daemon.session.post(daemon.callback_url(), json=callback_body(Prompt(**prompt)),
+                                 timeout=10)
+    assert answer.status_code == 200
+
+    # Not lost: held for the owner with the receipt, amount and reason. Not granted.
+    held = only(daemon.query("SELECT * FROM unmatched_payments"))
+    assert (held["receipt"], held["amount"], held["phone"]) == (
+        prompt["receipt"], PLAN_PRICE, WAITING_PHONE)
+    assert held["reference"] == prompt["checkout_request_id"] and held["reason"]
+    assert grants(daemon) == []
+    assert payment_row(daemon)["status"] == "failed"
 
 
 def test_killed_after_callback_received_before_it_is_applied(

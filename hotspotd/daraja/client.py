@@ -17,8 +17,14 @@ from typing import Any
 
 import requests
 
-from .errors import DarajaApiError, DarajaAuthError, DarajaProtocolError, is_invalid_token
-from .errors import is_still_processing as _is_still_processing
+from .errors import (
+    DarajaApiError,
+    DarajaAuthError,
+    DarajaError,
+    DarajaProtocolError,
+    is_invalid_token,
+    is_still_processing,
+)
 from .msisdn import mask_msisdn, normalise_msisdn
 from .result_codes import normalise_code
 from .tokens import TokenCache, shared_token_cache
@@ -147,7 +153,7 @@ class DarajaClient:
         try:
             reply = self._post_api(STK_QUERY_PATH, body)
         except DarajaApiError as err:
-            if _is_still_processing(err):
+            if is_still_processing(err):
                 return StkQueryResult(pending=True, result_code=None,
                                       result_desc=err.error_message,
                                       checkout_request_id=checkout_request_id)
@@ -217,7 +223,7 @@ class DarajaClient:
 
 
 def _oauth_error(response: requests.Response,
-                 reply: dict[str, Any] | None) -> DarajaAuthError | Exception:
+                 reply: dict[str, Any] | None) -> DarajaError:
     """4xx from OAuth means the credentials are refused; 5xx is Daraja's problem."""
     error = error_from(response, reply)
     if response.status_code >= 500:

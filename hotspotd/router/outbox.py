@@ -1,7 +1,7 @@
 """The router outbox: every change the router must make is a row, applied with retries.
 
-Writers call `hotspotd.router.ops.enqueue_router_op` inside their own transaction, so the wanted change
-commits together with the grant that caused it; `RouterOutbox` applies pending rows in
+Writers call `hotspotd.router.ops.enqueue_router_op` inside their own transaction, so the
+wanted change commits together with the grant that caused it; `RouterOutbox` applies pending rows in
 order per device, retrying with backoff while the router is unreachable. A daemon crash
 loses nothing: pending rows are picked up again at start.
 """

@@ -50,6 +50,15 @@ AUTO_OUTCOMES: dict[str, tuple[int | None, str]] = {
 }
 
 
+def auto_outcomes_markdown() -> str:
+    """AUTO_OUTCOMES as a Markdown table, for the README (and a test that compares them)."""
+    rows = ["| phone number | result code | ResultDesc |", "|---|---|---|"]
+    for nn, (code, description) in AUTO_OUTCOMES.items():
+        shown = "none (stays pending)" if code is None else str(code)
+        rows.append(f"| {AUTO_PREFIX}{nn} | {shown} | {description} |")
+    return "\n".join(rows)
+
+
 def auto_outcome(phone: str) -> str | None:
     """The outcome a number answers with by itself, or None (wait for the phone page)."""
     if phone == SANDBOX_TEST_MSISDN:
