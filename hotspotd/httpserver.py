@@ -58,10 +58,16 @@ class ServedApp:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close the listener and every open connection, then wait for the loop to end."""
+        """Close the listener and every connection from inside the server's own loop (so
+        its select() never sees a closed descriptor), then stop the worker threads."""
         server = self._server
-        for channel in list(server._map.values()):
-            channel.close()
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
         if self._thread.is_alive():
+            server.trigger.pull_trigger(self._close_all)
             self._thread.join(timeout)
+        else:
+            self._close_all()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+
+    def _close_all(self) -> None:
+        for channel in list(self._server._map.values()):
+            channel.close()

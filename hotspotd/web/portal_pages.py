@@ -24,8 +24,8 @@ ROUTER_FIELDS = ("mac", "ip", "link-login-only", "link-orig", "chap-id", "chap-c
 
 
 def format_duration(seconds: int) -> str:
-    """3600 → "1 hour", 5400 → "1 h 30 min", 86400 → "1 day"."""
-    days, rest = divmod(int(seconds), 86400)
+    """3600 → "1 hour", 5400 → "1 h 30 min", 86400 → "1 day" (to the nearest minute)."""
+    days, rest = divmod((int(seconds) + 30) // 60 * 60, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     if days and not hours and not minutes:

@@ -1,0 +1,184 @@
+"""The daemon's HTTP side through a real server: API input errors, the callback endpoint
+(secret path, malformed bodies, replays), and the portal's no-JavaScript purchase path."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from support.appliance import running_appliance
+
+from hotspotd.app import Appliance
+
+MAC = "AA:BB:CC:00:00:42"
+
+
+@pytest.fixture(scope="module")
+def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
+    with running_appliance(tmp_path_factory.mktemp("web"),
+                           simulators={"approve_delay_seconds": 0.3}) as running:
+        yield running
+
+
+@pytest.fixture()
+def url(appliance: Appliance) -> str:
+    return appliance.addresses["portal_url"]
+
+
+def post_purchase(url: str, body: Any, **kwargs: Any) -> requests.Response:
+    return requests.post(url + "api/purchases", json=body, timeout=10, **kwargs)
+
+
+def wait_status(url: str, purchase_id: str, timeout: float = 10) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = requests.get(f"{url}api/purchases/{purchase_id}", timeout=5).json()
+        if body["status"] != "pending":
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"purchase {purchase_id} still pending")
+
+
+def count(appliance: Appliance, sql: str, *params: Any) -> int:
+    return appliance.db.query_one(sql, params)[0]
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    ({"plan_id": 1, "phone": "0712", "mac": MAC, "ip": "10.0.0.2"}, "invalid_phone"),
+    ({"plan_id": 1, "phone": "+1 555 0100", "mac": MAC, "ip": "10.0.0.2"}, "invalid_phone"),
+    ({"plan_id": 99, "phone": "0708374149", "mac": MAC, "ip": "10.0.0.2"}, "unknown_plan"),
+    ({"plan_id": "x", "phone": "0708374149", "mac": MAC, "ip": "10.0.0.2"}, "unknown_plan"),
+    ({"plan_id": 1, "phone": "0708374149", "mac": "nope", "ip": "10.0.0.2"}, "invalid_mac"),
+    ({"plan_id": 1, "phone": "0708374149", "ip": "10.0.0.2"}, "invalid_request"),
+    ({"plan_id": 1, "phone": 708374149, "mac": MAC}, "invalid_request"),
+    ([1, 2, 3], "invalid_request"),
+])
+def test_bad_purchase_input_is_a_clear_400_and_stores_nothing(
+        appliance: Appliance, url: str, body: Any, code: str) -> None:
+    before = count(appliance, "SELECT COUNT(*) FROM payments")
+    response = post_purchase(url, body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"] and "Traceback" not in error["message"]
+    assert count(appliance, "SELECT COUNT(*) FROM payments") == before
+
+
+def test_non_json_and_huge_bodies_are_refused(url: str) -> None:
+    assert requests.post(url + "api/purchases", data="plan_id=1", timeout=5).status_code == 400
+    huge = requests.post(url + "api/purchases", data=b"x" * 200_000, timeout=5,
+                         headers={"Content-Type": "application/json"})
+    assert huge.status_code == 413
+
+
+def test_unknown_purchase_is_404(url: str) -> None:
+    response = requests.get(url + "api/purchases/not-a-real-id", timeout=5)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_refused_push_is_stored_failed_with_a_reason(appliance: Appliance, url: str) -> None:
+    appliance.daraja_simulator.faults.spike_arrest_next = 1
+    response = post_purchase(url, {"plan_id": 1, "phone": "0711000001", "mac": MAC,
+                                   "ip": "10.0.0.2"})
+    assert response.status_code == 502
+    assert "busy" in response.json()["error"]["message"]
+    row = appliance.db.query_one("SELECT * FROM payments ORDER BY id DESC LIMIT 1")
+    assert (row["status"], row["result_code"]) == ("failed", "500.003.02")
+
+
+def callback_url(appliance: Appliance) -> str:
+    token = appliance.config.web.callback_token
+    return f"{appliance.addresses['portal_url']}callbacks/{token}/stk"
+
+
+def test_callback_with_wrong_token_is_404_and_changes_nothing(appliance: Appliance) -> None:
+    wrong = callback_url(appliance).replace(appliance.config.web.callback_token, "guess")
+    assert requests.post(wrong, json={"Body": {}}, timeout=5).status_code == 404
+
+
+@pytest.mark.parametrize("body", [
+    "not json", {"Body": {}}, {"Body": {"stkCallback": "x"}},
+    {"Body": {"stkCallback": {"CheckoutRequestID": "ws_CO_1", "MerchantRequestID": "m",
+                              "ResultCode": 0, "ResultDesc": "ok"}}},
+    {"Body": {"stkCallback": {"CheckoutRequestID": "ws_CO_1", "MerchantRequestID": "m",
+                              "ResultCode": None}}},
+])
+def test_malformed_callback_is_acknowledged_and_changes_nothing(
+        appliance: Appliance, body: Any) -> None:
+    grants = count(appliance, "SELECT COUNT(*) FROM grants")
+    data = body if isinstance(body, str) else json.dumps(body)
+    response = requests.post(callback_url(appliance), data=data, timeout=5,
+                             headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert response.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
+    assert count(appliance, "SELECT COUNT(*) FROM grants") == grants
+
+
+def test_replayed_callback_grants_once(appliance: Appliance, url: str) -> None:
+    mac = "AA:BB:CC:00:00:43"
+    created = post_purchase(url, {"plan_id": 2, "phone": "0708374149", "mac": mac,
+                                  "ip": "10.0.0.3"}).json()
+    done = wait_status(url, created["id"])
+    assert done["status"] == "completed"
+    payment = appliance.db.query_one("SELECT * FROM payments WHERE public_id = ?",
+                                     (created["id"],))
+    replay = {"Body": {"stkCallback": {
+        "MerchantRequestID": payment["merchant_request_id"],
+        "CheckoutRequestID": payment["checkout_request_id"], "ResultCode": 0,
+        "ResultDesc": "The service request is processed successfully.",
+        "CallbackMetadata": {"Item": [
+            {"Name": "Amount", "Value": payment["amount"]},
+            {"Name": "MpesaReceiptNumber", "Value": payment["receipt"] or "RPL1234567"},
+            {"Name": "Balance"}, {"Name": "TransactionDate", "Value": 20261128104500},
+            {"Name": "PhoneNumber", "Value": 254708374149}]}}}}
+    for _ in range(3):
+        assert requests.post(callback_url(appliance), json=replay, timeout=5).status_code == 200
+    assert count(appliance, "SELECT COUNT(*) FROM grants WHERE mac = ?", mac) == 1
+    device = requests.get(f"{url}api/devices/{mac}", timeout=5).json()
+    assert abs(device["seconds_remaining"] - 3600) <= 5
+
+
+def test_portal_purchase_without_javascript(appliance: Appliance, url: str) -> None:
+    mac, ip = "AA:BB:CC:00:00:44", "10.0.0.4"
+    page = requests.get(url, params={"mac": mac, "ip": ip}, timeout=5)
+    assert page.status_code == 200
+    assert "KES 10" in page.text and 'name="phone"' in page.text
+    assert "http://" not in re.sub(r'action="[^"]*"', "", page.text).replace(url, "")
+    form = {"plan_id": "1", "phone": "0708 374 149", "mac": mac, "ip": ip,
+            "link-orig": "http://example.com/"}
+    posted = requests.post(url + "buy", data=form, timeout=10, allow_redirects=False)
+    assert posted.status_code == 303
+    status_url = url.rstrip("/") + posted.headers["Location"]
+    assert "Check your phone" in requests.get(status_url, timeout=5).text
+    deadline = time.monotonic() + 10
+    while "You are connected" not in (text := requests.get(status_url, timeout=5).text):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.2)
+    assert "30 min" in text and "http://example.com/" in text
+    again = requests.get(url, params={"mac": mac, "ip": ip}, timeout=5).text
+    assert "left" in again and "30 min" in again
+
+
+def test_portal_shows_a_clear_error_for_a_bad_number(url: str) -> None:
+    form = {"plan_id": "1", "phone": "12", "mac": "AA:BB:CC:00:00:45", "ip": "10.0.0.5"}
+    response = requests.post(url + "buy", data=form, timeout=5)
+    assert response.status_code == 400
+    assert "0712 345 678" in response.text and 'value="12"' in response.text
+
+
+def test_healthz(url: str) -> None:
+    body = requests.get(url + "healthz", timeout=5).json()
+    assert body["ok"] is True
+
+
+def test_runtime_json_written(appliance: Appliance) -> None:
+    runtime = json.loads((Path(appliance.config.database.path).parent /
+                          "runtime.json").read_text())
+    assert runtime["portal_url"] == appliance.addresses["portal_url"]
