@@ -1,0 +1,229 @@
+"""Every configuration option, defined once: section, name, default, converter, help."""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "HOTSPOTD_"
+MASK = "***"
+SHORT_REPR = reprlib.Repr()
+SHORT_REPR.maxstring, SHORT_REPR.maxlist = 60, 8
+
+
+class ConfigError(Exception):
+    """A configuration problem, described in one line naming file, section and key."""
+
+
+# --- converters ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Converter:
+    """Checks a TOML value (`check`); `parse_env` first turns an environment string into one.
+
+    Bad input raises ValueError, TypeError or KeyError; the loader turns that into a
+    ConfigError saying `expected <expected>, got <value>`.
+    """
+
+    expected: str
+    kind: type | tuple[type, ...]  # the TOML types accepted; bool never counts as a number
+    accept: Callable[[Any], bool] = lambda value: True
+    parse_env: Callable[[str], Any] = str
+    env_expected: str = ""
+    cast: Callable[[Any], Any] = lambda value: value
+    item: Converter | None = None  # for lists: the converter of each element
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, bool) is not (self.kind is bool) or not isinstance(value, self.kind):
+            raise TypeError(value)
+        if self.item is not None:
+            value = tuple(self.item.check(element) for element in value)
+        if not self.accept(value):
+            raise ValueError(value)
+        return self.cast(value)
+
+
+_BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+PORT = Converter("an integer 0-65535", int, lambda number: 0 <= number <= 65535, int)
+POSITIVE_INT = Converter("a positive integer", int, lambda number: number >= 1, int)
+NON_NEGATIVE_FLOAT = Converter("a non-negative number", (int, float),
+                               lambda number: math.isfinite(number) and number >= 0, float,
+                               cast=float)
+BOOL = Converter("true or false", bool, parse_env=lambda text: _BOOL_WORDS[text.strip().lower()],
+                 env_expected="true, false, yes, no, 1 or 0")
+STR = Converter("a string", str)
+NON_EMPTY_STR = Converter("a non-empty string", str, lambda text: bool(text.strip()))
+
+
+def list_of(item: Converter, items: str, *, non_empty: bool = False) -> Converter:
+    """A list (a tuple once loaded) of `item`; from the environment, comma-separated."""
+    expected = f"a {'non-empty ' if non_empty else ''}list of {items}"
+
+    def parse_env(text: str) -> list[Any]:
+        return [item.parse_env(piece.strip()) for piece in text.split(",") if piece.strip()]
+
+    return Converter(expected, (list, tuple), lambda value: bool(value) or not non_empty,
+                     parse_env, expected + ", comma-separated", item=item)
+
+
+STR_LIST = list_of(NON_EMPTY_STR, "non-empty strings")
+
+
+def float_list(*, non_empty: bool = False) -> Converter:
+    """A list of non-negative numbers (a tuple of floats once loaded)."""
+    return list_of(NON_NEGATIVE_FLOAT, "non-negative numbers", non_empty=non_empty)
+
+
+def enum(*choices: str) -> Converter:
+    """One of the given strings."""
+    return Converter("one of " + ", ".join(f'"{c}"' for c in choices), str, choices.__contains__)
+
+
+def url(*, optional: bool = False) -> Converter:
+    """An http:// or https:// URL with a host; the empty string too if `optional`."""
+    return Converter(
+        ("empty or " if optional else "") + "an http:// or https:// URL", str,
+        lambda text: (optional and text == "") or (
+            text.startswith(("http://", "https://")) and bool(urlsplit(text).hostname)),
+    )
+
+
+def digits(*, optional: bool = False) -> Converter:
+    """A string of ASCII digits (e.g. a shortcode); the empty string too if `optional`."""
+    return Converter(("empty or " if optional else "") + "a string of digits", str,
+                     lambda text: (optional and text == "") or (text.isascii() and text.isdigit()))
+
+
+def short_text(max_length: int) -> Converter:
+    """A non-empty string of at most `max_length` characters."""
+    return Converter(f"a non-empty string of at most {max_length} characters", str,
+                     lambda text: bool(text.strip()) and len(text) <= max_length)
+
+
+# --- the schema ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One configuration option: `[section] name`, its default, converter and help."""
+
+    section: str
+    name: str
+    default: Any
+    convert: Converter
+    help: str
+    secret: bool = False
+
+    @property
+    def env_var(self) -> str:
+        return f"{ENV_PREFIX}{self.section.upper()}_{self.name.upper()}"
+
+    @property
+    def key(self) -> str:
+        return f"[{self.section}] {self.name}"
+
+
+SECTIONS: dict[str, str] = {
+    "web": "HTTP server: captive portal, owner UI, M-Pesa callbacks, ops endpoints.",
+    "database": "SQLite database.",
+    "venue": "How the hotspot presents itself to customers.",
+    "logging": "Logging.",
+    "daraja": "Safaricom Daraja API (M-Pesa Express / STK push).",
+    "settlement": "How pending payments are settled: STK status queries and expiry.",
+    "radius": "RADIUS server the MikroTik hotspot authenticates against.",
+    "router": "RouterOS API connection to the MikroTik router.",
+    "simulators": 'Embedded simulators, started for any backend = "simulator".',
+}
+
+_DARAJA_CHOICES = enum("daraja", "simulator")
+
+SCHEMA: tuple[Option, ...] = (
+    Option("web", "host", "0.0.0.0", NON_EMPTY_STR,
+           "Listen address for the portal, the owner UI and the M-Pesa callbacks."),
+    Option("web", "port", 8080, PORT, "Listen port; 0 picks a free port."),
+    Option("web", "public_url", "", url(optional=True),
+           "Externally reachable https base URL that Daraja can POST callbacks to. Empty: "
+           "callbacks are off and payments settle by STK Query only."),
+    Option("web", "callback_token", "", STR,
+           "Secret path segment of the callback URLs, so only Daraja knows where to POST. "
+           "If empty, a random token is generated at every start.", secret=True),
+    Option("database", "path", "/var/lib/hotspotd/hotspotd.sqlite3", NON_EMPTY_STR,
+           "SQLite database file; its directory must be writable (WAL mode)."),
+    Option("venue", "name", "WiFi Hotspot", NON_EMPTY_STR,
+           "Venue name shown on the portal and in payment prompts."),
+    Option("logging", "level", "info", enum("debug", "info", "warning", "error"),
+           "Log level."),
+    Option("daraja", "backend", "daraja", _DARAJA_CHOICES,
+           '"daraja" talks to base_url; "simulator" starts the embedded Daraja simulator '
+           "and points the client at it."),
+    Option("daraja", "base_url", "https://sandbox.safaricom.co.ke", url(),
+           "Daraja API base URL: the sandbox, or https://api.safaricom.co.ke in production."),
+    Option("daraja", "consumer_key", "", STR,
+           "Daraja app consumer key. Required when backend = \"daraja\".", secret=True),
+    Option("daraja", "consumer_secret", "", STR,
+           "Daraja app consumer secret. Required when backend = \"daraja\".", secret=True),
+    Option("daraja", "shortcode", "174379", digits(),
+           "Business shortcode (BusinessShortCode); 174379 is the sandbox paybill."),
+    Option("daraja", "passkey", "", STR,
+           "Lipa na M-Pesa Online passkey. Required when backend = \"daraja\".", secret=True),
+    Option("daraja", "transaction_type", "paybill", enum("paybill", "till"),
+           '"paybill" (CustomerPayBillOnline) or "till" (CustomerBuyGoodsOnline).'),
+    Option("daraja", "till_number", "", digits(optional=True),
+           'Till number used as PartyB for till payments; required when transaction_type '
+           '= "till".'),
+    Option("daraja", "account_reference", "WIFI", short_text(12),
+           "AccountReference shown to the customer (at most 12 characters)."),
+    Option("daraja", "timeout_seconds", 10.0, NON_NEGATIVE_FLOAT,
+           "Timeout of each HTTP request to Daraja."),
+    Option("settlement", "inline_query_delays", (2.0, 4.0), float_list(),
+           "Seconds after the push at which the purchase request path queries the STK "
+           "status, in the background. Empty: leave it all to the reconciler."),
+    Option("settlement", "reconcile_interval_seconds", 5, POSITIVE_INT,
+           "How often the reconciler looks for pending payments."),
+    Option("settlement", "query_backoff_seconds", (3.0, 5.0, 10.0, 20.0, 30.0),
+           float_list(non_empty=True),
+           "Delays between successive STK queries of one payment; the last one repeats."),
+    Option("settlement", "pending_expiry_seconds", 180, POSITIVE_INT,
+           "A payment with no final answer after this long ends as expired."),
+    Option("radius", "host", "0.0.0.0", NON_EMPTY_STR, "Listen address of the RADIUS server."),
+    Option("radius", "auth_port", 1812, PORT, "Authentication port (UDP); 0 picks a free port."),
+    Option("radius", "acct_port", 1813, PORT, "Accounting port (UDP); 0 picks a free port."),
+    Option("radius", "secret", "", STR,
+           "RADIUS shared secret, as set on the router (/radius secret=).", secret=True),
+    Option("radius", "mac_password", "", STR,
+           "Password the router sends for MAC logins; must match the router's hotspot "
+           "profile (mac-auth-password).", secret=True),
+    Option("radius", "clients", ("192.168.88.1",), STR_LIST,
+           "Addresses of the routers allowed to send RADIUS requests."),
+    Option("radius", "interim_interval_seconds", 120, POSITIVE_INT,
+           "Acct-Interim-Interval sent to the router in Access-Accept."),
+    Option("radius", "require_message_authenticator", False, BOOL,
+           "Reject Access-Requests without a valid Message-Authenticator."),
+    Option("router", "backend", "routeros", enum("routeros", "simulator"),
+           '"routeros" talks to host:api_port; "simulator" starts the embedded RouterOS '
+           "simulator and points the client at it."),
+    Option("router", "host", "192.168.88.1", NON_EMPTY_STR, "Router address for the API."),
+    Option("router", "api_port", 8728, PORT, "RouterOS API port (8729 for API over TLS)."),
+    Option("router", "user", "hotspotd", NON_EMPTY_STR, "RouterOS API user."),
+    Option("router", "password", "", STR,
+           'RouterOS API password. Required when backend = "routeros".', secret=True),
+    Option("router", "use_tls", False, BOOL, "Connect to the API over TLS (api-ssl)."),
+    Option("router", "timeout_seconds", 5.0, NON_NEGATIVE_FLOAT,
+           "Timeout of each RouterOS API call."),
+    Option("simulators", "host", "127.0.0.1", NON_EMPTY_STR,
+           "Where the embedded simulators listen."),
+    Option("simulators", "daraja_port", 0, PORT,
+           "Port of the Daraja simulator; 0 picks a free port."),
+    Option("simulators", "router_api_port", 0, PORT,
+           "Port of the RouterOS API simulator; 0 picks a free port."),
+    Option("simulators", "approve_delay_seconds", 2.0, NON_NEGATIVE_FLOAT,
+           "How long the sandbox test number 254708374149 takes to approve by itself."),
+)
+
+OPTIONS: dict[tuple[str, str], Option] = {(o.section, o.name): o for o in SCHEMA}
