@@ -13,12 +13,12 @@ from types import MappingProxyType
 from typing import Any
 
 from hotspotd.config.schema import (
-    SHORT_REPR,
     ENV_PREFIX,
     MASK,
     OPTIONS,
     SCHEMA,
     SECTIONS,
+    SHORT_REPR,
     ConfigError,
     Option,
 )
