@@ -161,13 +161,13 @@ def test_accounting_on_closes_only_that_nas_sessions(db, clock, policy):
     assert session(db, "boot") is None  # the reboot notice itself is not a session
 
 
-def test_bug_accounting_failed_status_does_not_close_the_nas_sessions(db, clock, policy):
+def test_accounting_failed_status_does_not_close_the_nas_sessions(db, clock, policy):
     """Acct-Status-Type "Failed" (15, in our dictionary) is not a reboot notice.
 
-    BUG: record_accounting treats every status it does not know as Accounting-On/Off and
-    closes all of the NAS's online sessions, so one "Failed" record marks every customer on
-    that router as stopped.
+    Regression: record_accounting used to treat every status it did not know as
+    Accounting-On/Off and close all of the NAS's online sessions.
     """
     policy.record_accounting(accounting("Start", session_id="s1"))
     policy.record_accounting(accounting("Failed", session_id="s9", user="AA:BB:CC:DD:EE:02"))
     assert session(db, "s1")["status"] == "online"
+    assert session(db, "s9") is None

@@ -13,7 +13,12 @@ from hotspotd.billing import payments
 from hotspotd.billing.errors import PaymentNotSent
 from hotspotd.billing.purchases import PurchaseService, SettlementPolicy
 from hotspotd.daraja.client import StkPushAccepted, StkQueryResult
-from hotspotd.daraja.errors import DarajaApiError, DarajaTimeout, DarajaUnreachable
+from hotspotd.daraja.errors import (
+    DarajaApiError,
+    DarajaProtocolError,
+    DarajaTimeout,
+    DarajaUnreachable,
+)
 
 MAC = "AA:BB:CC:DD:EE:01"
 PHONE = "254708374149"
@@ -73,9 +78,11 @@ def scheduled() -> list[tuple[float, Any]]:
 
 @pytest.fixture
 def service(db, stk, clock, scheduled) -> PurchaseService:
+    def schedule(delay: float, job: Any) -> None:
+        scheduled.append((delay, job))
+
     return PurchaseService(db, stk, callback_url="https://example.test/cb/secret",
-                           policy=POLICY, schedule=lambda delay, job: scheduled.append((delay, job)),
-                           now=clock)
+                           policy=POLICY, schedule=schedule, now=clock)
 
 
 def sent_payment(db, plan, clock, checkout_id: str = "ws_CO_1", mac: str = MAC):
@@ -250,6 +257,25 @@ def test_conflicting_failure_after_completion_is_ignored_and_logged(db, plan, cl
     detail = json.loads(conflict["detail"])
     assert (detail["stored"], detail["reported"], detail["result_code"]) == (
         "completed", "cancelled", "1032")
+
+
+def test_success_with_receipt_after_a_daraja_failure_is_held_for_the_owner(db, plan,
+                                                                              clock):
+    """M-Pesa said 1037 (or 1032) first, then a success callback with a receipt arrives.
+
+    BUG: the money moved (there is a receipt) but apply_result only records a
+    `result.conflict` event: no grant, and nothing in unmatched_payments, so the owner's
+    "I paid but I'm not online" screen never shows it (PRODUCT: unmatched money is held,
+    never lost).
+    """
+    payment = sent_payment(db, plan, clock)
+    apply(db, clock, code=1037, source="query")
+    settlement = apply(db, clock, code=0, receipt=RECEIPT, paid_amount=plan.price)
+    assert settlement.outcome == "ignored"
+    assert grants_of(db, payment.id) == []
+    held = db.query_one("SELECT * FROM unmatched_payments WHERE receipt = ?", (RECEIPT,))
+    assert held is not None, "paid money reported after a failure is neither granted nor held"
+    assert held["amount"] == plan.price and held["reason"]
 
 
 def test_receipt_learned_later_fills_payment_and_grant(db, plan, clock):
@@ -481,6 +507,21 @@ def test_push_with_daraja_unreachable_fails_without_charging(db, plan, stk, serv
         service.start_purchase(plan_id=plan.id, phone=PHONE, mac=MAC, ip=None)
     stored = db.query_one("SELECT * FROM payments")
     assert (stored["status"], stored["push_state"]) == ("failed", "rejected")
+
+
+def test_unreadable_push_reply_is_uncertain_not_failed(db, plan, stk, service):
+    """An STK push whose reply we cannot read may still have reached the phone.
+
+    BUG: PurchaseService._push treats DarajaProtocolError (HTML from a proxy, a 200 without
+    CheckoutRequestID) like a refusal: the payment is stored `failed`/`rejected` ("nothing
+    was charged") and the customer is told to try again, although the prompt may be on the
+    phone (integrators report exactly this: "Invalid remote response" and the prompt still
+    arrived and was paid). A retry then charges twice.
+    """
+    stk.push_error = DarajaProtocolError("Daraja reply lacks CheckoutRequestID",
+                                         http_status=200)
+    payment = service.start_purchase(plan_id=plan.id, phone=PHONE, mac=MAC, ip=None)
+    assert (payment.status, payment.push_state) == ("pending", "uncertain")
 
 
 def test_push_timeout_leaves_the_payment_pending_uncertain_and_never_resends(

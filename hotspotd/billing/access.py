@@ -56,8 +56,12 @@ class AccessPolicy:
         stopped = now if record.status_type == "Stop" else None
         status = {"Start": "online", "Interim-Update": "online", "Stop": "stopped"}.get(
             record.status_type)
-        if status is None:  # Accounting-On/Off: the NAS (re)booted; its sessions are gone
-            self._close_nas_sessions(record.nas_address, now)
+        if record.status_type in ("Accounting-On", "Accounting-Off"):
+            self._close_nas_sessions(record.nas_address, now)  # the NAS (re)booted
+            return
+        if status is None:
+            log.info("RADIUS accounting %s for session %s from %s: nothing to record",
+                     record.status_type, record.session_id, record.nas_address)
             return
         with self._db.write() as conn:
             conn.execute(

@@ -145,6 +145,11 @@ def apply_result(db: Database, *, checkout_request_id: str, result_code: object,
             _fill_receipt(conn, payment, receipt, now)
             return Settlement("duplicate", payment)
         if payment.status != new_status:
+            if new_status == COMPLETED and receipt and not _receipt_taken(conn, receipt,
+                                                                          payment.id):
+                _hold(conn, payment, receipt, paid_amount, now,
+                      f"M-Pesa reported this payment as paid after it was recorded as"
+                      f" {payment.status} (code {payment.result_code})")
             record_event(conn, now, "result.conflict", payment_id=payment.id, source=source,
                          stored=payment.status, reported=new_status, result_code=code)
             log.warning("payment %s is %s but %s reported %s (code %s): kept %s", payment.id,
@@ -156,10 +161,10 @@ def apply_result(db: Database, *, checkout_request_id: str, result_code: object,
 def _may_settle(payment: Payment, new_status: str) -> bool:
     if payment.status == PENDING:
         return True
-    # We expired it ourselves for lack of an answer, and M-Pesa now says the money moved:
+    # We expired it ourselves for lack of an answer: if M-Pesa now says the money moved,
     # the customer paid, so the payment completes and grants after all.
-    return (payment.status == EXPIRED and payment.settled_by == "timeout"
-            and new_status == COMPLETED)
+    # Any final answer from M-Pesa replaces our own timeout, so its code is what we keep.
+    return payment.status == EXPIRED and payment.settled_by == "timeout"
 
 
 def _settle(conn: sqlite3.Connection, payment: Payment, code: str, status: str, desc: str,
@@ -184,11 +189,8 @@ def _settle(conn: sqlite3.Connection, payment: Payment, code: str, status: str, 
 def _grant_payment(conn: sqlite3.Connection, payment: Payment, now: float,
                    receipt: str | None, paid_amount: int | None) -> Grant | None:
     if paid_amount is not None and paid_amount < payment.amount:
-        conn.execute(
-            "INSERT OR IGNORE INTO unmatched_payments (source, reference, receipt, amount, phone,"
-            " reason, received_at) VALUES ('stk', ?, ?, ?, ?, ?, ?)",
-            (payment.public_id, receipt, paid_amount, payment.phone,
-             f"paid KES {paid_amount}, plan costs KES {payment.amount}", now))
+        _hold(conn, payment, receipt, paid_amount, now,
+              f"paid KES {paid_amount}, plan costs KES {payment.amount}")
         record_event(conn, now, "grant.held", payment_id=payment.id, paid_amount=paid_amount,
                      price=payment.amount)
         return None
@@ -201,6 +203,17 @@ def _grant_payment(conn: sqlite3.Connection, payment: Payment, now: float,
     except DuplicateGrant:
         record_event(conn, now, "grant.duplicate_refused", payment_id=payment.id, receipt=receipt)
         return None
+
+
+def _hold(conn: sqlite3.Connection, payment: Payment, receipt: str | None,
+          paid_amount: int | None, now: float, reason: str) -> None:
+    """Keep money that must not grant automatically where the owner sees it (invariant 3)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO unmatched_payments (source, reference, receipt, amount, phone,"
+        " reason, received_at) VALUES ('stk', ?, ?, ?, ?, ?, ?)",
+        (payment.public_id, receipt, paid_amount, payment.phone, reason, now))
+    record_event(conn, now, "payment.held", payment_id=payment.id, receipt=receipt,
+                 reason=reason)
 
 
 def _receipt_taken(conn: sqlite3.Connection, receipt: str, payment_id: int) -> bool:

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from hotspotd.billing import payments
 from hotspotd.billing.errors import InvalidPhone, PaymentNotSent
@@ -18,7 +18,12 @@ from hotspotd.billing.macs import normalise_mac
 from hotspotd.billing.payments import Payment, Settlement
 from hotspotd.billing.plans import get_plan
 from hotspotd.daraja.callbacks import StkCallback
-from hotspotd.daraja.errors import DarajaApiError, DarajaError, DarajaTimeout
+from hotspotd.daraja.errors import (
+    DarajaApiError,
+    DarajaError,
+    DarajaProtocolError,
+    DarajaTimeout,
+)
 from hotspotd.daraja.msisdn import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
 from hotspotd.failpoints import failpoint
 from hotspotd.store.db import Database
@@ -82,9 +87,11 @@ class PurchaseService:
                 phone=payment.phone, amount=payment.amount,
                 account_reference=self._policy.account_reference,
                 description=description[:13], callback_url=self._callback_url)
-        except DarajaTimeout as exc:
-            log.warning("payment %s: STK push timed out; it may have reached the phone",
-                        payment.id)
+        except (DarajaTimeout, DarajaProtocolError) as exc:
+            # No readable answer: the prompt may be on the phone. Never tell the customer
+            # "nothing was charged" and never resend; settlement finds out.
+            log.warning("payment %s: STK push got no readable answer (%s); it may have"
+                        " reached the phone", payment.id, exc)
             payments.record_push_uncertain(self._db, payment.id, reason=str(exc),
                                            now=self._now())
             return
@@ -92,6 +99,10 @@ class PurchaseService:
             self._reject(payment, exc.error_code, exc.error_message)
         except DarajaError as exc:
             self._reject(payment, type(exc).__name__, str(exc))
+        except Exception as exc:
+            payments.record_push_uncertain(self._db, payment.id, now=self._now(),
+                                           reason=f"unexpected error: {exc!r}")
+            raise
         failpoint("push.sent")
         now = self._now()
         first_query = now + max([*self._policy.inline_query_delays, 0.0]) + self._policy.backoff(0)
@@ -101,7 +112,7 @@ class PurchaseService:
         for delay in self._policy.inline_query_delays:
             self._schedule(delay, lambda pid=payment.id: self.query_payment(pid))
 
-    def _reject(self, payment: Payment, code: str, message: str) -> None:
+    def _reject(self, payment: Payment, code: str, message: str) -> NoReturn:
         log.warning("payment %s: STK push refused: %s %s", payment.id, code, message)
         payments.record_push_rejected(self._db, payment.id, result_code=code,
                                       result_desc=message, now=self._now())
