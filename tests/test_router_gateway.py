@@ -7,7 +7,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from support.radius_responder import SECRET, Grant, RadiusResponder
+from support.radius_responder import Grant, RadiusResponder, make_router_simulator
 
 from hotspotd.router.gateway import (
     ActiveHost,
@@ -36,12 +36,8 @@ def responder() -> Iterator[RadiusResponder]:
 
 
 def make_simulator(responder: RadiusResponder, **options: object) -> MikrotikSimulator:
-    settings: dict[str, object] = dict(
-        api_user=API_USER, api_password=API_PASSWORD, radius_host="127.0.0.1",
-        radius_auth_port=responder.auth_port, radius_acct_port=responder.acct_port,
-        radius_secret=SECRET, radius_timeout=0.3, radius_retries=1)
-    settings.update(options)
-    return MikrotikSimulator(**settings)  # type: ignore[arg-type]
+    return make_router_simulator(responder, api_user=API_USER, api_password=API_PASSWORD,
+                                 **options)
 
 
 @pytest.fixture

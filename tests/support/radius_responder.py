@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pyrad import packet
 
 from hotspotd.radius.dictionary import load_dictionary
+from hotspotd.simulators.mikrotik import MikrotikSimulator
 
 SECRET = "responder-secret"
 
@@ -138,3 +139,14 @@ class RadiusResponder:
         if not self.answer_accounting:
             return None
         return request.CreateReply().ReplyPacket()
+
+
+def make_router_simulator(responder: RadiusResponder, *, api_user: str, api_password: str,
+                          **options: object) -> MikrotikSimulator:
+    """A MikroTik simulator whose NAS talks to `responder` (short RADIUS timeouts)."""
+    settings: dict[str, object] = dict(
+        api_user=api_user, api_password=api_password, radius_host="127.0.0.1",
+        radius_auth_port=responder.auth_port, radius_acct_port=responder.acct_port,
+        radius_secret=SECRET, radius_timeout=0.3, radius_retries=1)
+    settings.update(options)
+    return MikrotikSimulator(**settings)  # type: ignore[arg-type]
