@@ -43,7 +43,7 @@ import requests
 import hotspotd
 from hotspotd.app import Appliance
 from hotspotd.billing.plans import seed_demo_plans
-from hotspotd.cli import demo_config
+from hotspotd.commands.demo import demo_config
 from hotspotd.router.gateway import RouterGateway
 from hotspotd.simulators.daraja import simulator as daraja_simulator_module
 

@@ -183,7 +183,7 @@ def test_killed_after_payment_stored_before_push_sent(
     assert payment_row(daemon)["status"] == "failed"  # the interrupted one stays as it was
 
 
-def test_killed_after_push_sent_before_it_is_recorded_holds_the_money(
+def test_killed_after_push_sent_before_it_is_recorded_still_grants_once(
         daemon: Daemon, daraja: DarajaSimulator) -> None:
     plan_id = daemon.seed_plan(price=PLAN_PRICE, duration_seconds=PLAN_SECONDS)
     crash_at(daemon, "push.sent")
@@ -210,13 +210,34 @@ def test_killed_after_push_sent_before_it_is_recorded_holds_the_money(
                                  timeout=10)
     assert answer.status_code == 200
 
-    # Not lost: held for the owner with the receipt, amount and reason. Not granted.
+    # Not lost: the callback's unknown CheckoutRequestID, phone and amount match the one
+    # interrupted payment, which adopts it, completes with M-Pesa's receipt and grants once.
+    settled = payment_row(daemon)
+    assert (settled["status"], settled["result_code"]) == ("completed", "0")
+    assert settled["checkout_request_id"] == prompt["checkout_request_id"]
+    assert settled["receipt"] == prompt["receipt"]
+    assert len(grants(daemon)) == 1
+    assert daemon.query("SELECT * FROM unmatched_payments") == []
+    # A replay changes nothing.
+    daemon.session.post(daemon.callback_url(), json=callback_body(Prompt(**prompt)), timeout=10)
+    assert len(grants(daemon)) == 1
+
+
+def test_unknown_callback_that_matches_no_payment_is_held(daemon: Daemon,
+                                                          daraja: DarajaSimulator) -> None:
+    daemon.start()
+    body = {"Body": {"stkCallback": {
+        "MerchantRequestID": "1-2-3", "CheckoutRequestID": "ws_CO_000000000000000000",
+        "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
+        "CallbackMetadata": {"Item": [
+            {"Name": "Amount", "Value": 7}, {"Name": "MpesaReceiptNumber", "Value": "UNK1234567"},
+            {"Name": "Balance"}, {"Name": "TransactionDate", "Value": 20261128101010},
+            {"Name": "PhoneNumber", "Value": 254711223344}]}}}}
+    assert daemon.session.post(daemon.callback_url(), json=body, timeout=10).status_code == 200
     held = only(daemon.query("SELECT * FROM unmatched_payments"))
-    assert (held["receipt"], held["amount"], held["phone"]) == (
-        prompt["receipt"], PLAN_PRICE, WAITING_PHONE)
-    assert held["reference"] == prompt["checkout_request_id"] and held["reason"]
+    assert (held["receipt"], held["amount"], held["phone"]) == ("UNK1234567", 7, "254711223344")
+    assert held["reference"] == "ws_CO_000000000000000000" and held["reason"]
     assert grants(daemon) == []
-    assert payment_row(daemon)["status"] == "failed"
 
 
 def test_killed_after_callback_received_before_it_is_applied(

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 PENDING = "pending"
 INTERRUPTED_CODE = "HOTSPOTD_INTERRUPTED"
 TIMEOUT_CODE = "HOTSPOTD_TIMEOUT"
+OWN_ENDINGS = ("timeout", "restart")  # settled_by values of endings we decided, not M-Pesa
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,9 @@ def _may_settle(payment: Payment, new_status: str) -> bool:
         return True
     # We expired it ourselves for lack of an answer: if M-Pesa now says the money moved,
     # the customer paid, so the payment completes and grants after all.
-    # Any final answer from M-Pesa replaces our own timeout, so its code is what we keep.
-    return payment.status == EXPIRED and payment.settled_by == "timeout"
+    # Any final answer from M-Pesa replaces our own ending (a timeout, or a push a restart
+    # interrupted), so M-Pesa's code is what we keep.
+    return payment.status in (EXPIRED, FAILED) and payment.settled_by in OWN_ENDINGS
 
 
 def _settle(conn: sqlite3.Connection, payment: Payment, code: str, status: str, desc: str,
@@ -277,6 +279,34 @@ def fail_interrupted_pushes(db: Database, now: float) -> int:
         if expire_payment(db, payment.id, now=now, result_code=INTERRUPTED_CODE,
                           settled_by="restart",
                           reason="The payment request was interrupted before M-Pesa confirmed"
-                                 " it; nothing was charged by this request."):
+                                 " it. If you approved a prompt, the payment will be matched"
+                                 " to you; otherwise nothing was charged."):
             count += 1
     return count
+
+
+def adopt_checkout_id(db: Database, *, checkout_request_id: str, phone: str | None,
+                      amount: int | None, now: float, window: float) -> Payment | None:
+    """Give a CheckoutRequestID we never recorded to the one payment it must belong to.
+
+    A push whose answer we never stored (the daemon stopped mid-call, or the call timed
+    out) has no CheckoutRequestID. A success callback carrying an unknown id, the same phone
+    and the plan's amount, within `window` seconds, is that payment's: exactly one candidate
+    or none is adopted.
+    """
+    if not phone or not amount:
+        return None
+    with db.write() as conn:
+        rows = conn.execute(
+            "SELECT * FROM payments WHERE checkout_request_id IS NULL AND phone = ?"
+            " AND amount = ? AND created_at >= ? AND ((status = 'pending' AND push_state IN"
+            " ('sending', 'uncertain')) OR (status IN ('failed', 'expired') AND settled_by IN"
+            " ('timeout', 'restart')))", (phone, amount, now - window)).fetchall()
+        if len(rows) != 1:
+            return None
+        payment = payment_from_row(rows[0])
+        conn.execute("UPDATE payments SET checkout_request_id = ? WHERE id = ?",
+                     (checkout_request_id, payment.id))
+        record_event(conn, now, "payment.checkout_id_adopted", payment_id=payment.id,
+                     checkout_request_id=checkout_request_id)
+    return payment

@@ -109,6 +109,7 @@ class PurchaseService:
         payments.record_push_accepted(
             self._db, payment.id, merchant_request_id=accepted.merchant_request_id,
             checkout_request_id=accepted.checkout_request_id, now=now, next_query_at=first_query)
+        self._apply_held_callback(accepted.checkout_request_id)
         for delay in self._policy.inline_query_delays:
             self._schedule(delay, lambda pid=payment.id: self.query_payment(pid))
 
@@ -147,8 +148,30 @@ class PurchaseService:
                                  callback.result_desc, source="callback",
                                  receipt=callback.receipt, paid_amount=callback.amount)
         if settlement.outcome == "unknown" and callback.result_code == "0":
-            self._hold_unknown(callback)
+            adopted = payments.adopt_checkout_id(
+                self._db, checkout_request_id=callback.checkout_request_id,
+                phone=callback.phone, amount=callback.amount, now=self._now(),
+                window=self._policy.pending_expiry * 2)
+            if adopted is None:
+                self._hold_unknown(callback)
+                return settlement
+            settlement = self._apply(callback.checkout_request_id, callback.result_code,
+                                     callback.result_desc, source="callback",
+                                     receipt=callback.receipt, paid_amount=callback.amount)
         return settlement
+
+    def _apply_held_callback(self, checkout_request_id: str) -> None:
+        """A callback can beat the push's own reply: apply one held under this id."""
+        held = self._db.query_one(
+            "SELECT id, receipt, amount FROM unmatched_payments WHERE source = 'stk'"
+            " AND reference = ? AND resolved_at IS NULL", (checkout_request_id,))
+        if held is None:
+            return
+        self._apply(checkout_request_id, "0", "callback arrived before the push was recorded",
+                    source="callback", receipt=held["receipt"], paid_amount=held["amount"])
+        with self._db.write() as conn:
+            conn.execute("UPDATE unmatched_payments SET resolved_at = ? WHERE id = ?",
+                         (self._now(), held["id"]))
 
     def _apply(self, checkout_request_id: str, code: object, desc: str, *, source: str,
                receipt: str | None = None, paid_amount: int | None = None) -> Settlement:

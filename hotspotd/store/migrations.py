@@ -31,27 +31,33 @@ def available_migrations() -> list[Migration]:
         if match:
             found.append(Migration(int(match[1]), match[2], path.read_text()))
     versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {versions}")
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number: {versions}")
     return found
 
 
-def current_version(conn: sqlite3.Connection) -> int:
+def applied_versions(conn: sqlite3.Connection) -> set[int]:
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
                  "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
-    row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-    return row[0] or 0
+    return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return max(applied_versions(conn), default=0)
 
 
 def apply_migrations(conn: sqlite3.Connection) -> list[int]:
-    """Apply every migration newer than the database; return the versions applied."""
-    applied = []
-    start = current_version(conn)
+    """Apply, in number order, every migration the database has not recorded yet."""
+    applied = applied_versions(conn)
     migrations = available_migrations()
-    if start > len(migrations):
-        raise RuntimeError(f"database schema version {start} is newer than this hotspotd "
-                           f"({len(migrations)}): refusing to run an older release on it")
-    for migration in migrations[start:]:
+    newest_known = max((m.version for m in migrations), default=0)
+    if applied and max(applied) > newest_known:
+        raise RuntimeError(f"database schema version {max(applied)} is newer than this "
+                           f"hotspotd ({newest_known}): refusing to run an older release on it")
+    done = []
+    for migration in migrations:
+        if migration.version in applied:
+            continue
         conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in _statements(migration.sql):
@@ -62,8 +68,8 @@ def apply_migrations(conn: sqlite3.Connection) -> list[int]:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        applied.append(migration.version)
-    return applied
+        done.append(migration.version)
+    return done
 
 
 def _statements(script: str) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from hotspotd.app import Appliance
 from hotspotd.billing.plans import seed_demo_plans
-from hotspotd.cli import demo_config
+from hotspotd.commands.demo import demo_config
 
 
 @contextmanager

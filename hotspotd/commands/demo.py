@@ -6,19 +6,55 @@ address, and writes them to `demo.json` in the data directory once every listene
 
 from __future__ import annotations
 
+import argparse
 import logging
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from hotspotd.app import Appliance, write_json
 from hotspotd.billing.plans import seed_demo_plans
-from hotspotd.config import Config
+from hotspotd.commands.common import fail, prepare_daemon, wait_for_stop
+from hotspotd.config import Config, ConfigError, load_config
 from hotspotd.httpserver import ServedApp
+from hotspotd.resources import data_dir
 
 log = logging.getLogger(__name__)
 
+NAME = "demo"
+HELP = ("run the whole appliance with the Daraja and MikroTik simulators on loopback, with a"
+        " seeded database")
 DEMO_FILE = "demo.json"
 TEST_NUMBER = "254708374149"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the database and demo.json go (default: a new temp dir)")
+    parser.add_argument("--host", default="127.0.0.1", help="address for every listener")
+    parser.add_argument("--port", type=int, default=0,
+                        help="portal port (default: a free port)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = demo_config(args.data_dir, args.host, args.port)
+        prepare_daemon(config)
+    except (ConfigError, ValueError) as exc:
+        return fail(exc)
+    return run_demo(config, wait_for_stop)
+
+
+def demo_config(data_dir_arg: Path | None, host: str, port: int) -> Config:
+    """The demo configuration: both simulators, everything on `host`, data in one folder."""
+    directory = data_dir_arg or Path(tempfile.mkdtemp(prefix="hotspotd-demo-"))
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    config = load_config(data_dir("config") / "demo.toml")
+    config = config.replace("database", path=str(directory / "hotspotd.sqlite3"))
+    config = config.replace("web", host=host, port=port)
+    config = config.replace("radius", host=host, clients=[host])
+    return config.replace("simulators", host=host)
 
 
 def run_demo(config: Config, wait: Callable[[], None]) -> int:
