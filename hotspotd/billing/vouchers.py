@@ -1,0 +1,135 @@
+"""Vouchers: codes the owner prints and sells for cash; a code grants its plan once.
+
+Codes use an alphabet without look-alikes (no 0/O, 1/I/L) so they are easy to read off
+paper and type on a phone. Redemption and the grant commit in one transaction; the UNIQUE
+index on grants.voucher_id makes a second grant for the same voucher impossible.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from dataclasses import dataclass
+
+from hotspotd.billing.errors import BillingError
+from hotspotd.billing.events import record_event
+from hotspotd.billing.grants import DuplicateGrant, Grant, grant_time
+from hotspotd.billing.plans import get_plan
+from hotspotd.store.db import Database
+
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+
+
+class VoucherError(BillingError):
+    code = "voucher_invalid"
+
+
+class UnknownVoucher(VoucherError):
+    code = "voucher_unknown"
+
+
+class VoucherUsed(VoucherError):
+    code = "voucher_used"
+
+
+class VoucherExpired(VoucherError):
+    code = "voucher_expired"
+
+
+@dataclass(frozen=True)
+class Voucher:
+    id: int
+    code: str
+    plan_id: int
+    batch: str
+    status: str
+    valid_until: float | None
+    used_at: float | None
+    used_by_mac: str | None
+
+
+def normalise_code(text: str) -> str:
+    """What a customer types → the stored form: upper case, no spaces or dashes."""
+    return "".join(ch for ch in str(text).upper() if ch.isalnum())
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def format_code(code: str) -> str:
+    """ABCD2345 → ABCD-2345 for printing."""
+    return f"{code[:4]}-{code[4:]}" if len(code) == CODE_LENGTH else code
+
+
+def _voucher(row: sqlite3.Row) -> Voucher:
+    return Voucher(row["id"], row["code"], row["plan_id"], row["batch"], row["status"],
+                   row["valid_until"], row["used_at"], row["used_by_mac"])
+
+
+def create_batch(db: Database, *, plan_id: int, count: int, now: float,
+                 valid_for: float | None = None) -> tuple[str, list[Voucher]]:
+    """Make `count` unused vouchers for a plan. Returns the batch id and the vouchers."""
+    if not 1 <= count <= 1000:
+        raise BillingError("A batch holds between 1 and 1000 vouchers.")
+    batch = secrets.token_hex(4)
+    with db.write() as conn:
+        get_plan(conn, plan_id, include_hidden=True)
+        made = 0
+        while made < count:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO vouchers (code, plan_id, batch, created_at, valid_until)"
+                " VALUES (?, ?, ?, ?, ?)", (new_code(), plan_id, batch, now,
+                                            now + valid_for if valid_for else None))
+            made += cursor.rowcount
+        record_event(conn, now, "vouchers.created", batch=batch, plan_id=plan_id, count=count)
+    return batch, list_batch(db, batch)
+
+
+def list_batch(db: Database, batch: str) -> list[Voucher]:
+    return [_voucher(row) for row in db.query(
+        "SELECT * FROM vouchers WHERE batch = ? ORDER BY id", (batch,))]
+
+
+def find_voucher(conn: sqlite3.Connection, code: str) -> Voucher | None:
+    row = conn.execute("SELECT * FROM vouchers WHERE code = ?",
+                       (normalise_code(code),)).fetchone()
+    return _voucher(row) if row else None
+
+
+def redeem(db: Database, *, code: str, mac: str, ip: str | None, now: float) -> Grant:
+    """Grant the voucher's plan to a device, once. Raises a VoucherError the customer reads."""
+    with db.write() as conn:
+        voucher = find_voucher(conn, code)
+        if voucher is None or voucher.status == "void":
+            raise UnknownVoucher("That voucher code is not valid. Check it and try again.")
+        if voucher.status == "used":
+            raise VoucherUsed("That voucher has already been used.")
+        if voucher.valid_until is not None and now > voucher.valid_until:
+            raise VoucherExpired("That voucher has expired.")
+        plan = conn.execute("SELECT duration_seconds, rate_limit FROM plans WHERE id = ?",
+                            (voucher.plan_id,)).fetchone()
+        try:
+            grant = grant_time(conn, mac=mac, seconds=plan["duration_seconds"], now=now,
+                               plan_id=voucher.plan_id, rate_limit=plan["rate_limit"],
+                               source="voucher", ip=ip)
+            conn.execute("UPDATE grants SET voucher_id = ? WHERE id = ?", (voucher.id, grant.id))
+        except (DuplicateGrant, sqlite3.IntegrityError):
+            raise VoucherUsed("That voucher has already been used.") from None
+        conn.execute("UPDATE vouchers SET status = 'used', used_at = ?, used_by_mac = ?,"
+                     " grant_id = ? WHERE id = ? AND status = 'unused'",
+                     (now, mac, grant.id, voucher.id))
+        record_event(conn, now, "voucher.redeemed", mac=mac, voucher_id=voucher.id,
+                     grant_id=grant.id)
+    return grant
+
+
+def void(db: Database, *, voucher_id: int, now: float) -> bool:
+    """Withdraw an unused voucher. Returns False if it was used or void already."""
+    with db.write() as conn:
+        cursor = conn.execute("UPDATE vouchers SET status = 'void' WHERE id = ?"
+                              " AND status = 'unused'", (voucher_id,))
+        if cursor.rowcount:
+            record_event(conn, now, "voucher.voided", voucher_id=voucher_id)
+        return bool(cursor.rowcount)
