@@ -18,6 +18,7 @@ from hotspotd.commands.common import fail, prepare_daemon, wait_for_stop
 from hotspotd.config import Config, ConfigError, load_config
 from hotspotd.httpserver import ServedApp
 from hotspotd.resources import data_dir
+from hotspotd.secretbox import create_key_file
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ def demo_config(data_dir_arg: Path | None, host: str, port: int) -> Config:
     directory.mkdir(parents=True, exist_ok=True)
     config = load_config(data_dir("config") / "demo.toml")
     config = config.replace("database", path=str(directory / "hotspotd.sqlite3"))
+    key_file = directory / "secret.key"
+    if not key_file.exists():
+        create_key_file(key_file)
+    config = config.replace("security", key_file=str(key_file))
     config = config.replace("web", host=host, port=port)
     config = config.replace("radius", host=host, clients=[host])
     return config.replace("simulators", host=host)

@@ -132,6 +132,7 @@ class Option:
 SECTIONS: dict[str, str] = {
     "web": "HTTP server: captive portal, owner UI, M-Pesa callbacks, ops endpoints.",
     "database": "SQLite database.",
+    "security": "Encryption of secrets at rest.",
     "venue": "How the hotspot presents itself to customers.",
     "logging": "Logging.",
     "daraja": "Safaricom Daraja API (M-Pesa Express / STK push).",
@@ -155,6 +156,9 @@ SCHEMA: tuple[Option, ...] = (
            "If empty, a random token is generated at every start.", secret=True),
     Option("database", "path", "/var/lib/hotspotd/hotspotd.sqlite3", NON_EMPTY_STR,
            "SQLite database file; its directory must be writable (WAL mode)."),
+    Option("security", "key_file", "/etc/hotspotd/secret.key", NON_EMPTY_STR,
+           "32-byte key (mode 0600, created by `hotspotd init`) that encrypts the secrets"
+           " stored in the database. Keep it out of database backups' reach."),
     Option("venue", "name", "WiFi Hotspot", NON_EMPTY_STR,
            "Venue name shown on the portal and in payment prompts."),
     Option("logging", "level", "info", enum("debug", "info", "warning", "error"),
