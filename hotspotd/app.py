@@ -21,17 +21,21 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from hotspotd import generated_secrets
+from hotspotd.admin.options import AdminOptions
 from hotspotd.billing.access import AccessPolicy
-from hotspotd.billing.purchases import PurchaseService, SettlementPolicy
+from hotspotd.billing.mpesa_setup import build_mpesa, request_budget
 from hotspotd.config import Config, check_production
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.httpserver import ServedApp, bind_tcp
+from hotspotd.ops.lock import DataDirLock
+from hotspotd.ops.runtime import ApplianceOps
+from hotspotd.radius.coa import CoaClient
 from hotspotd.radius.server import RadiusServer
 from hotspotd.router.gateway import RouterGateway
 from hotspotd.router.outbox import RouterOutbox
 from hotspotd.store.db import Database
 from hotspotd.web import create_app
-from hotspotd.web.context import WebContext
+from hotspotd.web.context import PortalOptions, WebContext
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +57,20 @@ class Appliance:
 
     def start(self) -> Appliance:
         check_production(self.config)
+        self._stoppers.append(DataDirLock(self.data_dir).acquire().release)
         self.db = Database(self.config.database.path).open()
         self._stoppers.append(self.db.close)
+        self.ops = ApplianceOps(self)  # health, /metrics, backups, retention, alerts
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
-        daraja = self._start_daraja()
+        daraja = self.ops.instruments.daraja(self._start_daraja())
         self._start_radius()
         router = self._start_router()
-        self.outbox = RouterOutbox(self.db, router, mac_password=self.config.radius.mac_password,
-                                   now=self.now)
+        self.outbox = RouterOutbox(
+            self.db, router, mac_password=self.config.radius.mac_password, now=self.now,
+            coa=self._coa_client(),
+            enforce_interval=self.config.router.enforce_interval_seconds,
+            reconcile_interval=self.config.router.reconcile_interval_seconds)
         self._start_web(daraja)
         self.outbox.start()
         self._stoppers.append(self.outbox.stop)
@@ -103,7 +112,9 @@ class Appliance:
         return DarajaClient(base_url=base_url, consumer_key=cfg.consumer_key,
                             consumer_secret=cfg.consumer_secret, shortcode=cfg.shortcode,
                             passkey=cfg.passkey, transaction_type=cfg.transaction_type,
-                            till_number=cfg.till_number, timeout=cfg.timeout_seconds)
+                            till_number=cfg.till_number, timeout=cfg.timeout_seconds,
+                            budget=request_budget(self.config),
+                            push_max_wait=cfg.push_max_wait_seconds)
 
     def _start_radius(self) -> None:
         cfg = self.config.radius
@@ -113,7 +124,8 @@ class Appliance:
         self.radius = RadiusServer(
             host=cfg.host, auth_port=cfg.auth_port, acct_port=cfg.acct_port,
             clients={address: secret for address in cfg.clients},
-            authorize=self.access.authorize, record_accounting=self.access.record_accounting,
+            authorize=self.ops.instruments.timed("auth", self.access.authorize),
+            record_accounting=self.ops.instruments.timed("acct", self.access.record_accounting),
             interim_interval=cfg.interim_interval_seconds,
             require_message_authenticator=cfg.require_message_authenticator)
         self.radius.start()
@@ -138,20 +150,31 @@ class Appliance:
                                     radius_host=radius_host,
                                     radius_auth_port=radius["auth_port"],
                                     radius_acct_port=radius["acct_port"],
-                                    radius_secret=self.config.radius.secret)
+                                    radius_secret=self.config.radius.secret,
+                                    coa_port=self.config.simulators.router_coa_port)
             sim.start(self.config.simulators.host, self.config.simulators.router_api_port)
+            self._coa_address = sim.coa_address
             self._stoppers.append(sim.stop)
             self.router_simulator = sim
             host, port = sim.api_address
             log.info("router backend: embedded MikroTik simulator, API at %s:%s", host, port)
         else:
             log.info("router backend: RouterOS API at %s:%s", host, port)
+        coa_host, coa_port = getattr(self, "_coa_address", (cfg.host, cfg.coa_port))
+        self._coa_address = (coa_host, coa_port)
         self.addresses["router"] = {"api_host": host, "api_port": port, "user": cfg.user,
-                                    "password": cfg.password}
+                                    "password": cfg.password, "coa_port": coa_port}
         gateway = RouterGateway(host=host, port=port, user=cfg.user, password=cfg.password,
-                                use_tls=cfg.use_tls, timeout=cfg.timeout_seconds)
+                                use_tls=cfg.use_tls, timeout=cfg.timeout_seconds,
+                                tls_verify=cfg.tls_verify)
         self._stoppers.append(gateway.close)
         return gateway
+
+    def _coa_client(self) -> CoaClient:
+        """CoA/Disconnect to the router's `/radius incoming` port (same secret as RADIUS)."""
+        host, port = self._coa_address
+        return CoaClient(host=host, port=port, secret=self.config.radius.secret.encode(),
+                         timeout=self.config.router.coa_timeout_seconds, retries=1)
 
     def _start_web(self, daraja: DarajaClient) -> None:
         cfg = self.config.web
@@ -159,34 +182,63 @@ class Appliance:
         host, port = sock.getsockname()[:2]
         local_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         base = cfg.public_url.rstrip("/") or f"http://{local_host}:{port}"
-        callback_url = f"{base}/callbacks/{cfg.callback_token}/stk"
-        policy = SettlementPolicy(
-            inline_query_delays=tuple(self.config.settlement.inline_query_delays),
-            query_backoff=tuple(self.config.settlement.query_backoff_seconds),
-            pending_expiry=float(self.config.settlement.pending_expiry_seconds),
-            account_reference=self.config.daraja.account_reference)
-        self.purchases = PurchaseService(self.db, daraja, callback_url=callback_url,
-                                         policy=policy, schedule=self._run_later,
-                                         on_grant=self.outbox.wake, now=self.now)
+        self.mpesa = build_mpesa(self.config, self.db, daraja, callback_base=base,
+                                 schedule=self._run_later, on_grant=self.outbox.wake,
+                                 now=self.now)  # issue 3: purchases, callbacks, Pull
+        self.purchases = self.mpesa.purchases
         interrupted = self.purchases.recover_after_restart()
         if interrupted:
             log.warning("%s payment(s) interrupted by the last stop were closed as failed",
                         interrupted)
         context = WebContext(db=self.db, purchases=self.purchases,
                              venue_name=self.config.venue.name,
-                             callback_token=cfg.callback_token, now=self.now)
+                             callback_token=cfg.callback_token, now=self.now,
+                             admin=self._admin_options(), wake_router=self.outbox.wake,
+                             portal=self._portal_options(), health=self.ops.health,
+                             metrics=self.ops.metrics, mpesa=self.mpesa.callbacks)
         self.web = ServedApp(create_app(context), sock=sock, name="web").start()
         self._stoppers.append(self.web.stop)
         self.addresses["portal_url"] = f"http://{local_host}:{port}/"
         log.info("web listening on %s:%s (callbacks %s)", host, port,
                  "via " + cfg.public_url if cfg.public_url else "local only")
 
+    def _portal_options(self) -> PortalOptions:
+        """The captive portal's settings (issue 5)."""
+        portal, daraja = self.config.portal, self.config.daraja
+        till = daraja.transaction_type == "till"
+        return PortalOptions(
+            secret=self.config.web.callback_token,
+            router_login_password=(self.config.radius.mac_password
+                                   if portal.router_login_fallback else ""),
+            payment_menu={"kind": "till" if till else "paybill",
+                          "number": daraja.till_number if till else daraja.shortcode},
+            public_url=self.config.web.public_url, long_poll_seconds=portal.long_poll_seconds,
+            max_waiters=portal.live_waiters, recovery_attempts=portal.recovery_attempts,
+            voucher_attempts=portal.voucher_attempts,
+            attempt_window_seconds=float(portal.attempt_window_seconds))
+
+    def _admin_options(self) -> AdminOptions:
+        cfg = self.config.admin
+        key = generated_secrets.load_or_create(self.data_dir, ["admin.session_key"])
+        return AdminOptions(secret_key=key["admin.session_key"],
+                            utc_offset_minutes=cfg.utc_offset_minutes,
+                            login_attempts=cfg.login_attempts,
+                            lockout_seconds=cfg.lockout_seconds,
+                            session_hours=cfg.session_hours,
+                            public_url=self.config.web.public_url)
+
     def _start_scheduler(self) -> None:
         self.scheduler.add_job(self.purchases.reconcile, "interval",
                                seconds=self.config.settlement.reconcile_interval_seconds,
                                id="reconcile-payments", next_run_time=datetime.now())
+        if self.mpesa.pull is not None:
+            self.scheduler.add_job(self.mpesa.pull.run, "interval",
+                                   seconds=self.config.c2b.pull_interval_seconds,
+                                   id="pull-transactions", next_run_time=datetime.now())
+        self.ops.schedule(self.scheduler)
         self.scheduler.start()
-        self._stoppers.append(lambda: self.scheduler.shutdown(wait=False))
+        # Let a running job (a settlement, a backup) finish before the database closes.
+        self._stoppers.append(lambda: self.scheduler.shutdown(wait=True))
 
     def _run_later(self, delay: float, job: Callable[[], None]) -> None:
         self.scheduler.add_job(job, "date",

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from support.daemon import wait_for
 from support.appliance import running_appliance
 
 from hotspotd.app import Appliance
@@ -84,13 +85,23 @@ def test_unknown_purchase_is_404(url: str) -> None:
 
 
 def test_refused_push_is_stored_failed_with_a_reason(appliance: Appliance, url: str) -> None:
-    appliance.daraja_simulator.faults.spike_arrest_next = 1
+    wait_for(lambda: appliance.db.query_one("SELECT checked_at FROM pull_state"),
+             message="the start-up Pull Transactions run")
+    appliance.daraja_simulator.faults.quota_next = 1  # quota: refused, not retried
     response = post_purchase(url, {"plan_id": 1, "phone": "0711000001", "mac": MAC,
                                    "ip": "10.0.0.2"})
     assert response.status_code == 502
-    assert "busy" in response.json()["error"]["message"]
+    assert "request limit" in response.json()["error"]["message"]
     row = appliance.db.query_one("SELECT * FROM payments ORDER BY id DESC LIMIT 1")
-    assert (row["status"], row["result_code"]) == ("failed", "500.003.02")
+    assert (row["status"], row["result_code"]) == ("failed", "500.003.03")
+
+
+def test_spike_arrest_on_push_backs_off_and_retries(appliance: Appliance, url: str) -> None:
+    appliance.daraja_simulator.faults.spike_arrest_next = 1
+    response = post_purchase(url, {"plan_id": 1, "phone": "0711000002", "mac": MAC,
+                                   "ip": "10.0.0.2"})
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
 
 
 def callback_url(appliance: Appliance) -> str:
@@ -147,28 +158,38 @@ def test_replayed_callback_grants_once(appliance: Appliance, url: str) -> None:
 
 def test_portal_purchase_without_javascript(appliance: Appliance, url: str) -> None:
     mac, ip = "AA:BB:CC:00:00:44", "10.0.0.4"
-    page = requests.get(url, params={"mac": mac, "ip": ip}, timeout=5)
+    browser = requests.Session()  # keeps the portal's CSRF cookie, as a browser does
+    page = browser.get(url, params={"mac": mac, "ip": ip}, timeout=5)
     assert page.status_code == 200
     assert "KES 10" in page.text and 'name="phone"' in page.text
     assert "http://" not in re.sub(r'action="[^"]*"', "", page.text).replace(url, "")
     form = {"plan_id": "1", "phone": "0708 374 149", "mac": mac, "ip": ip,
-            "link-orig": "http://example.com/"}
-    posted = requests.post(url + "buy", data=form, timeout=10, allow_redirects=False)
+            "link-orig": "http://example.com/", "csrf": csrf_of(page.text)}
+    posted = browser.post(url + "buy", data=form, timeout=10, allow_redirects=False)
     assert posted.status_code == 303
     status_url = url.rstrip("/") + posted.headers["Location"]
-    assert "Check your phone" in requests.get(status_url, timeout=5).text
+    assert "Check your phone" in browser.get(status_url, timeout=5).text
     deadline = time.monotonic() + 10
-    while "You are connected" not in (text := requests.get(status_url, timeout=5).text):
+    while "You are connected" not in (text := browser.get(status_url, timeout=5).text):
         assert time.monotonic() < deadline, text
         time.sleep(0.2)
     assert "30 min" in text and "http://example.com/" in text
-    again = requests.get(url, params={"mac": mac, "ip": ip}, timeout=5).text
+    again = browser.get(url, params={"mac": mac, "ip": ip}, timeout=5).text
     assert "left" in again and "30 min" in again
 
 
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the portal form carries a CSRF token"
+    return found.group(1)
+
+
 def test_portal_shows_a_clear_error_for_a_bad_number(url: str) -> None:
-    form = {"plan_id": "1", "phone": "12", "mac": "AA:BB:CC:00:00:45", "ip": "10.0.0.5"}
-    response = requests.post(url + "buy", data=form, timeout=5)
+    browser = requests.Session()
+    page = browser.get(url, params={"mac": "AA:BB:CC:00:00:45", "ip": "10.0.0.5"}, timeout=5)
+    form = {"plan_id": "1", "phone": "12", "mac": "AA:BB:CC:00:00:45", "ip": "10.0.0.5",
+            "csrf": csrf_of(page.text)}
+    response = browser.post(url + "buy", data=form, timeout=5)
     assert response.status_code == 400
     assert "0712 345 678" in response.text and 'value="12"' in response.text
 

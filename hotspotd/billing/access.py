@@ -1,16 +1,24 @@
 """What the RADIUS server asks the billing core: may this device in, for how long, at what rate;
 and what the router reports about sessions (accounting).
 
-Answers come from one indexed read of `entitlements`; nothing here touches the network.
+Answers come from one indexed read (entitlement joined with its plan and the owner's block
+list); nothing here touches the network. The RADIUS server runs authentication and
+accounting on separate threads, so accounting writes never hold up an Access-Request.
+
+User-Name is either the device's MAC (MAC login, with the shared MAC password) or a voucher
+code typed on the router's login page: an unused voucher is redeemed on its first
+Access-Request for the MAC in Calling-Station-Id; later logins of that device with the same
+code are accepted by its entitlement, like any paid device.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 
-from hotspotd.billing.grants import get_entitlement
+from hotspotd.billing import vouchers
 from hotspotd.billing.macs import looks_like_mac, normalise_mac
 from hotspotd.radius.server import AccessDecision, AccessRequest, AccountingRecord
 from hotspotd.store.db import Database
@@ -20,6 +28,15 @@ log = logging.getLogger(__name__)
 NO_TIME = "No time left on this device. Open the portal to buy a plan."
 BAD_PASSWORD = "Login refused."
 UNKNOWN_USER = "Unknown voucher or user."
+BLOCKED = "This device is not allowed on this hotspot."
+VOUCHER_OTHER_DEVICE = "That voucher is in use on another device."
+
+_ACCESS_QUERY = (
+    "SELECT e.expires_at, e.rate_limit, p.data_cap_bytes, p.idle_timeout_seconds,"
+    " (SELECT 1 FROM blocked_macs b WHERE b.mac = ?) AS blocked"
+    " FROM (SELECT ? AS mac) AS d"
+    " LEFT JOIN entitlements e ON e.mac = d.mac"
+    " LEFT JOIN plans p ON p.id = e.plan_id")
 
 
 class AccessPolicy:
@@ -31,59 +48,78 @@ class AccessPolicy:
         self._now = now
 
     def authorize(self, request: AccessRequest) -> AccessDecision:
-        """MAC login: User-Name is the device's MAC and the password is the shared MAC password.
+        """MAC login (User-Name = MAC, shared MAC password) or voucher login (User-Name = code)."""
+        if looks_like_mac(request.user_name):
+            if not request.password_matches(self._mac_password):
+                log.warning("RADIUS: wrong MAC-login password for %s from %s",
+                            request.user_name, request.nas_address)
+                return AccessDecision(accept=False, reply_message=BAD_PASSWORD)
+            return self.decision_for(normalise_mac(request.user_name))
+        return self._voucher_login(request)
 
-        Vouchers (a code as User-Name) will plug in here; until then anything that is not a
-        MAC is refused with a clear Reply-Message.
-        """
-        if not looks_like_mac(request.user_name):
-            return AccessDecision(accept=False, reply_message=UNKNOWN_USER)
-        if not request.password_matches(self._mac_password):
-            log.warning("RADIUS: wrong MAC-login password for %s from %s", request.user_name,
-                        request.nas_address)
-            return AccessDecision(accept=False, reply_message=BAD_PASSWORD)
-        mac = normalise_mac(request.user_name)
-        entitlement = get_entitlement(self._db.connection(), mac)
-        seconds = entitlement.seconds_remaining(self._now()) if entitlement else 0
+    def decision_for(self, mac: str) -> AccessDecision:
+        """Accept with the time left, rate limit, data cap and idle timeout; else reject."""
+        row = self._db.connection().execute(_ACCESS_QUERY, (mac, mac)).fetchone()
+        if row["blocked"]:
+            return AccessDecision(accept=False, reply_message=BLOCKED)
+        seconds = int(row["expires_at"] - self._now()) if row["expires_at"] is not None else 0
         if seconds <= 0:
             return AccessDecision(accept=False, reply_message=NO_TIME)
-        return AccessDecision(accept=True, session_timeout=seconds,
-                              rate_limit=entitlement.rate_limit if entitlement else None)
+        return AccessDecision(accept=True, session_timeout=seconds, rate_limit=row["rate_limit"],
+                              idle_timeout=row["idle_timeout_seconds"],
+                              total_limit_bytes=row["data_cap_bytes"])
+
+    def _voucher_login(self, request: AccessRequest) -> AccessDecision:
+        code = vouchers.normalise_code(request.user_name)
+        station = request.calling_station_id
+        if not code or not station or not looks_like_mac(station):
+            return AccessDecision(accept=False, reply_message=UNKNOWN_USER)
+        voucher = vouchers.find_voucher(self._db.connection(), code)
+        if voucher is None or voucher.status == "void":
+            return AccessDecision(accept=False, reply_message=UNKNOWN_USER)
+        # The router's login form sends the code as password too, or nothing.
+        if not (request.password_matches(request.user_name) or request.password_matches(code)
+                or request.password_matches("")):
+            return AccessDecision(accept=False, reply_message=BAD_PASSWORD)
+        mac = normalise_mac(station)
+        if voucher.status == "unused":
+            decision = self._redeem(code, mac, request.framed_ip)
+            if decision is not None:
+                return decision
+            voucher = vouchers.find_voucher(self._db.connection(), code)
+        if voucher is None or voucher.used_by_mac != mac:
+            return AccessDecision(accept=False, reply_message=VOUCHER_OTHER_DEVICE)
+        return self.decision_for(mac)
+
+    def _redeem(self, code: str, mac: str, ip: str | None) -> AccessDecision | None:
+        """Redeem for `mac`; a rejection if the voucher cannot be used, None if redeemed
+        (by this request or, in a race, by another)."""
+        blocked = self.decision_for(mac)
+        if blocked.reply_message == BLOCKED:
+            return blocked
+        try:
+            vouchers.redeem(self._db, code=code, mac=mac, ip=ip, now=self._now())
+        except vouchers.VoucherUsed:
+            return None
+        except vouchers.VoucherError as error:
+            return AccessDecision(accept=False, reply_message=str(error))
+        log.info("RADIUS: voucher redeemed by %s", mac)
+        return None
 
     def record_accounting(self, record: AccountingRecord) -> None:
-        mac = _mac_of(record)
         now = self._now()
-        stopped = now if record.status_type == "Stop" else None
-        status = {"Start": "online", "Interim-Update": "online", "Stop": "stopped"}.get(
-            record.status_type)
         if record.status_type in ("Accounting-On", "Accounting-Off"):
             self._close_nas_sessions(record.nas_address, now)  # the NAS (re)booted
             return
+        status = {"Start": "online", "Interim-Update": "online", "Stop": "stopped"}.get(
+            record.status_type)
         if status is None:
             log.info("RADIUS accounting %s for session %s from %s: nothing to record",
                      record.status_type, record.session_id, record.nas_address)
             return
+        mac = _mac_of(record)
         with self._db.write() as conn:
-            conn.execute(
-                "INSERT INTO radius_sessions (session_id, nas_address, mac, user_name, framed_ip,"
-                " status, started_at, updated_at, stopped_at, session_time, input_octets,"
-                " output_octets, input_packets, output_packets, terminate_cause)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (nas_address, session_id) DO UPDATE SET"
-                " status = CASE WHEN status = 'stopped' THEN status ELSE excluded.status END,"
-                " updated_at = excluded.updated_at,"
-                " stopped_at = COALESCE(stopped_at, excluded.stopped_at),"
-                " session_time = MAX(COALESCE(session_time, 0),"
-                " COALESCE(excluded.session_time, 0)),"
-                " input_octets = MAX(input_octets, excluded.input_octets),"
-                " output_octets = MAX(output_octets, excluded.output_octets),"
-                " input_packets = MAX(input_packets, excluded.input_packets),"
-                " output_packets = MAX(output_packets, excluded.output_packets),"
-                " terminate_cause = COALESCE(excluded.terminate_cause, terminate_cause)",
-                (record.session_id, record.nas_address, mac, record.user_name, record.framed_ip,
-                 status, now, now, stopped, record.session_time, record.input_octets,
-                 record.output_octets, record.input_packets, record.output_packets,
-                 record.terminate_cause))
+            _upsert_session(conn, record, mac, status, now)
             if mac and record.framed_ip:
                 conn.execute("UPDATE devices SET last_ip = ?, last_seen = ? WHERE mac = ?",
                              (record.framed_ip, now, mac))
@@ -93,6 +129,32 @@ class AccessPolicy:
             conn.execute("UPDATE radius_sessions SET status = 'stopped', stopped_at = ?,"
                          " terminate_cause = 'NAS-Reboot' WHERE nas_address = ?"
                          " AND status = 'online'", (now, nas_address))
+
+
+def _upsert_session(conn: sqlite3.Connection, record: AccountingRecord, mac: str | None,
+                    status: str, now: float) -> None:
+    """One row per (NAS, Acct-Session-Id); counters only grow; a Stop is final."""
+    stopped = now if status == "stopped" else None
+    conn.execute(
+        "INSERT INTO radius_sessions (session_id, nas_address, mac, user_name, framed_ip,"
+        " status, started_at, updated_at, stopped_at, session_time, input_octets,"
+        " output_octets, input_packets, output_packets, terminate_cause)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (nas_address, session_id) DO UPDATE SET"
+        " status = CASE WHEN status = 'stopped' THEN status ELSE excluded.status END,"
+        " updated_at = excluded.updated_at,"
+        " framed_ip = COALESCE(excluded.framed_ip, framed_ip),"
+        " stopped_at = COALESCE(stopped_at, excluded.stopped_at),"
+        " session_time = MAX(COALESCE(session_time, 0), COALESCE(excluded.session_time, 0)),"
+        " input_octets = MAX(input_octets, excluded.input_octets),"
+        " output_octets = MAX(output_octets, excluded.output_octets),"
+        " input_packets = MAX(input_packets, excluded.input_packets),"
+        " output_packets = MAX(output_packets, excluded.output_packets),"
+        " terminate_cause = COALESCE(excluded.terminate_cause, terminate_cause)",
+        (record.session_id, record.nas_address, mac, record.user_name, record.framed_ip,
+         status, now, now, stopped, record.session_time, record.input_octets,
+         record.output_octets, record.input_packets, record.output_packets,
+         record.terminate_cause))
 
 
 def _mac_of(record: AccountingRecord) -> str | None:

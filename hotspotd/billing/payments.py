@@ -13,6 +13,7 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
+from hotspotd.billing.account_codes import new_code
 from hotspotd.billing.events import record_event
 from hotspotd.billing.grants import DuplicateGrant, Grant, grant_time
 from hotspotd.billing.plans import Plan
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 PENDING = "pending"
 INTERRUPTED_CODE = "HOTSPOTD_INTERRUPTED"
 TIMEOUT_CODE = "HOTSPOTD_TIMEOUT"
+REFERENCE_MAX = 12  # AccountReference is at most 12 characters
+REFERENCE_ATTEMPTS = 10
 OWN_ENDINGS = ("timeout", "restart")  # settled_by values of endings we decided, not M-Pesa
 
 
@@ -45,6 +48,7 @@ class Payment:
     created_at: float
     query_count: int
     settled_by: str | None
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,8 @@ def payment_from_row(row: sqlite3.Row) -> Payment:
     return Payment(row["id"], row["public_id"], row["plan_id"], row["mac"], row["ip"],
                    row["phone"], row["amount"], row["status"], row["push_state"],
                    row["checkout_request_id"], row["result_code"], row["result_desc"],
-                   row["receipt"], row["created_at"], row["query_count"], row["settled_by"])
+                   row["receipt"], row["created_at"], row["query_count"], row["settled_by"],
+                   row["reference"])
 
 
 def get_payment(db: Database, *, public_id: str | None = None,
@@ -73,8 +78,29 @@ def get_payment(db: Database, *, public_id: str | None = None,
 
 
 def create_payment(db: Database, *, plan: Plan, phone: str, mac: str, ip: str | None,
-                   now: float) -> Payment:
-    """Store a pending payment (push_state `sending`) and the device, before any push."""
+                   now: float, reference_prefix: str = "") -> Payment:
+    """Store a pending payment (push_state `sending`) and the device, before any push.
+
+    `reference` (the push's AccountReference, prefix + 7 random characters) comes back as
+    BillRefNumber in a C2B confirmation or Pull row of the same payment.
+    """
+    for _ in range(REFERENCE_ATTEMPTS):
+        try:
+            return _create_payment(db, plan=plan, phone=phone, mac=mac, ip=ip, now=now,
+                                    reference=new_reference(reference_prefix))
+        except sqlite3.IntegrityError as exc:
+            if "reference" not in str(exc):
+                raise
+    raise RuntimeError("could not allocate a unique payment reference")
+
+
+def new_reference(prefix: str) -> str:
+    clean = "".join(ch for ch in prefix.upper() if ch.isalnum())[:REFERENCE_MAX - 7]
+    return clean + new_code(7)
+
+
+def _create_payment(db: Database, *, plan: Plan, phone: str, mac: str, ip: str | None,
+                    now: float, reference: str) -> Payment:
     public_id = secrets.token_urlsafe(12)
     with db.write() as conn:
         conn.execute(
@@ -82,8 +108,9 @@ def create_payment(db: Database, *, plan: Plan, phone: str, mac: str, ip: str | 
             " ON CONFLICT (mac) DO UPDATE SET last_ip = COALESCE(excluded.last_ip, last_ip),"
             " last_seen = excluded.last_seen", (mac, ip, now, now))
         cursor = conn.execute(
-            "INSERT INTO payments (public_id, plan_id, mac, ip, phone, amount, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)", (public_id, plan.id, mac, ip, phone, plan.price, now))
+            "INSERT INTO payments (public_id, plan_id, mac, ip, phone, amount, created_at,"
+            " reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (public_id, plan.id, mac, ip, phone, plan.price, now, reference))
         payment_id = int(cursor.lastrowid or 0)
         record_event(conn, now, "payment.created", payment_id=payment_id, mac=mac,
                      plan_id=plan.id, amount=plan.price)
@@ -132,31 +159,38 @@ def apply_result(db: Database, *, checkout_request_id: str, result_code: object,
     except filling in a receipt that a query-settled payment did not know yet.
     """
     code = normalise_code(result_code)
-    new_status = status_for(code)
     with db.write() as conn:
         row = conn.execute("SELECT * FROM payments WHERE checkout_request_id = ?",
                            (checkout_request_id,)).fetchone()
         if row is None:
             return Settlement("unknown")
-        payment = payment_from_row(row)
-        if _may_settle(payment, new_status):
-            return _settle(conn, payment, code, new_status, result_desc, source, now, receipt,
-                           paid_amount)
-        if payment.status == COMPLETED and new_status == COMPLETED:
-            _fill_receipt(conn, payment, receipt, now)
-            return Settlement("duplicate", payment)
-        if payment.status != new_status:
-            if new_status == COMPLETED and receipt and not _receipt_taken(conn, receipt,
-                                                                          payment.id):
-                _hold(conn, payment, receipt, paid_amount, now,
-                      f"M-Pesa reported this payment as paid after it was recorded as"
-                      f" {payment.status} (code {payment.result_code})")
-            record_event(conn, now, "result.conflict", payment_id=payment.id, source=source,
-                         stored=payment.status, reported=new_status, result_code=code)
-            log.warning("payment %s is %s but %s reported %s (code %s): kept %s", payment.id,
-                        payment.status, source, new_status, code, payment.status)
-            return Settlement("ignored", payment)
+        return apply_result_in(conn, payment_from_row(row), code, result_desc, source=source,
+                               now=now, receipt=receipt, paid_amount=paid_amount)
+
+
+def apply_result_in(conn: sqlite3.Connection, payment: Payment, code: str, result_desc: str,
+                    *, source: str, now: float, receipt: str | None = None,
+                    paid_amount: int | None = None) -> Settlement:
+    """`apply_result` inside the caller's write transaction, for a payment already found."""
+    new_status = status_for(code)
+    if _may_settle(payment, new_status):
+        return _settle(conn, payment, code, new_status, result_desc, source, now, receipt,
+                       paid_amount)
+    if payment.status == COMPLETED and new_status == COMPLETED:
+        _fill_receipt(conn, payment, receipt, now)
         return Settlement("duplicate", payment)
+    if payment.status != new_status:
+        if new_status == COMPLETED and receipt and not _receipt_taken(conn, receipt,
+                                                                      payment.id):
+            _hold(conn, payment, receipt, paid_amount, now,
+                  f"M-Pesa reported this payment as paid after it was recorded as"
+                  f" {payment.status} (code {payment.result_code})")
+        record_event(conn, now, "result.conflict", payment_id=payment.id, source=source,
+                     stored=payment.status, reported=new_status, result_code=code)
+        log.warning("payment %s is %s but %s reported %s (code %s): kept %s", payment.id,
+                    payment.status, source, new_status, code, payment.status)
+        return Settlement("ignored", payment)
+    return Settlement("duplicate", payment)
 
 
 def _may_settle(payment: Payment, new_status: str) -> bool:

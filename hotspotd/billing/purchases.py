@@ -1,7 +1,9 @@
 """Buying a plan: store the payment, send the STK push, settle it by callback or query.
 
 The callback is an accelerator; STK Query is the source of truth. Every pending payment is
-queried on a backoff schedule until it has a final answer or ends `expired`.
+queried on a backoff schedule until it has a final answer or ends `expired`. All Daraja
+calls share one request budget (hotspotd.daraja.budget): a push waits its turn, a query
+that finds the budget taken waits for the next round.
 """
 
 from __future__ import annotations
@@ -13,16 +15,23 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
 from hotspotd.billing import payments
+from hotspotd.billing.customer_messages import UNREACHABLE_CODE, customer_message
 from hotspotd.billing.errors import InvalidPhone, PaymentNotSent
 from hotspotd.billing.macs import normalise_mac
 from hotspotd.billing.payments import Payment, Settlement
 from hotspotd.billing.plans import get_plan
+from hotspotd.billing.push_limits import PushGuard
+from hotspotd.daraja.budget import BudgetExhausted
 from hotspotd.daraja.callbacks import StkCallback
 from hotspotd.daraja.errors import (
+    SPIKE_ARREST,
+    SUBSCRIBER_BUSY,
     DarajaApiError,
     DarajaError,
     DarajaProtocolError,
     DarajaTimeout,
+    DarajaUnreachable,
+    is_spike_arrest,
 )
 from hotspotd.daraja.msisdn import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
 from hotspotd.failpoints import failpoint
@@ -46,6 +55,7 @@ class SettlementPolicy:
     query_backoff: Sequence[float] = (3.0, 5.0, 10.0, 20.0, 30.0)
     pending_expiry: float = 180.0
     account_reference: str = "WIFI"
+    push_retry_delays: Sequence[float] = (0.2, 0.5)  # refused connections, spike arrest
 
     def backoff(self, query_count: int) -> float:
         return self.query_backoff[min(query_count, len(self.query_backoff) - 1)]
@@ -55,7 +65,8 @@ class PurchaseService:
     def __init__(self, db: Database, daraja: StkGateway, *, callback_url: str,
                  policy: SettlementPolicy, schedule: Callable[[float, Callable[[], None]], None],
                  on_grant: Callable[[], None] = lambda: None,
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float] = time.time, guard: PushGuard | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._db = db
         self._daraja = daraja
         self._callback_url = callback_url
@@ -63,6 +74,12 @@ class PurchaseService:
         self._schedule = schedule
         self._on_grant = on_grant
         self._now = now
+        self._guard = guard
+        self._sleep = sleep
+
+    @property
+    def db(self) -> Database:
+        return self._db
 
     def start_purchase(self, *, plan_id: object, phone: str, mac: str,
                        ip: str | None) -> Payment:
@@ -73,8 +90,11 @@ class PurchaseService:
         except InvalidPhoneNumber as exc:
             raise InvalidPhone(str(exc)) from None
         plan = get_plan(self._db.connection(), plan_id)
+        if self._guard is not None:
+            self._guard.check(mac=device_mac, phone=msisdn)
         payment = payments.create_payment(self._db, plan=plan, phone=msisdn, mac=device_mac,
-                                          ip=ip, now=self._now())
+                                          ip=ip, now=self._now(),
+                                          reference_prefix=self._policy.account_reference)
         failpoint("payment.stored")
         log.info("payment %s: KES %s for %s from %s, sending STK push", payment.id,
                  plan.price, device_mac, mask_msisdn(msisdn))
@@ -82,27 +102,9 @@ class PurchaseService:
         return payments.get_payment(self._db, payment_id=payment.id) or payment
 
     def _push(self, payment: Payment, *, description: str) -> None:
-        try:
-            accepted = self._daraja.stk_push(
-                phone=payment.phone, amount=payment.amount,
-                account_reference=self._policy.account_reference,
-                description=description[:13], callback_url=self._callback_url)
-        except (DarajaTimeout, DarajaProtocolError) as exc:
-            # No readable answer: the prompt may be on the phone. Never tell the customer
-            # "nothing was charged" and never resend; settlement finds out.
-            log.warning("payment %s: STK push got no readable answer (%s); it may have"
-                        " reached the phone", payment.id, exc)
-            payments.record_push_uncertain(self._db, payment.id, reason=str(exc),
-                                           now=self._now())
+        accepted = self._send_push(payment, description)
+        if accepted is None:
             return
-        except DarajaApiError as exc:
-            self._reject(payment, exc.error_code, exc.error_message)
-        except DarajaError as exc:
-            self._reject(payment, type(exc).__name__, str(exc))
-        except Exception as exc:
-            payments.record_push_uncertain(self._db, payment.id, now=self._now(),
-                                           reason=f"unexpected error: {exc!r}")
-            raise
         failpoint("push.sent")
         now = self._now()
         first_query = now + max([*self._policy.inline_query_delays, 0.0]) + self._policy.backoff(0)
@@ -113,6 +115,44 @@ class PurchaseService:
         for delay in self._policy.inline_query_delays:
             self._schedule(delay, lambda pid=payment.id: self.query_payment(pid))
 
+    def _send_push(self, payment: Payment, description: str) -> Any:
+        """The push, retried only when it surely did not reach the phone; None if uncertain."""
+        delays = [0.0, *self._policy.push_retry_delays]
+        for attempt, delay in enumerate(delays):
+            last = attempt == len(delays) - 1
+            if delay:
+                self._sleep(delay)
+            try:
+                return self._daraja.stk_push(
+                    phone=payment.phone, amount=payment.amount,
+                    account_reference=payment.reference or self._policy.account_reference,
+                    description=description[:13], callback_url=self._callback_url)
+            except BudgetExhausted as exc:
+                self._reject(payment, SPIKE_ARREST, str(exc))
+            except DarajaUnreachable as exc:  # nothing was sent: safe to try again
+                if last:
+                    self._reject(payment, UNREACHABLE_CODE, str(exc))
+                log.warning("payment %s: Daraja unreachable (%s), retrying", payment.id, exc)
+            except (DarajaTimeout, DarajaProtocolError) as exc:
+                # No readable answer: the prompt may be on the phone. Never tell the customer
+                # "nothing was charged" and never resend; settlement finds out.
+                log.warning("payment %s: STK push got no readable answer (%s); it may have"
+                            " reached the phone", payment.id, exc)
+                payments.record_push_uncertain(self._db, payment.id, reason=str(exc),
+                                               now=self._now())
+                return None
+            except DarajaApiError as exc:
+                if not (is_spike_arrest(exc) and not last):
+                    self._reject(payment, exc.error_code, exc.error_message)
+                log.warning("payment %s: spike arrest on push, retrying", payment.id)
+            except DarajaError as exc:
+                self._reject(payment, type(exc).__name__, str(exc))
+            except Exception as exc:
+                payments.record_push_uncertain(self._db, payment.id, now=self._now(),
+                                               reason=f"unexpected error: {exc!r}")
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _reject(self, payment: Payment, code: str, message: str) -> NoReturn:
         log.warning("payment %s: STK push refused: %s %s", payment.id, code, message)
         payments.record_push_rejected(self._db, payment.id, result_code=code,
@@ -121,6 +161,12 @@ class PurchaseService:
 
     def query_payment(self, payment_id: int) -> Settlement | None:
         """Ask STK Query about one pending payment; apply a final answer."""
+        try:
+            return self._query(payment_id)
+        except BudgetExhausted:
+            return None  # the reconciler asks again on its next round
+
+    def _query(self, payment_id: int) -> Settlement | None:
         payment = payments.get_payment(self._db, payment_id=payment_id)
         if payment is None or payment.status != payments.PENDING:
             return None
@@ -128,6 +174,8 @@ class PurchaseService:
             return None
         try:
             result = self._daraja.stk_query(payment.checkout_request_id)
+        except BudgetExhausted:
+            raise
         except DarajaError as exc:
             log.warning("payment %s: STK query failed: %s", payment.id, exc)
             self._reschedule(payment)
@@ -135,14 +183,26 @@ class PurchaseService:
         if result.pending:
             self._reschedule(payment)
             return None
-        return self._apply(payment.checkout_request_id, result.result_code, result.result_desc,
-                           source="query")
+        return self.apply_query_result(payment.checkout_request_id, result)
+
+    def apply_query_result(self, checkout_request_id: str, result: Any) -> Settlement:
+        """A final STK Query answer; a success takes the receipt an unconfirmed callback
+        claimed (the query reply has none)."""
+        receipt = None
+        if result.result_code == "0":
+            hint = self._db.query_one("SELECT receipt FROM stk_callback_hints WHERE"
+                                      " checkout_request_id = ? AND result_code = '0'",
+                                      (checkout_request_id,))
+            receipt = hint["receipt"] if hint else None
+        return self._apply(checkout_request_id, result.result_code, result.result_desc,
+                           source="query", receipt=receipt)
 
     def _reschedule(self, payment: Payment) -> None:
         next_at = self._now() + self._policy.backoff(payment.query_count)
         payments.record_query_pending(self._db, payment.id, next_query_at=next_at)
 
     def handle_stk_callback(self, callback: StkCallback) -> Settlement:
+        """A callback from a trusted source: applied as it stands."""
         failpoint("callback.received")
         settlement = self._apply(callback.checkout_request_id, callback.result_code,
                                  callback.result_desc, source="callback",
@@ -179,13 +239,20 @@ class PurchaseService:
             self._db, checkout_request_id=checkout_request_id, result_code=code,
             result_desc=desc, source=source, now=self._now(), receipt=receipt,
             paid_amount=paid_amount)
-        if settlement.payment is not None and settlement.outcome == "settled":
-            log.info("payment %s: %s by %s (code %s)", settlement.payment.id,
-                     settlement.payment.status, source, settlement.payment.result_code)
+        self.after_settlement(settlement, source)
+        return settlement
+
+    def after_settlement(self, settlement: Settlement, source: str) -> None:
+        """Logging, the router wake-up and the cancellation count, once per settlement."""
+        payment = settlement.payment
+        if payment is not None and settlement.outcome == "settled":
+            log.info("payment %s: %s by %s (code %s)", payment.id, payment.status, source,
+                     payment.result_code)
+            if payment.status == "cancelled" and self._guard is not None:
+                self._guard.record_cancelled(payment.phone)
         if settlement.grant is not None:
             failpoint("grant.committed")
             self._on_grant()
-        return settlement
 
     def _hold_unknown(self, callback: StkCallback) -> None:
         """Money for a CheckoutRequestID we never stored: keep it for the owner."""
@@ -199,30 +266,35 @@ class PurchaseService:
                     callback.checkout_request_id)
 
     def reconcile(self) -> None:
-        """Query every payment that is due; expire those without an answer in time."""
+        """Query every payment that is due (oldest first, as the budget allows); expire
+        those without an answer in time."""
         now = self._now()
         for payment in payments.due_for_query(self._db, now):
-            self.query_payment(payment.id)
+            try:
+                self._query(payment.id)
+            except BudgetExhausted:
+                break
+        self.expire_overdue(self._now())
+
+    def expire_overdue(self, now: float) -> None:
         deadline = now - self._policy.pending_expiry
         for payment in payments.pending_payments(self._db):
             if payment.created_at < deadline and payment.push_state != "sending":
+                what = ("the push got no answer, so it could not be queried"
+                        if payment.push_state == "uncertain" else
+                        f"{payment.query_count} STK queries")
                 payments.expire_payment(
                     self._db, payment.id, now=now,
                     reason=f"No final answer from M-Pesa within"
-                           f" {int(self._policy.pending_expiry)} s")
+                           f" {int(self._policy.pending_expiry)} s ({what})")
 
     def recover_after_restart(self) -> int:
         """Run once at start, before the web server: settle pushes a crash interrupted."""
         return payments.fail_interrupted_pushes(self._db, self._now())
 
 
-def push_refusal_message(code: str, message: str) -> str:
+def push_refusal_message(code: str, message: str, lang: str = "en") -> str:
     """Words for the customer when Daraja refused the push itself."""
-    if "lock subscriber" in message.lower() or code == "500.001.1001":
-        return ("Another M-Pesa request is already open on this phone. Finish or cancel it,"
-                " wait a minute, then try again.")
-    if code == "400.002.02":
-        return "M-Pesa did not accept the request: check the phone number and try again."
-    if code in ("500.003.02", "500.003.03"):
-        return "M-Pesa is busy right now. Please try again in a minute."
-    return "M-Pesa could not be reached just now. Please try again in a minute."
+    if "lock subscriber" in message.lower():
+        code = SUBSCRIBER_BUSY
+    return customer_message(code, "failed", lang)

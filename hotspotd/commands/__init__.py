@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from hotspotd.commands import demo, run
+from hotspotd.commands import backup, check, demo, init, privacy, restore, routeros_script, run
 
-COMMANDS: tuple[ModuleType, ...] = (run, demo)
+COMMANDS: tuple[ModuleType, ...] = (run, demo, init, check, backup, restore, privacy,
+                                    routeros_script)

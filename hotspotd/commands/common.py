@@ -6,17 +6,43 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 from hotspotd import failpoints
-from hotspotd.config import Config
+from hotspotd.config import OPTIONS, Config
+from hotspotd.ops.logs import JournalFormatter, MaskingFilter, under_journal
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+TICK_SECONDS = 1.0
 
 
-def configure_logging(config: Config) -> None:
-    logging.basicConfig(level=config.logging.level.upper(), format=LOG_FORMAT,
-                        stream=sys.stderr, force=True)
+def configure_logging(config: Config) -> MaskingFilter:
+    """Log to stderr, one event per line, secrets of `config` and phone numbers masked.
+
+    Returns the filter, so secrets generated later can be added with `add_secrets`.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JournalFormatter(journal=under_journal()))
+    masking = MaskingFilter(config_secrets(config))
+    handler.addFilter(masking)
+    logging.basicConfig(level=config.logging.level.upper(), handlers=[handler], force=True)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    return masking
+
+
+def config_secrets(config: Config) -> list[str]:
+    """Every secret value the configuration holds (to be masked in logs)."""
+    return [str(value) for section, options in config.values().items()
+            for name, value in options.items()
+            if value and (section, name) in OPTIONS and OPTIONS[section, name].secret]
+
+
+def add_log_secrets(config: Config) -> None:
+    """Mask the secrets of `config` (e.g. after generated ones were filled in) from now on."""
+    for handler in logging.getLogger().handlers:
+        for log_filter in handler.filters:
+            if isinstance(log_filter, MaskingFilter):
+                log_filter.add_secrets(config_secrets(config))
 
 
 def prepare_daemon(config: Config) -> None:
@@ -30,10 +56,11 @@ def fail(message: object) -> int:
     return 1
 
 
-def wait_for_stop() -> None:
-    """Block until SIGTERM or SIGINT."""
+def wait_for_stop(tick: Callable[[], None] | None = None) -> None:
+    """Block until SIGTERM or SIGINT, calling `tick()` (the watchdog) about every second."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
+    while not stop.wait(TICK_SECONDS):
+        if tick is not None:
+            tick()

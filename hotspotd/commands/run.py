@@ -7,8 +7,10 @@ import logging
 from pathlib import Path
 
 from hotspotd import __version__
-from hotspotd.commands.common import fail, prepare_daemon, wait_for_stop
+from hotspotd.commands.common import add_log_secrets, fail, prepare_daemon, wait_for_stop
 from hotspotd.config import Config, ConfigError, load_config
+from hotspotd.ops.lock import DataDirBusy
+from hotspotd.ops.notify import SystemdNotifier, Watchdog
 
 NAME = "run"
 HELP = "run the appliance with a configuration file"
@@ -36,16 +38,23 @@ def run_appliance(config: Config) -> int:
 
     log.info("hotspotd %s starting with %s", __version__, config.source or "defaults")
     appliance = Appliance(config)
+    add_log_secrets(appliance.config)  # the generated ones too
+    notifier = SystemdNotifier()
     try:
         appliance.start()
-    except ConfigError as exc:
+    except (ConfigError, DataDirBusy) as exc:
         appliance.stop()
         return fail(exc)
     except Exception:
         log.exception("start-up failed")
         appliance.stop()
         return 1
-    wait_for_stop()
+    # systemd (Type=notify): every listener is up; then ping the watchdog while healthy.
+    notifier.ready(f"serving {appliance.addresses['portal_url']}")
+    wait_for_stop(Watchdog(notifier, appliance.ops.problems).tick)
+    log.info("hotspotd stopping: finishing in-flight work")
+    notifier.stopping()
     appliance.stop()
+    notifier.close()
     log.info("hotspotd stopped")
     return 0

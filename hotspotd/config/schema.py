@@ -140,6 +140,14 @@ SECTIONS: dict[str, str] = {
     "radius": "RADIUS server the MikroTik hotspot authenticates against.",
     "router": "RouterOS API connection to the MikroTik router.",
     "simulators": 'Embedded simulators, started for any backend = "simulator".',
+    "admin": "The venue owner's web UI under /admin/.",
+    "backup": "Scheduled backups of the database (SQLite online backup, with rotation).",
+    "privacy": "Personal data (Kenya Data Protection Act): how long phone numbers are kept.",
+    "alerts": "Owner alerts (router unreachable, Daraja failing, payments failing, disk low)"
+              " and optional SMS receipts to customers.",
+    "portal": "The captive portal customers see: live status, vouchers, recovery.",
+    "limits": "Abuse limits on STK pushes (anyone on the WiFi can reach the portal).",
+    "c2b": "Payments made from the M-Pesa menu (C2B): validation and Pull Transactions.",
 }
 
 _DARAJA_CHOICES = enum("daraja", "simulator")
@@ -195,6 +203,44 @@ SCHEMA: tuple[Option, ...] = (
            "Delays between successive STK queries of one payment; the last one repeats."),
     Option("settlement", "pending_expiry_seconds", 180, POSITIVE_INT,
            "A payment with no final answer after this long ends as expired."),
+    Option("daraja", "requests_per_minute", 100, POSITIVE_INT,
+           "Budget shared by ALL Daraja requests of the appliance (OAuth, pushes, queries,"
+           " C2B, Pull), handed out first come first served. Spike-arrest and quota answers"
+           " pause it with a doubling backoff."),
+    Option("daraja", "push_max_wait_seconds", 20.0, NON_NEGATIVE_FLOAT,
+           "How long a purchase waits for a slot of the budget before the customer is told"
+           " M-Pesa is busy (nothing is sent, nothing charged)."),
+    Option("daraja", "callback_allowlist", (), list_of(NON_EMPTY_STR, "addresses or networks"),
+           "Addresses/networks (e.g. 196.201.214.200, 196.201.212.0/24) whose callbacks are"
+           " trusted. Empty: any source may post, and every STK callback is confirmed by STK"
+           " Query before it grants. Non-empty: other sources are refused (403, stored)."),
+    Option("daraja", "trusted_proxies", (), list_of(NON_EMPTY_STR, "addresses or networks"),
+           "Reverse proxies / tunnel ends whose X-Forwarded-For is believed when deciding a"
+           " callback's source. Nobody else's is."),
+    Option("limits", "push_per_device", 5, POSITIVE_INT,
+           "STK pushes one device may start per window."),
+    Option("limits", "push_per_phone", 5, POSITIVE_INT,
+           "STK pushes one phone number may receive per window."),
+    Option("limits", "push_window_seconds", 600, POSITIVE_INT,
+           "The window of push_per_device and push_per_phone."),
+    Option("limits", "cancel_limit", 3, POSITIVE_INT,
+           "After this many prompts cancelled on one phone, it gets no prompt until the"
+           " cooldown ends."),
+    Option("limits", "cancel_cooldown_seconds", 600, POSITIVE_INT,
+           "The cooldown (and counting window) of cancel_limit."),
+    Option("c2b", "validation", True, BOOL,
+           "Answer C2B validation requests by refusing unknown account numbers (C2B00012) and"
+           " amounts below the cheapest plan (C2B00013). Safaricom only calls it when"
+           " external validation is enabled on the shortcode."),
+    Option("c2b", "response_type", "Completed", enum("Completed", "Cancelled"),
+           "What M-Pesa does when validation cannot be reached (register-c2b)."),
+    Option("c2b", "pull_interval_seconds", 300, Converter(
+        "a non-negative integer", int, lambda number: number >= 0, int),
+           "How often Pull Transactions fetches the last 48 h of C2B payments to fill in"
+           " confirmations that never arrived; 0 turns Pull off."),
+    Option("c2b", "pull_nominated_number", "", STR,
+           "NominatedNumber for the Pull Transactions registration (the owner's M-Pesa"
+           " number, as Safaricom requires)."),
     Option("radius", "host", "0.0.0.0", NON_EMPTY_STR, "Listen address of the RADIUS server."),
     Option("radius", "auth_port", 1812, PORT, "Authentication port (UDP); 0 picks a free port."),
     Option("radius", "acct_port", 1813, PORT, "Accounting port (UDP); 0 picks a free port."),
@@ -220,14 +266,100 @@ SCHEMA: tuple[Option, ...] = (
     Option("router", "use_tls", False, BOOL, "Connect to the API over TLS (api-ssl)."),
     Option("router", "timeout_seconds", 5.0, NON_NEGATIVE_FLOAT,
            "Timeout of each RouterOS API call."),
+    Option("router", "tls_verify", True, BOOL,
+           "Verify the router's api-ssl certificate (turn off only for a self-signed one on a"
+           " trusted LAN)."),
+    Option("router", "coa_port", 3799, PORT,
+           "UDP port of the router's /radius incoming listener (CoA, Disconnect). RouterOS's"
+           " default is 1700; the script from `hotspotd routeros-script` sets this one."),
+    Option("router", "coa_timeout_seconds", 1.0, NON_NEGATIVE_FLOAT,
+           "How long to wait for a CoA/Disconnect answer before one retransmission; no answer"
+           " after that falls back to the RouterOS API."),
+    Option("router", "enforce_interval_seconds", 2.0, NON_NEGATIVE_FLOAT,
+           "How often online devices whose time ran out are looked for and disconnected."),
+    Option("router", "reconcile_interval_seconds", 15, POSITIVE_INT,
+           "How often the router's active hosts are compared with the database and drift fixed"
+           " both ways."),
+    Option("router", "appliance_address", "192.168.88.2", NON_EMPTY_STR,
+           "This appliance's address as the router reaches it (RADIUS client, walled garden,"
+           " portal links in `hotspotd routeros-script`)."),
+    Option("router", "hotspot_interface", "bridge", NON_EMPTY_STR,
+           "Router interface the hotspot serves (used by `hotspotd routeros-script`)."),
     Option("simulators", "host", "127.0.0.1", NON_EMPTY_STR,
            "Where the embedded simulators listen."),
     Option("simulators", "daraja_port", 0, PORT,
            "Port of the Daraja simulator; 0 picks a free port."),
     Option("simulators", "router_api_port", 0, PORT,
            "Port of the RouterOS API simulator; 0 picks a free port."),
+    Option("simulators", "router_coa_port", 0, PORT,
+           "Port of the router simulator's CoA/Disconnect listener; 0 picks a free port."),
     Option("simulators", "approve_delay_seconds", 2.0, NON_NEGATIVE_FLOAT,
            "How long the sandbox test number 254708374149 takes to approve by itself."),
+    Option("admin", "utc_offset_minutes", 180, Converter(
+        "an integer -720..840", int, lambda number: -720 <= number <= 840, int),
+           "The venue's time zone as minutes east of UTC (Kenya: 180): where the owner UI's"
+           " days and hours begin."),
+    Option("admin", "login_attempts", 5, POSITIVE_INT,
+           "Wrong passwords allowed per username (and 4x that per address) before lockout."),
+    Option("admin", "lockout_seconds", 900, POSITIVE_INT,
+           "How long a username or address stays locked out after too many wrong passwords."),
+    Option("admin", "session_hours", 12, POSITIVE_INT,
+           "An owner UI login lasts this long."),
+    Option("backup", "enabled", True, BOOL, "Take a backup of the database every interval."),
+    Option("backup", "directory", "", STR,
+           "Where scheduled backups go; empty: `backups/` beside the database."),
+    Option("backup", "interval_hours", 24, POSITIVE_INT, "Hours between scheduled backups."),
+    Option("backup", "keep", 7, POSITIVE_INT,
+           "How many scheduled backups to keep; older ones are deleted."),
+    Option("privacy", "retention_days", 365, POSITIVE_INT,
+           "Phone numbers and names are erased from payments settled longer ago than this"
+           " (amounts and M-Pesa receipts are kept for the books). Checked daily."),
+    Option("alerts", "backend", "log", enum("log", "sms", "email"),
+           '"log": alerts are only logged; "sms": also sent by SMS through Africa\'s Talking;'
+           ' "email": also sent by e-mail over SMTP.'),
+    Option("alerts", "recipients", (), list_of(NON_EMPTY_STR, "phone numbers or e-mail"
+                                                " addresses"),
+           "Who gets alerts: phone numbers (sms) or e-mail addresses (email)."),
+    Option("alerts", "repeat_minutes", 60, POSITIVE_INT,
+           "An alert that stays true is sent again at most this often."),
+    Option("alerts", "check_interval_seconds", 60, POSITIVE_INT,
+           "How often the alert conditions are evaluated."),
+    Option("alerts", "router_stuck_seconds", 300, POSITIVE_INT,
+           "Alert when a router change has waited this long (router unreachable)."),
+    Option("alerts", "daraja_failures", 3, POSITIVE_INT,
+           "Alert when this many STK pushes in a row were refused or timed out."),
+    Option("alerts", "payment_failure_ratio", 0.5, NON_NEGATIVE_FLOAT,
+           "Alert when more than this share of the last hour's settled payments failed."),
+    Option("alerts", "payment_failure_minimum", 10, POSITIVE_INT,
+           "...counting only once the last hour has at least this many settled payments."),
+    Option("alerts", "disk_free_mb", 200, POSITIVE_INT,
+           "Alert when the data directory's file system has less free space than this."),
+    Option("alerts", "sms_base_url", "https://api.africastalking.com", url(),
+           "Africa's Talking API base URL (https://api.sandbox.africastalking.com to test)."),
+    Option("alerts", "sms_username", "", STR, "Africa's Talking application username."),
+    Option("alerts", "sms_api_key", "", STR, "Africa's Talking API key.", secret=True),
+    Option("alerts", "sms_sender", "", STR, "Sender ID or short code; empty: the default."),
+    Option("alerts", "customer_receipts", False, BOOL,
+           "Also send each paying customer an SMS receipt (needs backend = \"sms\")."),
+    Option("alerts", "email_host", "localhost", NON_EMPTY_STR, "SMTP server."),
+    Option("alerts", "email_port", 587, PORT, "SMTP port."),
+    Option("alerts", "email_starttls", True, BOOL, "Use STARTTLS."),
+    Option("alerts", "email_user", "", STR, "SMTP user; empty: no login."),
+    Option("alerts", "email_password", "", STR, "SMTP password.", secret=True),
+    Option("alerts", "email_from", "hotspotd@localhost", NON_EMPTY_STR, "Sender address."),
+    Option("portal", "long_poll_seconds", 20.0, NON_NEGATIVE_FLOAT,
+           "How long a live-status request waits for a change before answering anyway."),
+    Option("portal", "live_waiters", 4, POSITIVE_INT,
+           "At most this many live-status requests wait at once (each holds a web thread)."),
+    Option("portal", "router_login_fallback", True, BOOL,
+           "When the daemon's own router login has not worked a few seconds after payment,"
+           " let the paying device post the router's login form (CHAP computed here)."),
+    Option("portal", "voucher_attempts", 10, POSITIVE_INT,
+           "Voucher codes one device or address may try per attempt window."),
+    Option("portal", "recovery_attempts", 5, POSITIVE_INT,
+           "Receipt recoveries one device or address may try per attempt window."),
+    Option("portal", "attempt_window_seconds", 900, POSITIVE_INT,
+           "The window of the voucher and recovery attempt limits."),
 )
 
 OPTIONS: dict[tuple[str, str], Option] = {(o.section, o.name): o for o in SCHEMA}

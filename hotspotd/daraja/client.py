@@ -17,12 +17,15 @@ from typing import Any
 
 import requests
 
+from .budget import RequestBudget
 from .errors import (
     DarajaApiError,
     DarajaAuthError,
     DarajaError,
     DarajaProtocolError,
     is_invalid_token,
+    is_quota,
+    is_spike_arrest,
     is_still_processing,
 )
 from .msisdn import mask_msisdn, normalise_msisdn
@@ -36,6 +39,11 @@ EAT = timezone(timedelta(hours=3), "EAT")
 OAUTH_PATH = "/oauth/v1/generate?grant_type=client_credentials"
 STK_PUSH_PATH = "/mpesa/stkpush/v1/processrequest"
 STK_QUERY_PATH = "/mpesa/stkpushquery/v1/query"
+C2B_REGISTER_PATH = "/mpesa/c2b/v1/registerurl"
+C2B_SIMULATE_PATH = "/mpesa/c2b/v2/simulate"
+PULL_REGISTER_PATH = "/pulltransactions/v1/register"
+PULL_QUERY_PATH = "/pulltransactions/v1/query"
+PULL_PAGE_ROWS = 100
 TRANSACTION_TYPES = {"paybill": "CustomerPayBillOnline", "till": "CustomerBuyGoodsOnline"}
 ACCOUNT_REFERENCE_MAX = 12
 TRANSACTION_DESC_MAX = 13
@@ -82,7 +90,8 @@ class DarajaClient:
                  shortcode: str, passkey: str, transaction_type: str = "paybill",
                  till_number: str = "", timeout: float = 10.0,
                  session: requests.Session | None = None, tokens: TokenCache | None = None,
-                 now: Callable[[], datetime] = eat_now) -> None:
+                 now: Callable[[], datetime] = eat_now, budget: RequestBudget | None = None,
+                 push_max_wait: float = 20.0, background_max_wait: float = 1.0) -> None:
         if transaction_type not in TRANSACTION_TYPES:
             raise ValueError(f"transaction_type must be 'paybill' or 'till', "
                              f"not {transaction_type!r}")
@@ -99,6 +108,9 @@ class DarajaClient:
         self._session = session or requests.Session()
         self._tokens = tokens or shared_token_cache(self.base_url, consumer_key)
         self._now = now
+        self.budget = budget or RequestBudget(per_minute=1e9)
+        self.push_max_wait = push_max_wait
+        self.background_max_wait = background_max_wait
 
     def __repr__(self) -> str:
         return f"DarajaClient(base_url={self.base_url!r}, shortcode={self.shortcode!r})"
@@ -107,7 +119,7 @@ class DarajaClient:
 
     def check_credentials(self) -> None:
         """Fetch a fresh token now; raises DarajaAuthError / DarajaUnreachable / ... ."""
-        self._tokens.refresh(self._fetch_token)
+        self._tokens.refresh(self._budgeted_fetch(self.push_max_wait))
 
     def stk_push(self, *, phone: str, amount: int, account_reference: str, description: str,
                  callback_url: str) -> StkPushAccepted:
@@ -131,7 +143,7 @@ class DarajaClient:
         }
         log.info("STK push to %s, KES %s, account %s", mask_msisdn(msisdn), amount,
                  body["AccountReference"])
-        reply = self._post_api(STK_PUSH_PATH, body)
+        reply = self._post_api(STK_PUSH_PATH, body, max_wait=self.push_max_wait)
         response_code = str(reply.get("ResponseCode", "")).strip()
         if response_code != "0":
             raise DarajaApiError(200, response_code or "?",
@@ -151,7 +163,7 @@ class DarajaClient:
         """Ask how a push ended; `pending=True` while the customer has not answered."""
         body = {**self._credentials(), "CheckoutRequestID": checkout_request_id}
         try:
-            reply = self._post_api(STK_QUERY_PATH, body)
+            reply = self._post_api(STK_QUERY_PATH, body, max_wait=self.background_max_wait)
         except DarajaApiError as err:
             if is_still_processing(err):
                 return StkQueryResult(pending=True, result_code=None,
@@ -171,6 +183,41 @@ class DarajaClient:
             checkout_request_id=str(reply.get("CheckoutRequestID", checkout_request_id)),
         )
 
+    def register_c2b_urls(self, *, confirmation_url: str, validation_url: str,
+                          response_type: str = "Completed") -> dict[str, Any]:
+        """Register the C2B confirmation/validation URLs; returns Daraja's answer."""
+        if response_type not in ("Completed", "Cancelled"):
+            raise ValueError("response_type must be 'Completed' or 'Cancelled'")
+        body = {"ShortCode": self.shortcode, "ResponseType": response_type,
+                "ConfirmationURL": confirmation_url, "ValidationURL": validation_url}
+        return self._post_api(C2B_REGISTER_PATH, body, max_wait=self.push_max_wait)
+
+    def simulate_c2b(self, *, amount: int, msisdn: str, bill_ref: str) -> dict[str, Any]:
+        """Sandbox only: make a customer pay the paybill from the M-Pesa menu."""
+        body = {"ShortCode": self.shortcode, "CommandID": "CustomerPayBillOnline",
+                "Amount": amount, "Msisdn": normalise_msisdn(msisdn), "BillRefNumber": bill_ref}
+        return self._post_api(C2B_SIMULATE_PATH, body, max_wait=self.push_max_wait)
+
+    def pull_register(self, *, nominated_number: str, callback_url: str) -> dict[str, Any]:
+        """Register for Pull Transactions (ResponseStatus 1000 registered, 1001 already)."""
+        body = {"ShortCode": self.shortcode, "RequestType": "Pull",
+                "NominatedNumber": nominated_number, "CallBackURL": callback_url}
+        return self._post_api(PULL_REGISTER_PATH, body, max_wait=self.background_max_wait)
+
+    def pull_query(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every C2B transaction between `start` and `end` (EAT), all pages."""
+        rows: list[dict[str, Any]] = []
+        while True:
+            body = {"ShortCode": self.shortcode,
+                    "StartDate": start.astimezone(EAT).strftime("%Y-%m-%d %H:%M:%S"),
+                    "EndDate": end.astimezone(EAT).strftime("%Y-%m-%d %H:%M:%S"),
+                    "OffSetValue": str(len(rows))}
+            page = pull_rows(self._post_api(PULL_QUERY_PATH, body,
+                                            max_wait=self.background_max_wait))
+            rows.extend(page)
+            if len(page) < PULL_PAGE_ROWS:
+                return rows
+
     # -- internals --------------------------------------------------------------------------
 
     def _credentials(self) -> dict[str, str]:
@@ -181,24 +228,42 @@ class DarajaClient:
             "Timestamp": timestamp,
         }
 
-    def _post_api(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST with the cached token; refetch the token and retry once if Daraja rejects it."""
-        token = self._tokens.get(self._fetch_token)
+    def _post_api(self, path: str, body: dict[str, Any], *,
+                  max_wait: float | None = None) -> dict[str, Any]:
+        """POST with the cached token; refetch the token and retry once if Daraja rejects it.
+
+        Every request (the token fetch included) takes a slot of the shared budget first.
+        """
+        wait = self.background_max_wait if max_wait is None else max_wait
+        fetch = self._budgeted_fetch(wait)
+        token = self._tokens.get(fetch)
         try:
-            return self._post_once(path, body, token)
+            return self._post_once(path, body, token, wait)
         except DarajaApiError as err:
             if not is_invalid_token(err):
                 raise
             log.info("Daraja rejected the access token (%s); fetching a new one", err.error_code)
             self._tokens.invalidate(token)
-        return self._post_once(path, body, self._tokens.get(self._fetch_token))
+        return self._post_once(path, body, self._tokens.get(fetch), wait)
 
-    def _post_once(self, path: str, body: dict[str, Any], token: str) -> dict[str, Any]:
+    def _budgeted_fetch(self, max_wait: float) -> Callable[[], tuple[str, float]]:
+        def fetch() -> tuple[str, float]:
+            self.budget.acquire(max_wait)
+            return self._fetch_token()
+        return fetch
+
+    def _post_once(self, path: str, body: dict[str, Any], token: str,
+                   max_wait: float) -> dict[str, Any]:
+        self.budget.acquire(max_wait)
         response = send(self._session, "POST", self.base_url + path, timeout=self.timeout,
                         json=body, headers={"Authorization": f"Bearer {token}"})
         reply = json_object(response)
         if response.status_code != 200:
-            raise error_from(response, reply)
+            error = error_from(response, reply)
+            if is_spike_arrest(error) or is_quota(error):
+                self.budget.back_off(getattr(error, "error_code", ""))
+            raise error
+        self.budget.succeeded()
         if reply is None:
             raise DarajaProtocolError(f"{path} answered 200 without a JSON object",
                                       http_status=200)
@@ -234,3 +299,18 @@ def _oauth_error(response: requests.Response,
     return DarajaAuthError(f"Daraja refused the consumer key/secret (HTTP "
                            f"{response.status_code}){detail}", http_status=response.status_code,
                            error_code=code, error_message=message)
+
+
+def pull_rows(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a Pull query answer: `Response` is a list of rows, or a list of lists."""
+    if str(reply.get("ResponseCode", "")).strip() == "1001":
+        return []
+    response = reply.get("Response")
+    if not isinstance(response, list):
+        raise DarajaProtocolError("Pull query reply lacks Response rows")
+    rows: list[dict[str, Any]] = []
+    for entry in response:
+        for row in entry if isinstance(entry, list) else [entry]:
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows

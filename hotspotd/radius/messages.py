@@ -32,6 +32,7 @@ class AccessDecision:
     rate_limit: str | None = None  # Mikrotik-Rate-Limit, e.g. "2M/5M"
     idle_timeout: int | None = None
     reply_message: str | None = None
+    total_limit_bytes: int | None = None  # data cap: Mikrotik-Total-Limit (+ -Gigawords)
 
 
 @dataclass(frozen=True)

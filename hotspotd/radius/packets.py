@@ -26,6 +26,7 @@ USER_PASSWORD = 2
 CHAP_PASSWORD = 3
 CHAP_CHALLENGE = 60
 MAX_ATTRIBUTE_TEXT = 253  # octets in one attribute value
+GIGAWORD = 2**32
 
 
 def decode_access_request(
@@ -148,6 +149,10 @@ def encode_access_reply(
         _add_if_set(reply, "Session-Timeout", decision.session_timeout)
         _add_if_set(reply, "Idle-Timeout", decision.idle_timeout)
         _add_if_set(reply, "Mikrotik-Rate-Limit", decision.rate_limit)
+        if decision.total_limit_bytes:
+            reply["Mikrotik-Total-Limit"] = decision.total_limit_bytes % GIGAWORD
+            if decision.total_limit_bytes >= GIGAWORD:
+                reply["Mikrotik-Total-Limit-Gigawords"] = decision.total_limit_bytes // GIGAWORD
         reply["Acct-Interim-Interval"] = interim_interval
     else:
         reply.code = rp.AccessReject

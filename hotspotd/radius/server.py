@@ -3,8 +3,9 @@
 Why not `pyrad.server.Server`: it cannot bind port 0 and report the port it got, and its
 `Run()` loop has no way to stop, so tests and `hotspotd` shutdown could not end it cleanly.
 pyrad is still used for every packet (decode, PwDecrypt, Message-Authenticator, replies,
-see `packets.py`); this module is only the socket loop: one daemon thread waiting in a
-selector on the two UDP sockets and a wake-up socket that `stop()` writes to.
+see `packets.py`); this module is only the socket loops: one daemon thread per UDP socket
+(authentication, accounting: a slow accounting write never delays an Access-Request),
+each waiting in a selector on its socket and a wake-up socket that `stop()` writes to.
 
 The loop never blocks on anything but the sockets and the two callbacks. A packet that
 must not be answered (unknown NAS, malformed, bad authenticator, a failing accounting
@@ -75,16 +76,19 @@ class _ReplyCache:
 
     def __init__(self) -> None:
         self._replies: OrderedDict[tuple[object, ...], tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()  # the auth and accounting threads share it
 
     def get(self, key: tuple[object, ...], now: float) -> bytes | None:
-        self._expire(now)
-        entry = self._replies.get(key)
-        return entry[1] if entry else None
+        with self._lock:
+            self._expire(now)
+            entry = self._replies.get(key)
+            return entry[1] if entry else None
 
     def put(self, key: tuple[object, ...], reply: bytes, now: float) -> None:
-        self._replies[key] = (now + DUPLICATE_WINDOW, reply)
-        while len(self._replies) > DUPLICATE_ENTRIES:
-            self._replies.popitem(last=False)
+        with self._lock:
+            self._replies[key] = (now + DUPLICATE_WINDOW, reply)
+            while len(self._replies) > DUPLICATE_ENTRIES:
+                self._replies.popitem(last=False)
 
     def _expire(self, now: float) -> None:
         while self._replies:
@@ -120,7 +124,7 @@ class RadiusServer:
         self._cache = _ReplyCache()
         self._sockets: dict[str, socket.socket] = {}
         self._wake: tuple[socket.socket, socket.socket] | None = None
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.stats = RadiusStats()
 
     @property
@@ -141,7 +145,7 @@ class RadiusServer:
 
     def start(self) -> None:
         """Bind both UDP sockets (port 0 picks a free one) and start the server thread."""
-        if self._thread is not None:
+        if self._threads:
             raise RuntimeError("RADIUS server already started")
         try:
             for kind, port in self._ports.items():
@@ -150,14 +154,16 @@ class RadiusServer:
             self._close()
             raise
         self._wake = socket.socketpair()
-        selector = selectors.DefaultSelector()
-        selector.register(self._sockets["auth"], selectors.EVENT_READ, self._handle_auth)
-        selector.register(self._sockets["acct"], selectors.EVENT_READ, self._handle_acct)
-        selector.register(self._wake[0], selectors.EVENT_READ, None)
-        self._thread = threading.Thread(
-            target=self._run, args=(selector,), name="radius-server", daemon=True
-        )
-        self._thread.start()
+        handlers = {"auth": self._handle_auth, "acct": self._handle_acct}
+        for kind, handler in handlers.items():
+            # One thread per port: a slow accounting write never delays an Access-Request.
+            selector = selectors.DefaultSelector()
+            selector.register(self._sockets[kind], selectors.EVENT_READ, handler)
+            selector.register(self._wake[0], selectors.EVENT_READ, None)
+            thread = threading.Thread(target=self._run, args=(selector,),
+                                      name=f"radius-{kind}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
         log.info(
             "RADIUS server listening: auth %s:%s, accounting %s:%s, %d client(s)",
             *self.auth_address,
@@ -167,11 +173,12 @@ class RadiusServer:
 
     def stop(self) -> None:
         """Stop the thread and close the sockets; safe to call twice."""
-        thread, self._thread = self._thread, None
-        if thread is not None and self._wake is not None:
+        threads, self._threads = self._threads, []
+        if threads and self._wake is not None:
             self._wake[1].send(b"\0")
-            thread.join(timeout=5)
-            if thread.is_alive():
+            for thread in threads:
+                thread.join(timeout=5)
+            if any(thread.is_alive() for thread in threads):
                 log.error("RADIUS server thread did not stop within 5 s")
             else:
                 log.info("RADIUS server stopped")

@@ -163,6 +163,13 @@ class RouterGateway:
         with self._lock:
             return [_host_from_row(row) for row in self._print(ACTIVE)]
 
+    def present_hosts(self) -> list[tuple[str, str]]:
+        """(MAC, IP) of every device the hotspot sees (`/ip/hotspot/host`), logged in or not."""
+        with self._lock:
+            rows = self._print("/ip/hotspot/host", proplist="mac-address,address")
+        return [(row["mac-address"], row.get("address", "")) for row in rows
+                if row.get("mac-address")]
+
     def find_active(self, mac: str) -> ActiveHost | None:
         """The active session of the device with `mac`, if it has one."""
         with self._lock:

@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+DISCONNECT_MAX_DELAY = 3.0  # an expired device must be off within the enforcement bound
 MAX_ATTEMPTS = 40
 
 
@@ -25,3 +26,9 @@ def enqueue_router_op(conn: sqlite3.Connection, *, mac: str, ip: str | None, act
         "INSERT INTO router_ops (mac, ip, action, next_attempt_at, created_at)"
         " VALUES (?, ?, ?, ?, ?)", (mac, ip, action, now, now))
     return int(cursor.lastrowid or 0)
+
+
+def retry_delay(action: str, attempts: int) -> float:
+    """Backoff before attempt `attempts + 1`; disconnects retry quickly, always."""
+    delay = RETRY_DELAYS[min(attempts - 1, len(RETRY_DELAYS) - 1)]
+    return min(delay, DISCONNECT_MAX_DELAY) if action == "disconnect" else delay

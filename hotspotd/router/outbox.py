@@ -1,9 +1,11 @@
 """The router outbox: every change the router must make is a row, applied with retries.
 
 Writers call `hotspotd.router.ops.enqueue_router_op` inside their own transaction, so the
-wanted change commits together with the grant that caused it; `RouterOutbox` applies pending rows in
-order per device, retrying with backoff while the router is unreachable. A daemon crash
-loses nothing: pending rows are picked up again at start.
+wanted change commits together with the grant that caused it; `RouterOutbox` applies pending
+rows in order per device (`hotspotd.router.converge`: CoA first, the RouterOS API as
+fallback), retrying with backoff while the router is unreachable. A daemon crash loses
+nothing: pending rows are picked up again at start. The same thread runs the expiry
+enforcer and the periodic reconcile (`hotspotd.router.reconcile`).
 """
 
 from __future__ import annotations
@@ -12,41 +14,44 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from hotspotd.billing.events import record_event
-from hotspotd.billing.grants import get_entitlement
+from hotspotd.router.converge import CoaPort, Converger, RouterPort
 from hotspotd.router.gateway import RouterError
-from hotspotd.router.ops import MAX_ATTEMPTS, RETRY_DELAYS, RouterOp
+from hotspotd.router.ops import MAX_ATTEMPTS, RouterOp, retry_delay
+from hotspotd.router.reconcile import Reconciler
 
 if TYPE_CHECKING:
     from hotspotd.store.db import Database
 
+__all__ = ["RouterOutbox", "RouterPort"]
+
 log = logging.getLogger(__name__)
-
-class RouterPort(Protocol):
-    """What the outbox needs from the router (hotspotd.router.gateway.RouterGateway)."""
-
-    def login_host(self, *, mac: str, ip: str, user: str, password: str) -> None: ...
-
-    def find_active(self, mac: str) -> Any: ...
-
-    def remove_active(self, mac: str) -> bool: ...
 
 
 class RouterOutbox:
     """Applies queued router changes in a worker thread, in order per device."""
 
     def __init__(self, db: Database, router: RouterPort, *, mac_password: str,
-                 now: Callable[[], float] = time.time, poll_interval: float = 1.0) -> None:
+                 now: Callable[[], float] = time.time, poll_interval: float = 1.0,
+                 coa: CoaPort | None = None, enforce_interval: float = 2.0,
+                 reconcile_interval: float = 15.0) -> None:
         self._db = db
         self._router = router
-        self._mac_password = mac_password
         self._now = now
         self._poll_interval = poll_interval
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._converger = Converger(connection=db.connection, router=router, coa=coa,
+                                    mac_password=mac_password, now=now,
+                                    mark_stopped=self._mark_stopped)
+        self.reconciler: Reconciler | None = None
+        if hasattr(router, "active_hosts") and hasattr(router, "present_hosts"):
+            self.reconciler = Reconciler(
+                write=db.write, router=router, now=now, clock=time.monotonic,  # type: ignore[arg-type]
+                enforce_interval=enforce_interval, reconcile_interval=reconcile_interval)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="router-outbox", daemon=True)
@@ -61,11 +66,18 @@ class RouterOutbox:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def depth(self) -> int:
+        """Pending operations (for ops pages and metrics)."""
+        row = self._db.query_one("SELECT COUNT(*) FROM router_ops WHERE state = 'pending'")
+        return int(row[0]) if row else 0
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._wake.wait(self._poll_interval)
             self._wake.clear()
             try:
+                if self.reconciler is not None:
+                    self.reconciler.due()
                 self.process_due()
             except Exception:  # the worker must outlive any one bad row; the row stays queued
                 log.exception("router outbox pass failed")
@@ -78,6 +90,8 @@ class RouterOutbox:
         blocked: set[str] = set()
         done = 0
         for row in rows:
+            if self._stopping.is_set():
+                break
             op = RouterOp(row["id"], row["mac"], row["ip"], row["action"], row["attempts"])
             if op.mac in blocked or self._is_settled(op.id):
                 continue
@@ -93,33 +107,21 @@ class RouterOutbox:
 
     def _apply(self, op: RouterOp) -> bool:
         try:
-            detail = self._login(op) if op.action == "login" else self._disconnect(op)
+            if op.action == "login":
+                detail = self._converger.login(op.mac, op.ip)
+            else:
+                detail = self._converger.disconnect(op.mac)
         except RouterError as exc:
             self._retry_later(op, str(exc))
             return False
         self._finish(op, detail)
         return True
 
-    def _login(self, op: RouterOp) -> str:
-        entitlement = get_entitlement(self._db.connection(), op.mac)
-        if entitlement is None or entitlement.seconds_remaining(self._now()) <= 0:
-            return "no time left: nothing to log in"
-        ip = op.ip or self._last_ip(op.mac)
-        if not ip:
-            raise RouterError("the device's IP address is not known yet")
-        if self._router.find_active(op.mac) is not None:
-            # Until CoA lands, a new Session-Timeout reaches the router by logging in again.
-            self._router.remove_active(op.mac)
-        self._router.login_host(mac=op.mac, ip=ip, user=op.mac, password=self._mac_password)
-        return f"logged in {op.mac} at {ip}"
-
-    def _disconnect(self, op: RouterOp) -> str:
-        removed = self._router.remove_active(op.mac)
-        return "disconnected" if removed else "was not online"
-
-    def _last_ip(self, mac: str) -> str | None:
-        row = self._db.query_one("SELECT last_ip FROM devices WHERE mac = ?", (mac,))
-        return row["last_ip"] if row else None
+    def _mark_stopped(self, mac: str, cause: str) -> None:
+        with self._db.write() as conn:
+            conn.execute("UPDATE radius_sessions SET status = 'stopped', stopped_at = ?,"
+                         " terminate_cause = COALESCE(terminate_cause, ?)"
+                         " WHERE mac = ? AND status = 'online'", (self._now(), cause, mac))
 
     def _finish(self, op: RouterOp, detail: str) -> None:
         now = self._now()
@@ -137,11 +139,11 @@ class RouterOutbox:
         now = self._now()
         attempts = op.attempts + 1
         state = "failed" if attempts >= MAX_ATTEMPTS else "pending"
-        delay = RETRY_DELAYS[min(attempts - 1, len(RETRY_DELAYS) - 1)]
         with self._db.write() as conn:
             conn.execute("UPDATE router_ops SET attempts = ?, state = ?, next_attempt_at = ?,"
                          " last_error = ? WHERE id = ?",
-                         (attempts, state, now + delay, error, op.id))
+                         (attempts, state, now + retry_delay(op.action, attempts), error,
+                          op.id))
             if state == "failed":
                 record_event(conn, now, "router.gave_up", mac=op.mac, op_id=op.id, error=error)
         log.warning("router: %s %s failed (attempt %s): %s", op.action, op.mac, attempts, error)

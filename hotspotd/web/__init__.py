@@ -19,10 +19,15 @@ def create_app(context: WebContext) -> Flask:
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["hotspotd"] = context
 
-    from hotspotd.web import api, callbacks, ops, portal_pages
+    from hotspotd.web import api, callbacks, captive_api, live_status, ops, portal
 
     app.register_blueprint(api.blueprint)
     app.register_blueprint(callbacks.blueprint)
     app.register_blueprint(ops.blueprint)
-    app.register_blueprint(portal_pages.blueprint)
+    app.register_blueprint(portal.blueprint)  # issue 5: portal, live status, RFC 8908
+    app.register_blueprint(live_status.blueprint)
+    app.register_blueprint(captive_api.blueprint)
+    from hotspotd.web import admin  # issue 6: the owner UI under /admin/
+
+    app.register_blueprint(admin.blueprint)
     return app

@@ -1,13 +1,27 @@
-"""M-Pesa callbacks, under a secret path token. Daraja always gets a quick acknowledgement."""
+"""M-Pesa callbacks, under a secret path token per channel. Daraja always gets a quick
+acknowledgement in the shape its protocol wants; nothing it sends can break the handler.
+
+- `POST /callbacks/<token>/stk`: STK callback (trusted source: applied; otherwise STK
+  Query confirms it in the background).
+- `POST /callbacks/<token>/c2b/validation`: accept, or refuse with C2B00012 (unknown
+  account) / C2B00013 (amount below the cheapest plan) when validation is on.
+- `POST /callbacks/<token>/c2b/confirmation`: record the money (grant, settle or hold).
+
+A wrong token answers 404; a source outside the allow-list answers 403 and is stored.
+"""
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from hotspotd.billing.c2b import MalformedC2B, parse_c2b, record_c2b, validate_c2b
+from hotspotd.billing.callback_intake import CallbackSettings, record_rejection
 from hotspotd.daraja.callbacks import MalformedCallback, parse_stk_callback
 from hotspotd.web.context import web_context
 
@@ -16,20 +30,124 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+C2B_ACCEPTED = {"ResultCode": "0", "ResultDesc": "Accepted"}
+C2B_CONFIRMED = {"ResultCode": 0, "ResultDesc": "Success"}
+
+
+def _settings() -> CallbackSettings | None:
+    return getattr(web_context(), "mpesa", None)
+
+
+def _channel_for(token: str) -> str:
+    """The channel whose secret path token this is; 404 otherwise (compared in constant
+    time against every token)."""
+    ctx = web_context()
+    settings = _settings()
+    tokens = dict(settings.channel_tokens) if settings else {}
+    tokens.setdefault(ctx.callback_token, "default")
+    found = None
+    for known, channel in tokens.items():
+        if known and hmac.compare_digest(token.encode(), known.encode()):
+            found = channel
+    if found is None:
+        log.warning("callback with a wrong path token from %s", request.remote_addr)
+        abort(404)
+    return found
+
+
+def _source(kind: str, channel: str) -> tuple[str, bool]:
+    """(source address, trusted?); 403 (stored) for a source outside the allow-list."""
+    settings = _settings()
+    if settings is None:
+        return request.remote_addr or "", True
+    source = settings.sources.source_of(request.remote_addr,
+                                        request.headers.get("X-Forwarded-For"))
+    if not settings.sources.allowed(source):
+        _reject(kind, channel, source, "source address not in the allow-list")
+        abort(403)
+    return source, settings.sources.trusted(source)
+
+
+def _body(kind: str, channel: str, source: str) -> Any:
+    """The JSON body, or None (stored as rejected) when it is too big or not JSON."""
+    try:
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        _reject(kind, channel, source, "body too large")
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        _reject(kind, channel, source, "body is not JSON", raw[:200].decode(errors="replace"))
+        return None
+
+
+def _reject(kind: str, channel: str, source: str, reason: str, body: Any = None) -> None:
+    ctx = web_context()
+    record_rejection(ctx.db, kind=kind, reason=reason, now=ctx.now(), channel=channel,
+                     source=source, body=body)
 
 
 @blueprint.post("/<token>/stk")
 def stk_callback(token: str) -> Any:
-    ctx = web_context()
-    if not hmac.compare_digest(token.encode(), ctx.callback_token.encode()):
-        log.warning("STK callback with a wrong path token from %s", request.remote_addr)
-        abort(404)
-    try:
-        callback = parse_stk_callback(request.get_json(silent=True))
-    except MalformedCallback as exc:
-        log.warning("malformed STK callback from %s ignored: %s", request.remote_addr, exc)
+    channel = _channel_for(token)
+    source, trusted = _source("stk", channel)
+    body = _body("stk", channel, source)
+    if body is None:
         return jsonify(ACCEPTED)
-    settlement = ctx.purchases.handle_stk_callback(callback)
-    log.info("STK callback %s (code %s): %s", callback.checkout_request_id,
-             callback.result_code, settlement.outcome)
+    try:
+        callback = parse_stk_callback(body)
+    except MalformedCallback as exc:
+        _reject("stk", channel, source, f"malformed: {exc}", body)
+        return jsonify(ACCEPTED)
+    ctx = web_context()
+    settings = _settings()
+    if settings is None:
+        outcome = ctx.purchases.handle_stk_callback(callback).outcome
+    else:
+        outcome = settings.intake.stk(callback, trusted=trusted, source=source,
+                                      channel=channel)
+    log.info("STK callback %s (code %s) from %s: %s", callback.checkout_request_id,
+             callback.result_code, source, outcome)
     return jsonify(ACCEPTED)
+
+
+@blueprint.post("/<token>/c2b/validation")
+def c2b_validation(token: str) -> Any:
+    channel = _channel_for(token)
+    source, _ = _source("c2b-validation", channel)
+    body = _body("c2b-validation", channel, source)
+    settings = _settings()
+    try:
+        payment = parse_c2b(body)
+    except MalformedC2B as exc:
+        _reject("c2b-validation", channel, source, f"malformed: {exc}", body)
+        return jsonify({"ResultCode": "C2B00016", "ResultDesc": "Rejected"})
+    if settings is not None and not settings.c2b_validation:
+        return jsonify(C2B_ACCEPTED)
+    code, reason = validate_c2b(web_context().db.connection(), payment)
+    if code != "0":
+        log.info("C2B validation %s refused: %s %s", payment.trans_id, code, reason)
+        return jsonify({"ResultCode": code, "ResultDesc": "Rejected"})
+    return jsonify(C2B_ACCEPTED)
+
+
+@blueprint.post("/<token>/c2b/confirmation")
+def c2b_confirmation(token: str) -> Any:
+    channel = _channel_for(token)
+    source, _ = _source("c2b-confirmation", channel)
+    body = _body("c2b-confirmation", channel, source)
+    if body is None:
+        return jsonify(C2B_CONFIRMED)
+    try:
+        payment = parse_c2b(body)
+    except MalformedC2B as exc:
+        _reject("c2b-confirmation", channel, source, f"malformed: {exc}", body)
+        return jsonify(C2B_CONFIRMED)
+    ctx = web_context()
+    outcome = record_c2b(ctx.db, payment, source="confirmation", now=ctx.now(),
+                         channel=channel)
+    settings = _settings()
+    if outcome.granted and settings is not None:
+        settings.on_grant()
+    return jsonify(C2B_CONFIRMED)

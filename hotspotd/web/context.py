@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
+from hotspotd.admin.options import AdminOptions
+from hotspotd.billing.callback_intake import CallbackSettings
 from hotspotd.billing.purchases import PurchaseService
 from hotspotd.store.db import Database
 
@@ -20,6 +22,26 @@ class WebContext:
     callback_token: str
     now: Callable[[], float] = field(default=time.time)
     health: Callable[[], dict[str, object]] = field(default=lambda: {})
+    metrics: Callable[[], bytes] = field(default=lambda: b"")  # /metrics (issue 7)
+    admin: AdminOptions = field(default_factory=AdminOptions)  # the owner UI (issue 6)
+    wake_router: Callable[[], None] = field(default=lambda: None)  # outbox: work now
+    portal: PortalOptions = field(default_factory=lambda: PortalOptions())  # issue 5
+    mpesa: CallbackSettings | None = None  # issue 3: callback intake, channels, sources
+
+
+@dataclass
+class PortalOptions:
+    """What the captive portal needs beyond the core (issue 5); defaults keep tests simple."""
+
+    secret: str = ""  # keys the CSRF tokens; empty: a random one per process
+    router_login_password: str = ""  # the MAC-login password, for the fallback login form
+    payment_menu: dict[str, str] = field(default_factory=dict)  # {"kind", "number"} for C2B
+    public_url: str = ""  # base of user-portal-url in the RFC 8908 answer
+    long_poll_seconds: float = 20.0
+    max_waiters: int = 4
+    recovery_attempts: int = 5
+    voucher_attempts: int = 10
+    attempt_window_seconds: float = 900.0
 
 
 def web_context() -> WebContext:

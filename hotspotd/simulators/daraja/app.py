@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify, redirect, request
 
+from .control import blueprint as control_blueprint
 from .phone_page import render_phone_page
 from .state import PromptNotPending, UnknownPrompt
 from .validation import ApiError
@@ -24,6 +25,8 @@ def create_app(sim: DarajaSimulator) -> Flask:
         return jsonify(body), err.http_status
 
     app.register_error_handler(ApiError, api_error)
+    app.extensions["daraja_simulator"] = sim
+    app.register_blueprint(control_blueprint)
 
     @app.get("/oauth/v1/generate")
     def oauth() -> Response:
@@ -39,6 +42,30 @@ def create_app(sim: DarajaSimulator) -> Flask:
     def stk_query() -> Response:
         return jsonify(sim.handle_query(request.headers.get("Authorization"),
                                         request.get_json(force=True, silent=True)))
+
+    @app.post("/mpesa/c2b/v1/registerurl")
+    @app.post("/mpesa/c2b/v2/registerurl")
+    def c2b_register() -> Response:
+        return jsonify(sim.handle_c2b_register(request.headers.get("Authorization"),
+                                               request.get_json(force=True, silent=True)))
+
+    @app.post("/mpesa/c2b/v1/simulate")
+    @app.post("/mpesa/c2b/v2/simulate")
+    def c2b_simulate() -> Response:
+        return jsonify(sim.handle_c2b_simulate(request.headers.get("Authorization"),
+                                               request.get_json(force=True, silent=True)))
+
+    @app.post("/pulltransactions/v1/register")
+    def pull_register() -> Response:
+        return jsonify(sim.handle_pull_register(request.headers.get("Authorization"),
+                                                request.get_json(force=True, silent=True)))
+
+    @app.route("/pulltransactions/v1/query", methods=["GET", "POST"])
+    def pull_query() -> Response:
+        body = request.get_json(force=True, silent=True)
+        if body is None:
+            body = request.args.to_dict()
+        return jsonify(sim.handle_pull_query(request.headers.get("Authorization"), body))
 
     @app.get("/")
     def index() -> Response:

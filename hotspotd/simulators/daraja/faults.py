@@ -1,113 +1,127 @@
-"""Fault injection for the Daraja simulator: lost, late and duplicate callbacks, spike
-arrest, hanging pushes, invalidated tokens. Every setting can change while it runs."""
+"""Fault injection for the Daraja simulator, switchable while it runs (also over HTTP:
+`GET/POST /simulator/faults`, see control.py).
+
+- `drop_callbacks`: resolved prompts send no callback (STK Query still answers).
+- `callback_delay`: seconds to wait before sending each callback.
+- `duplicate_callbacks`: extra copies of every callback (2 -> delivered 3 times).
+- `drop_probability`, `duplicate_probability`, `delay_max`: the same per callback, at
+  random (a random delay up to `delay_max`).
+- `spike_arrest_next` / `quota_next`: the next N API calls answer 500.003.02 / 500.003.03;
+  `spike_arrest_probability`: any API call does so at random.
+- `timeout_next`: the next N pushes are recorded (the prompt reaches the phone) but the
+  answer is held for `hang_seconds`, longer than a client's timeout.
+- `c2b_for_stk`: a successful STK payment is also confirmed through the registered C2B
+  confirmation URL (a paybill with registered URLs sees both).
+- `token_lifetime`: tokens die this many seconds after issue although `expires_in` says
+  3599 (0: off). `invalidate_tokens()` kills every token issued so far (404.001.03).
+"""
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable
+from typing import Any
+
+
+def _count(value: Any) -> int:
+    return max(0, int(value))
+
+
+def _seconds(value: Any) -> float:
+    return max(0.0, float(value))
+
+
+def _probability(value: Any) -> float:
+    return min(1.0, max(0.0, float(value)))
+
+
+FIELDS: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "drop_callbacks": (bool, False),
+    "callback_delay": (_seconds, 0.0),
+    "duplicate_callbacks": (_count, 0),
+    "drop_probability": (_probability, 0.0),
+    "duplicate_probability": (_probability, 0.0),
+    "delay_max": (_seconds, 0.0),
+    "spike_arrest_next": (_count, 0),
+    "quota_next": (_count, 0),
+    "spike_arrest_probability": (_probability, 0.0),
+    "timeout_next": (_count, 0),
+    "hang_seconds": (_seconds, 30.0),
+    "c2b_for_stk": (bool, False),
+    "token_lifetime": (_seconds, 0.0),
+}
 
 
 class Faults:
-    """Thread-safe fault settings.
-
-    - `drop_callbacks`: resolved prompts send no callback (STK Query still answers).
-    - `callback_delay`: seconds to wait before sending each callback.
-    - `duplicate_callbacks`: extra copies of every callback (2 -> delivered 3 times).
-    - `spike_arrest_next`: the next N STK push/query calls answer 500.003.02.
-    - `timeout_next`: the next N pushes are recorded (the prompt reaches the phone) but
-      the answer is held for `hang_seconds`, longer than a client's timeout.
-    - `invalidate_tokens()`: every token issued so far becomes invalid (404.001.03).
-    """
+    """Thread-safe fault settings; read and set them as attributes or with `update()`."""
 
     def __init__(self, on_invalidate_tokens: Callable[[], None] = lambda: None) -> None:
-        self._lock = threading.Lock()
-        self._on_invalidate_tokens = on_invalidate_tokens
-        self._drop_callbacks = False
-        self._callback_delay = 0.0
-        self._duplicate_callbacks = 0
-        self._spike_arrest_next = 0
-        self._timeout_next = 0
-        self._hang_seconds = 30.0
+        object.__setattr__(self, "_lock", threading.Lock())
+        object.__setattr__(self, "_values", {name: default
+                                             for name, (_, default) in FIELDS.items()})
+        object.__setattr__(self, "_on_invalidate_tokens", on_invalidate_tokens)
+        object.__setattr__(self, "_rng", random.Random())
 
-    def _get(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:
+        if name not in FIELDS:
+            raise AttributeError(name)
         with self._lock:
-            return getattr(self, name)
+            return self._values[name]
 
-    def _set(self, name: str, value: object) -> None:
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.update(**{name: value})
+
+    def update(self, **values: Any) -> dict[str, Any]:
+        """Set several faults at once; unknown names or bad values raise ValueError."""
+        unknown = sorted(set(values) - FIELDS.keys())
+        if unknown:
+            raise ValueError(f"unknown fault(s): {', '.join(unknown)}")
+        try:
+            converted = {name: FIELDS[name][0](value) for name, value in values.items()}
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"bad fault value: {exc}") from None
         with self._lock:
-            setattr(self, name, value)
+            self._values.update(converted)
+        return self.as_dict()
 
-    @property
-    def drop_callbacks(self) -> bool:
-        return bool(self._get("_drop_callbacks"))
-
-    @drop_callbacks.setter
-    def drop_callbacks(self, value: bool) -> None:
-        self._set("_drop_callbacks", bool(value))
-
-    @property
-    def callback_delay(self) -> float:
-        return float(self._get("_callback_delay"))  # type: ignore[arg-type]
-
-    @callback_delay.setter
-    def callback_delay(self, value: float) -> None:
-        self._set("_callback_delay", max(0.0, float(value)))
-
-    @property
-    def duplicate_callbacks(self) -> int:
-        return int(self._get("_duplicate_callbacks"))  # type: ignore[call-overload]
-
-    @duplicate_callbacks.setter
-    def duplicate_callbacks(self, value: int) -> None:
-        self._set("_duplicate_callbacks", max(0, int(value)))
-
-    @property
-    def spike_arrest_next(self) -> int:
-        return int(self._get("_spike_arrest_next"))  # type: ignore[call-overload]
-
-    @spike_arrest_next.setter
-    def spike_arrest_next(self, value: int) -> None:
-        self._set("_spike_arrest_next", max(0, int(value)))
-
-    @property
-    def timeout_next(self) -> int:
-        return int(self._get("_timeout_next"))  # type: ignore[call-overload]
-
-    @timeout_next.setter
-    def timeout_next(self, value: int) -> None:
-        self._set("_timeout_next", max(0, int(value)))
-
-    @property
-    def hang_seconds(self) -> float:
-        return float(self._get("_hang_seconds"))  # type: ignore[arg-type]
-
-    @hang_seconds.setter
-    def hang_seconds(self, value: float) -> None:
-        self._set("_hang_seconds", max(0.0, float(value)))
+    def reset(self) -> None:
+        with self._lock:
+            self._values.update({name: default for name, (_, default) in FIELDS.items()})
 
     def invalidate_tokens(self) -> None:
         self._on_invalidate_tokens()
 
     def take_spike_arrest(self) -> bool:
-        """Consume one pending spike-arrest answer, if any."""
-        return self._take("_spike_arrest_next")
+        return self._take("spike_arrest_next") or self.chance("spike_arrest_probability")
+
+    def take_quota(self) -> bool:
+        return self._take("quota_next")
 
     def take_timeout(self) -> bool:
-        """Consume one pending hanging push, if any."""
-        return self._take("_timeout_next")
+        return self._take("timeout_next")
+
+    def chance(self, name: str) -> bool:
+        with self._lock:
+            return self._rng.random() < self._values[name]
+
+    def callback_plan(self) -> tuple[bool, int, float]:
+        """For one callback: (drop it?, copies to send, delay before sending)."""
+        with self._lock:
+            values, rng = self._values, self._rng
+            drop = values["drop_callbacks"] or rng.random() < values["drop_probability"]
+            copies = 1 + values["duplicate_callbacks"] + (
+                1 if rng.random() < values["duplicate_probability"] else 0)
+            delay = values["callback_delay"] + rng.uniform(0, values["delay_max"])
+        return drop, copies, delay
 
     def _take(self, name: str) -> bool:
         with self._lock:
-            left = getattr(self, name)
-            if left <= 0:
+            if self._values[name] <= 0:
                 return False
-            setattr(self, name, left - 1)
+            self._values[name] -= 1
             return True
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         with self._lock:
-            return {"drop_callbacks": self._drop_callbacks,
-                    "callback_delay": self._callback_delay,
-                    "duplicate_callbacks": self._duplicate_callbacks,
-                    "spike_arrest_next": self._spike_arrest_next,
-                    "timeout_next": self._timeout_next, "hang_seconds": self._hang_seconds}
+            return dict(self._values)

@@ -27,6 +27,7 @@ from flask import Flask
 from hotspotd.httpserver import ServedApp
 
 from .app import create_app
+from .c2b import C2BBook, C2BTransaction
 from .callbacks import callback_body, deliver
 from .faults import Faults
 from .scheduler import Scheduler
@@ -44,6 +45,7 @@ from .validation import (
     EAT,
     INVALID_TOKEN,
     MERCHANT_ERROR,
+    QUOTA,
     SPIKE_ARREST,
     WRONG_AUTH_TYPE,
     WRONG_GRANT_TYPE,
@@ -74,6 +76,7 @@ class DarajaSimulator:
         self._tokens = TokenStore(token_ttl)
         self.faults = Faults(self._tokens.invalidate_all)
         self._book = PromptBook()
+        self.c2b = C2BBook(str(shortcode))
         self._scheduler = Scheduler()
         self._stopping = threading.Event()
         self._counts: Counter[str] = Counter()
@@ -112,9 +115,11 @@ class DarajaSimulator:
         return self._book.snapshot()
 
     def stats(self) -> dict[str, int]:
-        """Requests received per endpoint: `oauth`, `stkpush`, `stkquery`."""
+        """Requests received per endpoint: `oauth`, `stkpush`, `stkquery`, and any of
+        `c2b_register`, `c2b_simulate`, `pull_register`, `pull_query` used."""
         with self._counts_lock:
-            return {name: self._counts[name] for name in ("oauth", "stkpush", "stkquery")}
+            counts = {name: self._counts[name] for name in ("oauth", "stkpush", "stkquery")}
+            return counts | {name: n for name, n in self._counts.items() if n}
 
     def resolve(self, checkout_request_id: str, outcome: str) -> None:
         """Answer a prompt as the customer would (see state.OUTCOMES) and send the callback.
@@ -122,17 +127,39 @@ class DarajaSimulator:
         prompt = self._book.finish(checkout_request_id, outcome, datetime.now(EAT))
         log.info("prompt %s answered %s: result %s", prompt.checkout_request_id, outcome,
                  prompt.result_code)
-        if self.faults.drop_callbacks:
+        if prompt.result_code == 0:
+            self._record_stk_as_c2b(prompt)
+        drop, copies, delay = self.faults.callback_plan()
+        if drop:
             self._book.note_callback(checkout_request_id, dropped=True)
             return
         body = callback_body(prompt)
-        copies = 1 + self.faults.duplicate_callbacks
 
         def record(ok: bool) -> None:
             self._book.note_callback(checkout_request_id, sent=int(ok), failed=int(not ok))
 
-        self._scheduler.call_later(self.faults.callback_delay,
+        self._scheduler.call_later(delay,
                                    lambda: deliver(prompt.callback_url, body, copies, record))
+
+    def _record_stk_as_c2b(self, prompt: Any) -> None:
+        """An STK payment to the paybill: in the Pull history, and confirmed through the
+        registered C2B URL too when the `c2b_for_stk` fault says so."""
+        transaction = C2BTransaction(
+            trans_id=prompt.receipt, trans_time=datetime.now(EAT),
+            transaction_type="Pay Bill Online", amount=prompt.amount,
+            shortcode=self._merchant.shortcode, bill_ref=prompt.account_reference,
+            msisdn=prompt.phone)
+        self.c2b.record(transaction)
+        if self.faults.c2b_for_stk:
+            self._send_confirmation(transaction)
+
+    def _send_confirmation(self, transaction: C2BTransaction) -> None:
+        drop, copies, delay = self.faults.callback_plan()
+        if not drop:
+            self._scheduler.call_later(delay, lambda: self.c2b.confirm(transaction, copies))
+
+    def c2b_transactions(self) -> list[dict[str, Any]]:
+        return self.c2b.snapshot()
 
     def new_request_id(self) -> str:
         return self._book.new_request_id()
@@ -180,6 +207,43 @@ class DarajaSimulator:
                 "CheckoutRequestID": prompt.checkout_request_id,
                 "ResultCode": str(prompt.result_code), "ResultDesc": prompt.result_desc}
 
+    def handle_c2b_register(self, authorization: str | None, body: Any) -> dict[str, str]:
+        self._count("c2b_register")
+        self._gate(authorization)
+        return self.c2b.register(body)
+
+    def handle_c2b_simulate(self, authorization: str | None, body: Any) -> dict[str, str]:
+        """The customer pays from the M-Pesa menu: validation, then confirmation (async)."""
+        self._count("c2b_simulate")
+        self._gate(authorization)
+        amount, msisdn, bill_ref = self.c2b.parse_simulate(body)
+        transaction = C2BTransaction(
+            trans_id=self._book.new_receipt(), trans_time=datetime.now(EAT),
+            transaction_type="Pay Bill", amount=amount, shortcode=self._merchant.shortcode,
+            bill_ref=bill_ref, msisdn=msisdn)
+        self._scheduler.call_later(0, lambda: self._run_c2b(transaction))
+        return {"OriginatorCoversationID": self.new_request_id(), "ResponseCode": "0",
+                "ResponseDescription": "Accept the service request successfully.",
+                "TransID": transaction.trans_id}
+
+    def _run_c2b(self, transaction: C2BTransaction) -> None:
+        if not self.c2b.validate(transaction):
+            transaction.state = "rejected"
+            self.c2b.record(transaction)
+            return
+        self.c2b.record(transaction)
+        self._send_confirmation(transaction)
+
+    def handle_pull_register(self, authorization: str | None, body: Any) -> dict[str, str]:
+        self._count("pull_register")
+        self._gate(authorization)
+        return self.c2b.register_pull(body)
+
+    def handle_pull_query(self, authorization: str | None, body: Any) -> dict[str, Any]:
+        self._count("pull_query")
+        self._gate(authorization)
+        return self.c2b.query(body, datetime.now(EAT))
+
     # -- internals --------------------------------------------------------------------------
 
     def _count(self, name: str) -> None:
@@ -190,7 +254,12 @@ class DarajaSimulator:
         """Spike-arrest fault first (the gateway answers before auth), then the token."""
         if self.faults.take_spike_arrest():
             raise ApiError(SPIKE_ARREST, "Spike arrest violation")
+        if self.faults.take_quota():
+            raise ApiError(QUOTA, "Quota Violation")
         scheme, _, token = (authorization or "").partition(" ")
+        lifetime = self.faults.token_lifetime
+        if lifetime and self._tokens.age() > lifetime:
+            self._tokens.invalidate_all()
         if scheme != "Bearer" or not self._tokens.is_valid(token.strip()):
             raise ApiError(INVALID_TOKEN, "Invalid Access Token")
 

@@ -171,6 +171,11 @@ class PromptBook:
         with self._lock:
             return [asdict(prompt) for prompt in self._prompts.values()]
 
+    def new_receipt(self) -> str:
+        """A fresh M-Pesa receipt / C2B TransID, unique in this simulator."""
+        with self._lock:
+            return self._new_receipt()
+
     def _new_checkout_id(self, now: datetime) -> str:
         while True:
             candidate = f"ws_CO_{now.strftime('%d%m%Y%H%M%S')}{self._rng.randint(0, 9999):04d}"

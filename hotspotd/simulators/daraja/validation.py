@@ -26,6 +26,7 @@ WRONG_GRANT_TYPE = "400.008.02"
 INVALID_TOKEN = "404.001.03"
 MERCHANT_ERROR = "500.001.1001"  # also "subscriber locked" and "being processed"
 SPIKE_ARREST = "500.003.02"
+QUOTA = "500.003.03"
 
 
 class ApiError(Exception):

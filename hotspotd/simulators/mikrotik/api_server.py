@@ -25,6 +25,10 @@ CATEGORY_GENERAL = 4  # "general failure"
 CATEGORY_API = 5  # "API related failure"
 
 
+class NoAnswer(Exception):
+    """Leave the command unanswered (a simulated API timeout)."""
+
+
 class CommandTrap(Exception):
     """Answer the command with `!trap =message=...` (and `=category=` when given)."""
 
@@ -184,6 +188,8 @@ class ApiServer:
     def _dispatch(self, connection: _Connection, command: Command) -> None:
         try:
             result = self._handler(command)
+        except NoAnswer:
+            return
         except CommandTrap as trap:
             connection.trap(trap.message, command.tag, trap.category)
             return

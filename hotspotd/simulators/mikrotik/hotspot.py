@@ -55,6 +55,7 @@ class Session:
     rate_limit: str | None = None
     interim_interval: int | None = None
     radius_class: bytes | None = None
+    total_limit: int | None = None
     number: int = 0
     next_interim_at: float | None = field(default=None)
 
@@ -69,6 +70,13 @@ class Session:
         if self.session_timeout is None:
             return None
         return max(0, self.session_timeout - self.uptime(now))
+
+    def over_limit(self, now: float) -> bool:
+        """True when the data cap (Mikrotik-Total-Limit) is used up."""
+        if self.total_limit is None:
+            return False
+        counters = self.counters(now)
+        return counters.bytes_in + counters.bytes_out >= self.total_limit
 
     def counters(self, now: float) -> Counters:
         elapsed = max(0.0, now - self.logged_in_at)
@@ -166,6 +174,20 @@ class HotspotTable:
                     return self._sessions.pop(mac)
             return None
 
+    def find_session(self, user: str, ip: str, acct_session_id: str | None) -> Session | None:
+        """The session a CoA names: User-Name + Framed-IP (+ Acct-Session-Id when sent)."""
+        with self._lock:
+            for session in self._sessions.values():
+                if session.user.upper() == user.upper() and session.ip == ip and (
+                        acct_session_id is None or acct_session_id == session.acct_session_id):
+                    return session
+            return None
+
+    def clear_sessions(self) -> None:
+        """A reboot: every session is gone, without accounting."""
+        with self._lock:
+            self._sessions.clear()
+
     def find(self, mac: str) -> Session | None:
         with self._lock:
             return self._sessions.get(mac)
@@ -188,7 +210,8 @@ class HotspotTable:
     def expire(self, now: float) -> list[Session]:
         """Remove and return the sessions whose time has run out."""
         with self._lock:
-            ended = [s for s in self._sessions.values() if s.time_left(now) == 0]
+            ended = [s for s in self._sessions.values()
+                     if s.time_left(now) == 0 or s.over_limit(now)]
             for session in ended:
                 del self._sessions[session.mac]
             return ended

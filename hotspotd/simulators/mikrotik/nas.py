@@ -46,6 +46,7 @@ class AuthResult:
     rate_limit: str | None = None
     interim_interval: int | None = None
     radius_class: bytes | None = None
+    total_limit: int | None = None
 
 
 def nas_ip_for(host: str) -> str:
@@ -74,8 +75,15 @@ def _result_from(reply: packet.Packet) -> AuthResult:
         session_timeout=timeout or None, idle_timeout=_first(reply, "Idle-Timeout"),
         rate_limit=_first(reply, "Mikrotik-Rate-Limit"),
         interim_interval=_first(reply, "Acct-Interim-Interval"),
-        radius_class=_first(reply, "Class"),
+        radius_class=_first(reply, "Class"), total_limit=_total_limit(reply),
     )
+
+
+def _total_limit(reply: packet.Packet) -> int | None:
+    low = _first(reply, "Mikrotik-Total-Limit")
+    if low is None:
+        return None
+    return (_first(reply, "Mikrotik-Total-Limit-Gigawords") or 0) * 2**32 + low
 
 
 class RadiusNas:
@@ -169,6 +177,13 @@ class RadiusNas:
             attributes["Acct-Terminate-Cause"] = terminate_cause
         self._queue.put(attributes)
 
+    def account_on(self) -> None:
+        """Queue Accounting-On: the NAS (re)started, its earlier sessions are over."""
+        self._queue.put({
+            "Acct-Status-Type": "Accounting-On", "Acct-Session-Id": "00000000",
+            "NAS-Identifier": self.identity, "NAS-IP-Address": self.nas_ip,
+            "Event-Timestamp": int(time.time())})
+
     def _accounting_loop(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -186,6 +201,12 @@ class RadiusNas:
                     not self._stopping.is_set():
                 log.warning("accounting %s for session %s not acknowledged",
                             attributes["Acct-Status-Type"], attributes["Acct-Session-Id"])
+                self._retry_later(attributes)
+
+    def _retry_later(self, attributes: dict[str, Any]) -> None:
+        """RouterOS keeps unacknowledged accounting and sends it again later."""
+        if attributes["Acct-Status-Type"] in ("Stop", "Accounting-On"):
+            self._queue.put(attributes)
 
     # -- transport ---------------------------------------------------------------------
     def _exchange(self, request: packet.Packet, port: int) -> packet.Packet | None:

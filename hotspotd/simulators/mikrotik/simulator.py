@@ -19,15 +19,19 @@ from flask import Flask
 from hotspotd.radius.dictionary import load_dictionary
 from hotspotd.router.durations import format_duration
 
-from .api_server import ApiServer, CommandTrap
+from .api_server import ApiServer, CommandTrap, NoAnswer, Result
+from .coa_listener import SESSION_NOT_FOUND, CoaListener, CoaTarget
 from .commands import RouterCommands
+from .faults import WRITE_COMMANDS, Faults
 from .hotspot import AlreadyLoggedIn, HotspotTable, Session, normalize_mac
 from .nas import RadiusEndpoint, RadiusNas, nas_ip_for
 from .status_page import create_status_app
+from .wire import Command
 
 log = logging.getLogger(__name__)
 
 ROUTEROS_VERSION = "7.16 (stable)"
+DISCONNECT_REQUEST = 40
 TICK_SECONDS = 0.2
 NOT_RESPONDING = "RADIUS server is not responding"
 REJECTED = "RADIUS server rejected"
@@ -41,7 +45,8 @@ class MikrotikSimulator:
                  radius_secret: str, identity: str = "hotspotd-sim",
                  hotspot_server: str = "hotspot1", require_message_auth: bool = True,
                  radius_timeout: float = 2.0, radius_retries: int = 2,
-                 interim_interval: int | None = None,
+                 interim_interval: int | None = None, coa_port: int = 0,
+                 faults: Faults | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.identity = identity
         self.hotspot_server = hotspot_server
@@ -56,7 +61,14 @@ class MikrotikSimulator:
             secret=radius_secret, dictionary=load_dictionary(), nas_ip="127.0.0.1",
             identity=identity, server_name=hotspot_server, timeout=radius_timeout,
             retries=radius_retries, require_message_auth=require_message_auth)
-        self._api = ApiServer(handler=RouterCommands(self), check_password=self._check_password)
+        self.faults = faults or Faults()
+        self._commands = RouterCommands(self)
+        self._api = ApiServer(handler=self._answer_command, check_password=self._check_password)
+        self.coa_port = coa_port
+        self._coa = CoaListener(secret=radius_secret.encode(), dictionary=load_dictionary(),
+                                apply=self._apply_coa, faults=self.faults,
+                                require_message_auth=require_message_auth)
+        self.reboots = 0
         session_base = secrets.randbits(16) << 16
         self._session_ids = (f"{(session_base + n) & 0xFFFFFFFF:08x}" for n in count(1))
         self._nas_ports = count(0x81A00001)
@@ -70,6 +82,7 @@ class MikrotikSimulator:
         self._nas.nas_ip = nas_ip_for(host)
         self._stopping.clear()
         self._api.start(host, api_port)
+        self._coa.start(host, self.coa_port)
         self._nas.start()
         self._timer = threading.Thread(target=self._timer_loop, name="hotspot-timers",
                                        daemon=True)
@@ -79,6 +92,7 @@ class MikrotikSimulator:
         """Close the listener and connections, stop the timers and the accounting sender."""
         self._stopping.set()
         self._api.stop()
+        self._coa.stop()
         if self._timer is not None:
             self._timer.join(2.0)
             self._timer = None
@@ -87,6 +101,11 @@ class MikrotikSimulator:
     @property
     def api_address(self) -> tuple[str, int]:
         return self._api.address
+
+    @property
+    def coa_address(self) -> tuple[str, int]:
+        """Where `/radius incoming` listens (CoA-Request, Disconnect-Request)."""
+        return self._coa.address
 
     def set_radius(self, host: str, auth_port: int, acct_port: int) -> None:
         """Point the NAS at a RADIUS server (the daemon's ports may be known only later)."""
@@ -154,6 +173,7 @@ class MikrotikSimulator:
         session.session_timeout = result.session_timeout
         session.idle_timeout = result.idle_timeout
         session.rate_limit = result.rate_limit
+        session.total_limit = result.total_limit
         session.radius_class = result.radius_class
         session.interim_interval = self.interim_interval or result.interim_interval
         session.logged_in_at = self._clock()
@@ -181,7 +201,51 @@ class MikrotikSimulator:
         for session in self._table.due_interims(now):
             self._nas.account("Interim-Update", session, now)
 
+    def reboot(self) -> None:
+        """An unclean reboot: every active session and its counters are lost, API
+        connections drop; the router then sends Accounting-On. Hosts stay seen, as devices
+        reconnect at once."""
+        self.reboots += 1
+        self._table.clear_sessions()
+        self._api.drop_connections()
+        self._booted_at = self._clock()
+        log.info("router rebooted (%s)", self.reboots)
+        self._nas.account_on()
+
+    def total_limit_of(self, mac: str) -> int | None:
+        """The data cap (Mikrotik-Total-Limit + gigawords) of the host's session, if any."""
+        session = self._table.find(normalize_mac(mac))
+        return session.total_limit if session else None
+
+    def idle_timeout_of(self, mac: str) -> int | None:
+        session = self._table.find(normalize_mac(mac))
+        return session.idle_timeout if session else None
+
     # -- internals ---------------------------------------------------------------------
+    def _answer_command(self, command: Command) -> Result:
+        """Run an API command, unless a fault switched on at run time gets in the way."""
+        if self.faults.hit("api_timeout"):
+            raise NoAnswer()
+        if self.faults.hit("api_trap"):
+            raise CommandTrap("simulated failure", 4)
+        if command.path in WRITE_COMMANDS and self.faults.hit("silent_write"):
+            log.info("API %s answered but not applied (fault injected)", command.path)
+            return Result()
+        return self._commands(command)
+
+    def _apply_coa(self, code: int, target: CoaTarget, changes: dict[str, object]) -> int | None:
+        session = self._table.find_session(target.user_name, target.framed_ip,
+                                           target.acct_session_id)
+        if session is None:
+            return SESSION_NOT_FOUND
+        if code == DISCONNECT_REQUEST:
+            if self._table.remove_by_id(session.id) is not None:
+                self._end(session, "Admin-Reset")
+            return None
+        apply_changes(session, changes)
+        log.info("CoA for %s: %s", session.user, changes)
+        return None
+
     def _check_password(self, user: str, password: str) -> bool:
         return secrets.compare_digest(user.encode(), self._api_user.encode()) and \
             secrets.compare_digest(password.encode(), self._api_password.encode())
@@ -216,3 +280,19 @@ class MikrotikSimulator:
                 self.tick()
             except Exception:  # keep the router's timers alive whatever one tick did
                 log.exception("hotspot timer tick failed")
+
+
+def apply_changes(session: Session, changes: dict[str, object]) -> None:
+    """Apply a CoA's attributes. A Session-Timeout counts from the login, as in an
+    Access-Accept (unconfirmed on real RouterOS; hotspotd sends elapsed + remaining, which
+    is right under either reading and the expiry enforcer bounds the other)."""
+    if "Session-Timeout" in changes:
+        session.session_timeout = int(changes["Session-Timeout"])  # type: ignore[call-overload]
+    if "Idle-Timeout" in changes:
+        session.idle_timeout = int(changes["Idle-Timeout"])  # type: ignore[call-overload]
+    if "Mikrotik-Rate-Limit" in changes:
+        session.rate_limit = str(changes["Mikrotik-Rate-Limit"])
+    if "Mikrotik-Total-Limit" in changes:
+        low = int(changes["Mikrotik-Total-Limit"])  # type: ignore[call-overload]
+        high = int(changes.get("Mikrotik-Total-Limit-Gigawords") or 0)  # type: ignore[call-overload]
+        session.total_limit = high * 2**32 + low

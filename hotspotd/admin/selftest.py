@@ -1,0 +1,74 @@
+"""The self-test: each link the appliance depends on, checked, with what to fix in plain words.
+
+Checks that need a live outside system (Daraja OAuth, router API login) come in as callables
+from the wiring code (`WebContext.health`), so this module stays free of network code.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hotspotd.store.db import Database
+
+MIN_FREE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def run_self_test(db: Database, now: float,
+                  health: Callable[[], dict[str, object]]) -> list[Check]:
+    checks = [_database(db), _disk(db), _radius_seen(db, now), _router_outbox(db, now)]
+    try:
+        reported = health()
+    except Exception as exc:  # a failing probe is itself a finding, never a crash
+        checks.append(Check("health probes", False, f"could not run: {exc}",
+                            "See the daemon's log for the error."))
+    else:
+        for name, value in sorted(reported.items()):
+            ok = value is True
+            checks.append(Check(name, ok, "OK" if ok else str(value),
+                                "" if ok else "See the detail; `hotspotd check` says more."))
+    return checks
+
+
+def _database(db: Database) -> Check:
+    result = db.query_one("PRAGMA quick_check")
+    ok = result is not None and result[0] == "ok"
+    return Check("database", ok, "integrity OK" if ok else str(result and result[0]),
+                 "" if ok else "Restore the database from the last backup.")
+
+
+def _disk(db: Database) -> Check:
+    usage = shutil.disk_usage(db.path.parent)
+    ok = usage.free >= MIN_FREE_BYTES
+    return Check("disk space", ok, f"{usage.free // (1024 * 1024)} MB free",
+                 "" if ok else "Free some disk space: the database needs room to grow.")
+
+
+def _radius_seen(db: Database, now: float) -> Check:
+    row = db.query_one("SELECT MAX(updated_at) FROM radius_sessions")
+    last = row[0] if row else None
+    if last is None:
+        return Check("RADIUS from the router", False, "no accounting received yet",
+                     "Check the router's /radius entry (address, secret) and that the"
+                     " hotspot profile uses RADIUS accounting.")
+    minutes = int((now - last) // 60)
+    return Check("RADIUS from the router", True, f"last accounting {minutes} min ago")
+
+
+def _router_outbox(db: Database, now: float) -> Check:
+    row = db.query_one("SELECT COUNT(*), MAX(last_error) FROM router_ops WHERE state = 'failed'"
+                       " AND created_at >= ?", (now - 86400,))
+    failed = row[0] if row else 0
+    if failed:
+        return Check("router operations", False, f"{failed} failed today: {row[1]}",
+                     "Check the router API address, user and password in Settings.")
+    return Check("router operations", True, "no failures today")

@@ -1,0 +1,148 @@
+"""M-Pesa callbacks as they arrive, trusted or not.
+
+A callback from an allow-listed source is applied as it stands. From any other source it is
+only a hint: what it claims is kept (`stk_callback_hints`) and STK Query, asked at once in
+the background, decides. A forged success for a real CheckoutRequestID whose payment is
+still pending or failed at Daraja therefore grants nothing, and is stored in
+`callback_rejections` with why. The HTTP side acknowledges at once either way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotspotd.billing import payments
+from hotspotd.billing.purchases import PurchaseService
+from hotspotd.daraja.callbacks import StkCallback
+from hotspotd.daraja.errors import DarajaError
+from hotspotd.daraja.sources import SourcePolicy
+from hotspotd.failpoints import failpoint
+from hotspotd.store.db import Database
+
+log = logging.getLogger(__name__)
+
+BODY_KEPT = 2000  # characters of a rejected body kept for the owner
+
+
+def record_rejection(db: Database, *, kind: str, reason: str, now: float,
+                     channel: str | None = None, source: str | None = None,
+                     reference: str | None = None, body: Any = None) -> None:
+    """Keep a callback we refused, with why (bodies truncated; never secrets: the path
+    token is not part of what is stored)."""
+    text = body if isinstance(body, str) or body is None else json.dumps(body, default=str)
+    with db.write() as conn:
+        conn.execute(
+            "INSERT INTO callback_rejections (received_at, kind, channel, source, reference,"
+            " reason, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (now, kind, channel, source, reference, reason[:500],
+             text[:BODY_KEPT] if text else None))
+    log.warning("%s callback from %s rejected: %s", kind, source, reason)
+
+
+class CallbackIntake:
+    def __init__(self, db: Database, purchases: PurchaseService, daraja: Any, *,
+                 schedule: Callable[[float, Callable[[], None]], None],
+                 now: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._purchases = purchases
+        self._daraja = daraja
+        self._schedule = schedule
+        self._now = now
+
+    def stk(self, callback: StkCallback, *, trusted: bool, source: str,
+            channel: str = "default") -> str:
+        """Take one parsed STK callback; returns what happened, for the log."""
+        failpoint("callback.received")
+        if trusted:
+            return self._purchases.handle_stk_callback(callback).outcome
+        payment = self._payment(callback.checkout_request_id)
+        if payment is not None and payment.status == "completed":
+            return self._purchases.handle_stk_callback(callback).outcome  # receipt at most
+        if payment is not None and payment.status != "pending" and \
+                payment.settled_by not in payments.OWN_ENDINGS:
+            if payment.result_code != callback.result_code:
+                self._reject(callback, source, channel,
+                             f"claims result {callback.result_code}; the payment already"
+                             f" ended {payment.status} (code {payment.result_code})")
+                return "rejected"
+            return "duplicate"
+        if payment is None and callback.result_code != "0":
+            self._reject(callback, source, channel, "failure for an unknown CheckoutRequestID")
+            return "rejected"
+        self._keep_hint(callback, source)
+        self._schedule(0.0, lambda: self.confirm(callback.checkout_request_id, source, channel))
+        return "confirming"
+
+    def confirm(self, checkout_request_id: str, source: str = "",
+                channel: str = "default") -> str:
+        """Ask STK Query about what an untrusted callback claimed, and act on the answer."""
+        hint = self._db.query_one("SELECT * FROM stk_callback_hints WHERE"
+                                  " checkout_request_id = ?", (checkout_request_id,))
+        if hint is None:
+            return "no-hint"
+        claimed = _callback_from_hint(checkout_request_id, hint)
+        try:
+            result = self._daraja.stk_query(checkout_request_id)
+        except DarajaError as exc:
+            if self._payment(checkout_request_id) is None:
+                self._reject(claimed, source, channel,
+                             f"STK Query could not confirm it: {exc}")
+                return "rejected"
+            return "unconfirmed"  # the reconciler keeps querying; the hint stays
+        if result.pending:
+            return "pending"
+        if result.result_code != claimed.result_code:
+            self._reject(claimed, source, channel,
+                         f"claims result {claimed.result_code}; STK Query says"
+                         f" {result.result_code}")
+        if self._payment(checkout_request_id) is None:
+            if result.result_code != "0":
+                return "rejected"
+            confirmed = StkCallback(claimed.merchant_request_id, checkout_request_id, "0",
+                                    result.result_desc, amount=claimed.amount,
+                                    receipt=claimed.receipt, phone=claimed.phone)
+            return self._purchases.handle_stk_callback(confirmed).outcome
+        return self._purchases.apply_query_result(checkout_request_id, result).outcome
+
+    def _payment(self, checkout_request_id: str) -> payments.Payment | None:
+        row = self._db.query_one("SELECT * FROM payments WHERE checkout_request_id = ?",
+                                 (checkout_request_id,))
+        return payments.payment_from_row(row) if row else None
+
+    def _keep_hint(self, callback: StkCallback, source: str) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO stk_callback_hints (checkout_request_id, result_code,"
+                " receipt, amount, phone, received_at, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (callback.checkout_request_id, callback.result_code, callback.receipt,
+                 callback.amount, callback.phone, self._now(), source))
+
+    def _reject(self, callback: StkCallback, source: str, channel: str, reason: str) -> None:
+        record_rejection(self._db, kind="stk", reason=reason, now=self._now(),
+                         channel=channel, source=source,
+                         reference=callback.checkout_request_id,
+                         body={"ResultCode": callback.result_code,
+                               "MpesaReceiptNumber": callback.receipt,
+                               "Amount": callback.amount})
+
+
+def _callback_from_hint(checkout_request_id: str, hint: Any) -> StkCallback:
+    return StkCallback("", checkout_request_id, hint["result_code"], "",
+                       amount=hint["amount"], receipt=hint["receipt"], phone=hint["phone"])
+
+
+@dataclass
+class CallbackSettings:
+    """What the callback endpoints need (WebContext.mpesa): the intake, which secret path
+    token belongs to which channel, the source policy, and whether C2B validation refuses."""
+
+    intake: CallbackIntake
+    channel_tokens: dict[str, str] = field(default_factory=dict)  # token -> channel name
+    sources: SourcePolicy = field(default_factory=SourcePolicy)
+    c2b_validation: bool = True
+    on_grant: Callable[[], None] = lambda: None

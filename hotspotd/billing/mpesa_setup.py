@@ -1,0 +1,71 @@
+"""Build the M-Pesa side of the appliance from the configuration (called by app.py).
+
+One function, so app.py stays the one place that wires, without knowing the pieces of
+issue 3: the purchase service with its abuse limits, the callback intake with its source
+policy and channel tokens, Pull Transactions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hotspotd.billing.callback_intake import CallbackIntake, CallbackSettings
+from hotspotd.billing.pull import PullService
+from hotspotd.billing.purchases import PurchaseService, SettlementPolicy
+from hotspotd.billing.push_limits import PushGuard, PushLimits
+from hotspotd.daraja.budget import RequestBudget
+from hotspotd.daraja.sources import SourcePolicy
+from hotspotd.ratelimit import RateLimiter
+from hotspotd.store.db import Database
+
+Schedule = Callable[[float, Callable[[], None]], None]
+
+
+@dataclass
+class MpesaSide:
+    purchases: PurchaseService
+    callbacks: CallbackSettings
+    pull: PullService | None
+
+
+def request_budget(config: Any) -> RequestBudget:
+    return RequestBudget(per_minute=float(config.daraja.requests_per_minute))
+
+
+def callback_urls(base: str, token: str) -> dict[str, str]:
+    root = f"{base.rstrip('/')}/callbacks/{token}"
+    return {"stk": f"{root}/stk", "validation": f"{root}/c2b/validation",
+            "confirmation": f"{root}/c2b/confirmation"}
+
+
+def build_mpesa(config: Any, db: Database, daraja: Any, *, callback_base: str,
+                schedule: Schedule, on_grant: Callable[[], None],
+                now: Callable[[], float] = time.time) -> MpesaSide:
+    token = config.web.callback_token
+    urls = callback_urls(callback_base, token)
+    settlement, limits = config.settlement, config.limits
+    policy = SettlementPolicy(
+        inline_query_delays=tuple(settlement.inline_query_delays),
+        query_backoff=tuple(settlement.query_backoff_seconds),
+        pending_expiry=float(settlement.pending_expiry_seconds),
+        account_reference=config.daraja.account_reference)
+    guard = PushGuard(RateLimiter(db, now), PushLimits(
+        per_device=limits.push_per_device, per_phone=limits.push_per_phone,
+        window=float(limits.push_window_seconds), cancel_limit=limits.cancel_limit,
+        cancel_cooldown=float(limits.cancel_cooldown_seconds)))
+    purchases = PurchaseService(db, daraja, callback_url=urls["stk"], policy=policy,
+                                schedule=schedule, on_grant=on_grant, now=now, guard=guard)
+    intake = CallbackIntake(db, purchases, daraja, schedule=schedule, now=now)
+    sources = SourcePolicy.from_config(config.daraja.callback_allowlist,
+                                       config.daraja.trusted_proxies)
+    callbacks = CallbackSettings(intake, channel_tokens={token: "default"}, sources=sources,
+                                 c2b_validation=config.c2b.validation, on_grant=on_grant)
+    pull = None
+    if config.c2b.pull_interval_seconds:
+        pull = PullService(db, daraja, channel="default", callback_url=urls["confirmation"],
+                           nominated_number=config.c2b.pull_nominated_number,
+                           on_grant=on_grant, now=now)
+    return MpesaSide(purchases, callbacks, pull)

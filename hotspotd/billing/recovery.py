@@ -1,0 +1,104 @@
+"""Recovery after a MAC change: the M-Pesa receipt plus the paying phone moves the time left.
+
+Android and iOS randomise MAC addresses, so a paid device can come back as a stranger. The
+payer holds two things nobody else on the WiFi has together: the receipt code from the
+M-Pesa SMS and the phone that paid. Both must match a completed payment; then the time left
+on the old device moves to this one, once (the UNIQUE receipt in `recoveries`), in one
+transaction with the grant and the router changes.
+
+Nobody learns anything about a receipt that is not theirs: an unknown receipt, a wrong
+phone and a payment that never completed give the same answer. Only the payer (both facts
+right) hears "already moved" or "no time left". Attempts are rate limited by the caller.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+
+from hotspotd.billing.errors import BillingError
+from hotspotd.billing.events import record_event
+from hotspotd.billing.grants import get_entitlement, grant_time
+from hotspotd.billing.macs import normalise_mac
+from hotspotd.daraja.msisdn import InvalidPhoneNumber, normalise_msisdn
+from hotspotd.router.ops import enqueue_router_op
+from hotspotd.store.db import Database
+
+_RECEIPT = re.compile(r"^[A-Z0-9]{8,12}$")
+NO_MATCH = ("We could not match that receipt code and phone number. Check both (the code is"
+            " in the M-Pesa SMS, like RKT1A2B3C4) and try again.")
+
+
+class RecoveryRefused(BillingError):
+    """No completed payment with this receipt and phone (deliberately says no more)."""
+
+    code = "recovery_no_match"
+
+
+class AlreadyRecovered(BillingError):
+    code = "recovery_used"
+
+
+class NothingToRecover(BillingError):
+    code = "recovery_nothing_left"
+
+
+@dataclass(frozen=True)
+class Recovery:
+    from_mac: str
+    to_mac: str
+    seconds: int
+    expires_at: float
+
+
+def normalise_receipt(text: str) -> str:
+    return "".join(ch for ch in str(text).upper() if ch.isalnum())
+
+
+def recover_time(db: Database, *, receipt: str, phone: str, mac: str, ip: str | None,
+                 now: float) -> Recovery:
+    """Move the time left on the paying device to `mac`, once per receipt."""
+    to_mac = normalise_mac(mac)
+    code = normalise_receipt(receipt)
+    try:
+        msisdn = normalise_msisdn(phone)
+    except InvalidPhoneNumber:
+        raise RecoveryRefused(NO_MATCH) from None
+    if not _RECEIPT.match(code):
+        raise RecoveryRefused(NO_MATCH)
+    with db.write() as conn:
+        payment = conn.execute(
+            "SELECT id, mac, phone FROM payments WHERE receipt = ? AND status = 'completed'",
+            (code,)).fetchone()
+        if payment is None or payment["phone"] != msisdn:
+            raise RecoveryRefused(NO_MATCH)
+        return _move(conn, code, payment, to_mac, ip, now)
+
+
+def _move(conn: sqlite3.Connection, receipt: str, payment: sqlite3.Row, to_mac: str,
+          ip: str | None, now: float) -> Recovery:
+    done = conn.execute("SELECT to_mac FROM recoveries WHERE receipt = ?",
+                        (receipt,)).fetchone()
+    if done is not None:
+        raise AlreadyRecovered("The time of that payment was already moved to a device;"
+                               " it can move only once.")
+    from_mac = payment["mac"]
+    if from_mac == to_mac:
+        raise NothingToRecover("That payment's time is already on this device.")
+    source = get_entitlement(conn, from_mac)
+    seconds = source.seconds_remaining(now) if source else 0
+    if source is None or seconds <= 0:
+        raise NothingToRecover("The time bought with that payment has run out; there is"
+                               " nothing left to move.")
+    conn.execute("UPDATE entitlements SET expires_at = ?, updated_at = ? WHERE mac = ?",
+                 (now, now, from_mac))
+    enqueue_router_op(conn, mac=from_mac, ip=None, action="disconnect", now=now)
+    grant = grant_time(conn, mac=to_mac, seconds=seconds, now=now, plan_id=source.plan_id,
+                       rate_limit=source.rate_limit, source="recovery", ip=ip)
+    conn.execute("INSERT INTO recoveries (receipt, payment_id, from_mac, to_mac, seconds,"
+                 " grant_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (receipt, payment["id"], from_mac, to_mac, seconds, grant.id, now))
+    record_event(conn, now, "recovery.moved", payment_id=payment["id"], mac=to_mac,
+                 from_mac=from_mac, seconds=seconds, grant_id=grant.id)
+    return Recovery(from_mac, to_mac, seconds, grant.expires_at)

@@ -1,0 +1,38 @@
+"""`hotspotd routeros-script`: print the RouterOS script for the configured appliance."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hotspotd.commands.common import fail
+from hotspotd.config import ConfigError, load_config
+from hotspotd.router.script import ROUTER_PAGES, inputs_from, render_router_page, render_script
+
+NAME = "routeros-script"
+HELP = "print the RouterOS script that sets the MikroTik router up for this appliance"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", type=Path,
+                        default=Path("/etc/hotspotd/hotspotd.toml"),
+                        help="TOML configuration file (default: %(default)s)")
+    parser.add_argument("--placeholders", action="store_true",
+                        help="leave the secrets as <...> to fill in (to share the script)")
+    parser.add_argument("--page", choices=ROUTER_PAGES,
+                        help="print this router-side hotspot page (portal/router/) with the"
+                             " portal address filled in, instead of the script")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        inputs = inputs_from(config, placeholders=args.placeholders)
+        if args.page:
+            script = render_router_page(args.page, inputs.portal_url)
+        else:
+            script = render_script(inputs)
+    except (ConfigError, ValueError) as error:
+        return fail(error)
+    print(script, end="")
+    return 0

@@ -1,0 +1,1 @@
+"""Running as an appliance: systemd notify/watchdog, health, metrics, alerts, backups, privacy."""

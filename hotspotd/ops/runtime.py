@@ -1,0 +1,132 @@
+"""The appliance's own upkeep, wired in by `hotspotd.app`: health with reasons, `/metrics`,
+and the scheduled jobs (daily backup with rotation, retention, owner alerts).
+
+`ApplianceOps(appliance)` is built right after the database is open; it reads the other
+pieces (RADIUS server, outbox, scheduler, web server) from the appliance when asked, so a
+piece that is not started (yet) is reported as such rather than crashing a probe.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from hotspotd.ops import backup, privacy
+from hotspotd.ops.alerts import AlertMonitor, AlertOptions
+from hotspotd.ops.instrument import Instruments
+from hotspotd.ops.metrics import ApplianceCollector, build_registry, exposition
+from hotspotd.ops.notifiers import AfricasTalkingSms, build_notifier
+
+log = logging.getLogger(__name__)
+
+
+class ApplianceOps:
+    def __init__(self, appliance: Any) -> None:
+        self.appliance = appliance
+        config = appliance.config
+        self.config = config
+        self.db = appliance.db
+        self.backup_dir = Path(config.backup.directory or appliance.data_dir / "backups")
+        self.collector = ApplianceCollector(
+            self.db, radius=lambda: getattr(appliance, "radius", None), now=appliance.now,
+            extra=self._extra_metrics)
+        self.registry = build_registry(self.collector)
+        self.instruments = Instruments(self.registry)
+        notifier = build_notifier(config)
+        receipts = notifier if isinstance(notifier, AfricasTalkingSms) else None
+        self.alerts = AlertMonitor(self.db, notifier, AlertOptions.from_config(config.alerts),
+                                   data_dir=appliance.data_dir, now=appliance.now,
+                                   receipts=receipts)
+        self._metrics_lock = threading.Lock()
+
+    # -- health --------------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        """What makes the daemon unfit to serve (empty: fine). Withholds the watchdog."""
+        return [f"{name}: {value}" for name, value in self.health().items()
+                if isinstance(value, str)]
+
+    def health(self) -> dict[str, object]:
+        """name -> True (fine), a reason (not ready), or {"warning": reason} (degraded)."""
+        app = self.appliance
+        checks: dict[str, object] = {"database": self._database()}
+        checks["radius"] = _thread_state(getattr(app, "radius", None), "RADIUS server")
+        checks["router_outbox"] = _thread_state(getattr(app, "outbox", None), "router outbox")
+        scheduler = getattr(app, "scheduler", None)
+        checks["scheduler"] = True if scheduler is not None and scheduler.running else \
+            "the scheduler (settlement, backups) is not running"
+        for name, reason in self._warnings().items():
+            checks[name] = {"warning": reason} if reason else True
+        return checks
+
+    def _database(self) -> object:
+        try:
+            self.db.query_one("SELECT 1 FROM schema_migrations LIMIT 1")
+        except Exception as exc:
+            return f"the database does not answer: {exc}"
+        return True
+
+    def _warnings(self) -> dict[str, str | None]:
+        now = self.appliance.now()
+        try:
+            router = self.alerts.router_unreachable(now)
+        except Exception as exc:
+            router = f"cannot read the router outbox: {exc}"
+        return {"router": router, "disk": self.alerts.disk_low(now)}
+
+    # -- metrics -------------------------------------------------------------------------
+    def metrics(self) -> bytes:
+        with self._metrics_lock:
+            return exposition(self.registry)
+
+    def _extra_metrics(self) -> Iterator[Metric]:
+        usage = shutil.disk_usage(self.appliance.data_dir)
+        yield GaugeMetricFamily("hotspotd_disk_free_bytes",
+                                "Free space on the data directory's file system.",
+                                value=usage.free)
+        newest = max((p.stat().st_mtime for p in self.backup_dir.glob("hotspotd-*.sqlite3")),
+                     default=0.0) if self.backup_dir.is_dir() else 0.0
+        yield GaugeMetricFamily("hotspotd_last_backup_timestamp_seconds",
+                                "When the newest backup was written (0: none).", value=newest)
+        active = self.db.query_one("SELECT COUNT(*) FROM alert_state WHERE active = 1")[0]
+        yield GaugeMetricFamily("hotspotd_alerts_active", "Owner alerts currently raised.",
+                                value=active)
+
+    # -- scheduled jobs ------------------------------------------------------------------
+    def schedule(self, scheduler: Any) -> None:
+        if self.config.backup.enabled:
+            scheduler.add_job(self.backup_now, "interval",
+                              hours=self.config.backup.interval_hours, id="backup")
+        scheduler.add_job(self.retention_now, "interval", hours=24, id="privacy-retention")
+        scheduler.add_job(self.alerts.run_once, "interval",
+                          seconds=self.config.alerts.check_interval_seconds, id="alerts")
+
+    def backup_now(self) -> backup.BackupInfo | None:
+        try:
+            return backup.scheduled_backup(self.db.path, self.backup_dir,
+                                           keep=self.config.backup.keep,
+                                           now=self.appliance.now())
+        except Exception:
+            log.exception("scheduled backup into %s failed", self.backup_dir)
+            return None
+
+    def retention_now(self) -> int:
+        erased = privacy.apply_retention(self.db, retention_days=self.config.privacy
+                                         .retention_days, now=self.appliance.now())
+        if erased:
+            log.info("retention: personal data erased from %s old row(s)", erased)
+        return erased
+
+
+def _thread_state(piece: Any, what: str) -> object:
+    if piece is None:
+        return f"the {what} is not started"
+    thread = getattr(piece, "_thread", None)
+    if thread is not None and not thread.is_alive():
+        return f"the {what} thread has stopped"
+    return True

@@ -1,0 +1,184 @@
+"""The portal's words in English and Swahili, durations and money written the local way.
+
+The language comes from `?lang=`, then the `lang` cookie (set by the visible switch), then
+the browser's Accept-Language; English when nothing matches. Every customer-facing string
+of the portal is a key here, so a missing translation is a test failure, not a blank.
+"""
+
+from __future__ import annotations
+
+from flask import Request
+
+LANGUAGES = ("en", "sw")
+DEFAULT = "en"
+LANGUAGE_NAMES = {"en": "English", "sw": "Kiswahili"}
+
+_UNITS = {
+    # unit: (English one, English many, Swahili word; Swahili puts the number after it)
+    "week": ("week", "weeks", "wiki"),
+    "day": ("day", "days", "siku"),
+    "hour": ("hour", "hours", "saa"),
+    "min": ("min", "min", "dakika"),
+}
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "WiFi",
+        "choose_plan": "Choose a plan",
+        "phone_label": "M-Pesa number",
+        "phone_hint": "Like 0712 345 678",
+        "phone_bad": "Type a Safaricom number like 0712 345 678.",
+        "phone_ok": "We will send the prompt to {phone}.",
+        "pay": "Pay with M-Pesa",
+        "pay_note": "You will get a prompt on your phone. Enter your M-Pesa PIN to pay.",
+        "time_left": "You have {time} left.",
+        "top_up": "Top up",
+        "top_up_note": "Buy more to add time. You stay connected.",
+        "prompt_title": "Check your phone",
+        "prompt": "Check your phone and enter your M-Pesa PIN.",
+        "confirming_title": "Confirming…",
+        "confirming": "Confirming your payment with M-Pesa…",
+        "connecting_title": "Paid",
+        "connecting": "Payment received. Connecting you…",
+        "connected_title": "Connected",
+        "connected": "Paid. You are connected.",
+        "bought": "You bought {time}.",
+        "left": "Time left",
+        "receipt": "M-Pesa receipt",
+        "continue": "Continue browsing",
+        "connect_now": "Connect now",
+        "failed_title": "Payment not completed",
+        "try_again": "Try again",
+        "other_number": "Use another number",
+        "paybill_hint": "Or pay from the M-Pesa menu:",
+        "paybill": "Paybill",
+        "till": "Buy Goods till",
+        "account": "Account",
+        "amount_any": "Amount: the price of the plan you want.",
+        "menu_title": "Pay from the M-Pesa menu",
+        "menu_waiting": "This page notices your payment by itself.",
+        "voucher_title": "Have a voucher?",
+        "voucher_label": "Voucher code",
+        "voucher_button": "Use voucher",
+        "voucher_ok": "Voucher accepted. You are connected.",
+        "recover_title": "Paid on another device or your phone changed?",
+        "recover_note": "Enter the M-Pesa receipt code and the number that paid. The time "
+                        "left moves to this device, once.",
+        "receipt_label": "M-Pesa receipt code",
+        "recover_button": "Move my time here",
+        "recover_ok": "{time} moved to this device.",
+        "too_many": "Too many attempts. Try again in {minutes} min.",
+        "expired_form": "This page had expired. Please try again.",
+        "no_device": "We could not see your device. Reconnect to the WiFi and open any "
+                     "page again.",
+        "back": "Back",
+        "no_purchase": "No such purchase.",
+        "status_cancelled": "You cancelled the payment on your phone. Nothing was charged.",
+        "status_wrong_pin": "The M-Pesa PIN was wrong. Nothing was charged; try again.",
+        "status_failed": "The payment did not go through. Nothing was charged.",
+        "status_expired": "M-Pesa did not confirm the payment in time. If money left your "
+                          "account, use the receipt code below to get your time.",
+        "noscript": "This page refreshes by itself.",
+    },
+    "sw": {
+        "title": "WiFi",
+        "choose_plan": "Chagua kifurushi",
+        "phone_label": "Nambari ya M-Pesa",
+        "phone_hint": "Kama 0712 345 678",
+        "phone_bad": "Andika nambari ya Safaricom kama 0712 345 678.",
+        "phone_ok": "Tutatuma ombi kwa {phone}.",
+        "pay": "Lipa kwa M-Pesa",
+        "pay_note": "Utapokea ombi kwenye simu yako. Weka PIN yako ya M-Pesa kulipa.",
+        "time_left": "Umebakiwa na {time}.",
+        "top_up": "Ongeza muda",
+        "top_up_note": "Nunua zaidi kuongeza muda. Hutakatwa mtandao.",
+        "prompt_title": "Angalia simu yako",
+        "prompt": "Angalia simu yako na uweke PIN yako ya M-Pesa.",
+        "confirming_title": "Tunathibitisha…",
+        "confirming": "Tunathibitisha malipo yako na M-Pesa…",
+        "connecting_title": "Umelipa",
+        "connecting": "Malipo yamepokelewa. Tunakuunganisha…",
+        "connected_title": "Umeunganishwa",
+        "connected": "Umelipa. Umeunganishwa.",
+        "bought": "Umenunua {time}.",
+        "left": "Muda uliobaki",
+        "receipt": "Risiti ya M-Pesa",
+        "continue": "Endelea kuvinjari",
+        "connect_now": "Unganisha sasa",
+        "failed_title": "Malipo hayakukamilika",
+        "try_again": "Jaribu tena",
+        "other_number": "Tumia nambari nyingine",
+        "paybill_hint": "Au lipa kupitia menyu ya M-Pesa:",
+        "paybill": "Paybill",
+        "till": "Till ya Buy Goods",
+        "account": "Akaunti",
+        "amount_any": "Kiasi: bei ya kifurushi unachotaka.",
+        "menu_title": "Lipa kupitia menyu ya M-Pesa",
+        "menu_waiting": "Ukurasa huu utaona malipo yako wenyewe.",
+        "voucher_title": "Una vocha?",
+        "voucher_label": "Nambari ya vocha",
+        "voucher_button": "Tumia vocha",
+        "voucher_ok": "Vocha imekubaliwa. Umeunganishwa.",
+        "recover_title": "Ulilipa kwa kifaa kingine au simu yako imebadilika?",
+        "recover_note": "Weka nambari ya risiti ya M-Pesa na nambari iliyolipa. Muda uliobaki "
+                        "utahamia kifaa hiki, mara moja tu.",
+        "receipt_label": "Nambari ya risiti ya M-Pesa",
+        "recover_button": "Hamisha muda wangu hapa",
+        "recover_ok": "{time} imehamishiwa kifaa hiki.",
+        "too_many": "Majaribio mengi mno. Jaribu tena baada ya dakika {minutes}.",
+        "expired_form": "Ukurasa huu ulikuwa umepitwa na wakati. Tafadhali jaribu tena.",
+        "no_device": "Hatukuona kifaa chako. Unganisha WiFi tena kisha ufungue ukurasa wowote.",
+        "back": "Rudi",
+        "no_purchase": "Ununuzi huo haupo.",
+        "status_cancelled": "Ulighairi malipo kwenye simu yako. Hukukatwa pesa.",
+        "status_wrong_pin": "PIN ya M-Pesa haikuwa sahihi. Hukukatwa pesa; jaribu tena.",
+        "status_failed": "Malipo hayakufaulu. Hukukatwa pesa.",
+        "status_expired": "M-Pesa haikuthibitisha malipo kwa wakati. Kama pesa zilikatwa, "
+                          "tumia nambari ya risiti hapa chini kupata muda wako.",
+        "noscript": "Ukurasa huu unajisasisha wenyewe.",
+    },
+}
+
+
+def translate(lang: str, key: str, **values: object) -> str:
+    """The sentence `key` in `lang` (English if that language lacks it), filled in."""
+    text = MESSAGES.get(lang, {}).get(key) or MESSAGES[DEFAULT][key]
+    return text.format(**values) if values else text
+
+
+def choose_language(request: Request) -> str:
+    """`?lang=` beats the `lang` cookie, which beats Accept-Language; else English."""
+    for candidate in (request.args.get("lang"), request.form.get("lang"),
+                      request.cookies.get("lang")):
+        if candidate in LANGUAGES:
+            return str(candidate)
+    best = request.accept_languages.best_match(LANGUAGES)
+    return best or DEFAULT
+
+
+def _parts(seconds: int) -> list[tuple[int, str]]:
+    minutes_total = (int(seconds) + 30) // 60
+    if minutes_total and minutes_total % (7 * 24 * 60) == 0:
+        return [(minutes_total // (7 * 24 * 60), "week")]
+    days, rest = divmod(minutes_total, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [(days, "day"), (hours, "hour"), (minutes, "min")]
+    found = [(number, unit) for number, unit in parts if number]
+    return found or [(0, "min")]
+
+
+def format_duration(seconds: int, lang: str = DEFAULT) -> str:
+    """3600 → "1 hour" / "saa 1"; 5400 → "1 hour 30 min" / "saa 1 dakika 30"."""
+    words = []
+    for number, unit in _parts(seconds):
+        one, many, swahili = _UNITS[unit]
+        if lang == "sw":
+            words.append(f"{swahili} {number}")
+        else:
+            words.append(f"{number} {one if number == 1 else many}")
+    return " ".join(words)
+
+
+def format_money(amount: int) -> str:
+    """KES written as Kenyans write it: "KES 1,000"."""
+    return f"KES {int(amount):,}"

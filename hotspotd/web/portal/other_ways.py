@@ -1,0 +1,89 @@
+"""Other ways in: a voucher code, and recovery of paid time after a MAC change.
+
+Both are guessable by brute force, so both are rate limited per device and per source
+address (persistent windows: a restart does not reset them) before anything is looked up.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Blueprint, request
+
+from hotspotd.billing.errors import BillingError
+from hotspotd.billing.macs import looks_like_mac, normalise_mac
+from hotspotd.billing.recovery import recover_time
+from hotspotd.billing.vouchers import redeem
+from hotspotd.ratelimit import RateLimiter
+from hotspotd.web.context import web_context
+from hotspotd.web.i18n import choose_language, format_duration, translate
+from hotspotd.web.portal.common import query_string, render, router_fields
+from hotspotd.web.portal.pages import csrf_refused, form_error, safe_link
+
+
+def register(blueprint: Blueprint) -> None:
+    blueprint.add_url_rule("/voucher", "voucher", voucher, methods=["POST"])
+    blueprint.add_url_rule("/recover", "recover", recover, methods=["POST"])
+
+
+def rate_limited(kind: str, limit: int) -> Any | None:
+    """Count one attempt per device and per source address; the page again if over."""
+    ctx = web_context()
+    limiter = RateLimiter(ctx.db, ctx.now)
+    mac = request.form.get("mac", "")
+    keys = [f"{kind}:ip:{request.remote_addr}"]
+    if looks_like_mac(mac):
+        keys.append(f"{kind}:mac:{normalise_mac(mac)}")
+    window = ctx.portal.attempt_window_seconds
+    for key in keys:
+        verdict = limiter.hit(key, limit=limit, window=window)
+        if not verdict.allowed:
+            minutes = max(1, math.ceil(verdict.retry_after / 60))
+            lang = choose_language(request)
+            return form_error(translate(lang, "too_many", minutes=minutes), 429,
+                              open_section=kind)
+    return None
+
+
+def voucher() -> Any:
+    refused = csrf_refused() or rate_limited("voucher", web_context().portal.voucher_attempts)
+    if refused is not None:
+        return refused
+    ctx = web_context()
+    router = router_fields(request.form)
+    try:
+        grant = redeem(ctx.db, code=request.form.get("code", ""), mac=router["mac"],
+                       ip=router["ip"] or None, now=ctx.now())
+    except BillingError as exc:
+        return form_error(exc.message, exc.status, code=request.form.get("code", ""),
+                          open_section="voucher")
+    ctx.wake_router()
+    return _done("voucher_ok", grant.seconds, int(grant.expires_at - ctx.now()), router)
+
+
+def recover() -> Any:
+    refused = csrf_refused() or rate_limited("recover", web_context().portal.recovery_attempts)
+    if refused is not None:
+        return refused
+    ctx = web_context()
+    router = router_fields(request.form)
+    try:
+        moved = recover_time(ctx.db, receipt=request.form.get("receipt", ""),
+                             phone=request.form.get("phone", ""), mac=router["mac"],
+                             ip=router["ip"] or None, now=ctx.now())
+    except BillingError as exc:
+        return form_error(exc.message, exc.status, receipt=request.form.get("receipt", ""),
+                          open_section="recover")
+    ctx.wake_router()
+    lang = choose_language(request)
+    message = translate(lang, "recover_ok", time=format_duration(moved.seconds, lang))
+    return _done(message, moved.seconds, int(moved.expires_at - ctx.now()), router)
+
+
+def _done(message_key: str, seconds: int, left: int, router: dict[str, str]) -> Any:
+    lang = choose_language(request)
+    message = translate(lang, message_key) if message_key.isidentifier() else message_key
+    return render("done.html", router=router, lang=lang, message=message,
+                  seconds_left=left, home=query_string(router, lang),
+                  link_orig=safe_link(router["link-orig"]))

@@ -1,0 +1,113 @@
+"""The buying path: plans page, the form POST, and the status page that follows a payment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, redirect, request
+
+from hotspotd.billing.errors import BillingError, UnknownPayment
+from hotspotd.billing.payments import Payment, get_payment
+from hotspotd.router.presence import device_for_ip
+from hotspotd.web.context import web_context
+from hotspotd.web.i18n import choose_language, translate
+from hotspotd.web.portal import security
+from hotspotd.web.portal.common import (
+    home_values,
+    portal_secret,
+    query_string,
+    render,
+    router_fields,
+)
+from hotspotd.web.portal.router_login import LoginForm, login_form
+from hotspotd.web.portal.views import purchase_view
+
+STATUS_FIELDS = ("link-login-only", "link-orig", "chap-id", "chap-challenge")
+
+
+def register(blueprint: Blueprint) -> None:
+    blueprint.add_url_rule("/", "home", home, methods=["GET"])
+    blueprint.add_url_rule("/buy", "buy", buy, methods=["POST"])
+    blueprint.add_url_rule("/status/<public_id>", "status", status, methods=["GET"])
+    blueprint.register_error_handler(UnknownPayment, unknown_payment)
+
+
+def home() -> Any:
+    router = router_fields(request.args)
+    lang = choose_language(request)
+    return render("portal.html", router=router, lang=lang, error=None,
+                  **home_values(router, lang))
+
+
+def form_error(message: str, status: int, **extra: Any) -> Any:
+    """Re-render the plans page with the customer's input kept and a message on top."""
+    router = router_fields(request.form)
+    lang = choose_language(request)
+    values = {"phone": request.form.get("phone", ""), **extra}
+    return render("portal.html", status, router=router, lang=lang, error=message,
+                  **home_values(router, lang), **values)
+
+
+def csrf_refused() -> Any | None:
+    """None when the form's token is good; else the page again with a fresh token."""
+    if security.csrf_valid(portal_secret(web_context()), request):
+        return None
+    return form_error(translate(choose_language(request), "expired_form"), 400)
+
+
+def buy() -> Any:
+    refused = csrf_refused()
+    if refused is not None:
+        return refused
+    ctx = web_context()
+    router = router_fields(request.form)
+    try:
+        payment = ctx.purchases.start_purchase(plan_id=request.form.get("plan_id"),
+                                               phone=request.form.get("phone", ""),
+                                               mac=router["mac"], ip=router["ip"] or None)
+    except BillingError as exc:
+        return form_error(exc.message, exc.status)
+    target = f"/status/{payment.public_id}?" + query_string(
+        router, choose_language(request), *STATUS_FIELDS)
+    return redirect(target, 303)
+
+
+def status(public_id: str) -> Any:
+    ctx = web_context()
+    payment = get_payment(ctx.db, public_id=public_id)
+    if payment is None:
+        raise UnknownPayment("No such purchase.")
+    lang = choose_language(request)
+    view = purchase_view(ctx.db.connection(), payment, ctx.now(), lang)
+    router = router_fields(request.args)
+    router["mac"] = payment.mac
+    return render("status.html", router=router, lang=lang, view=view,
+                  link_orig=safe_link(router["link-orig"]),
+                  login=fallback_login(payment, router),
+                  retry=query_string({**router, "ip": payment.ip or ""}, lang))
+
+
+def fallback_login(payment: Payment, router: dict[str, str]) -> LoginForm | None:
+    """The router's login form, only for the paying device itself (its own address)."""
+    ctx = web_context()
+    if payment.status != "completed" or not router["link-login-only"]:
+        return None
+    client = request.remote_addr or ""
+    same_device = client == (payment.ip or "") or \
+        device_for_ip(ctx.db.connection(), client) == payment.mac
+    if not same_device:
+        return None
+    return login_form(link_login_only=router["link-login-only"], mac=payment.mac,
+                      password=ctx.portal.router_login_password, chap_id=router["chap-id"],
+                      chap_challenge=router["chap-challenge"],
+                      dst=safe_link(router["link-orig"]))
+
+
+def safe_link(link: str) -> str:
+    """Only send customers on to http(s) pages (never javascript: or data: links)."""
+    return link if link.startswith(("http://", "https://")) else ""
+
+
+def unknown_payment(exc: UnknownPayment) -> Any:
+    lang = choose_language(request)
+    return render("message.html", 404, lang=lang, message=translate(lang, "no_purchase"))

@@ -1,0 +1,100 @@
+"""What the portal shows about a purchase or a device, in the customer's language.
+
+A purchase goes through phases the page names: `prompt` (check your phone), `confirming`
+(M-Pesa is slow, we are asking), `connecting` (paid, the router is letting the device in),
+`connected`, or `failed` with the specific reason and the next step.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from hotspotd.billing.grants import get_entitlement
+from hotspotd.billing.payments import Payment
+from hotspotd.billing.status import purchase_status
+from hotspotd.web.i18n import format_duration, translate
+
+CONFIRMING_AFTER_SECONDS = 20.0
+PHASE_TITLES = {"prompt": "prompt_title", "confirming": "confirming_title",
+                "connecting": "connecting_title", "connected": "connected_title",
+                "failed": "failed_title"}
+_CODE_MESSAGES = {"1032": "status_cancelled", "2001": "status_wrong_pin"}
+
+
+def device_online(conn: sqlite3.Connection, mac: str) -> bool:
+    """Is the device let in: an online RADIUS session, or its last router login done?"""
+    row = conn.execute("SELECT 1 FROM radius_sessions WHERE mac = ? AND status = 'online'"
+                       " LIMIT 1", (mac,)).fetchone()
+    if row is not None:
+        return True
+    row = conn.execute("SELECT state FROM router_ops WHERE mac = ? AND action = 'login'"
+                       " ORDER BY id DESC LIMIT 1", (mac,)).fetchone()
+    return row is not None and row["state"] == "done"
+
+
+def seconds_left(conn: sqlite3.Connection, mac: str, now: float) -> int:
+    entitlement = get_entitlement(conn, mac)
+    return entitlement.seconds_remaining(now) if entitlement else 0
+
+
+def failure_message(payment: Payment, english: str, lang: str) -> str:
+    """The specific reason for a failed purchase, from issue 3's table when present."""
+    try:
+        from hotspotd.billing.customer_messages import customer_message
+    except ImportError:
+        customer_message = None
+    if customer_message is not None:
+        try:
+            return str(customer_message(payment.result_code, payment.status, lang))
+        except Exception:  # an unknown code must still give the customer words
+            pass
+    key = _CODE_MESSAGES.get(payment.result_code or "")
+    if key:
+        return translate(lang, key)
+    if lang == "en":
+        return english
+    return translate(lang, "status_expired" if payment.status == "expired" else "status_failed")
+
+
+def phase_of(payment: Payment, online: bool, now: float) -> str:
+    if payment.status == "completed":
+        return "connected" if online else "connecting"
+    if payment.status != "pending":
+        return "failed"
+    slow = payment.push_state == "uncertain" or now - payment.created_at > CONFIRMING_AFTER_SECONDS
+    return "confirming" if slow else "prompt"
+
+
+def purchase_view(conn: sqlite3.Connection, payment: Payment, now: float,
+                  lang: str) -> dict[str, Any]:
+    """Everything the status page and the live updates show; no phone number."""
+    base = purchase_status(conn, payment, now)
+    online = device_online(conn, payment.mac) if payment.status == "completed" else False
+    phase = phase_of(payment, online, now)
+    message = (failure_message(payment, base["message"], lang) if phase == "failed"
+               else translate(lang, phase))
+    plan = conn.execute("SELECT duration_seconds FROM plans WHERE id = ?",
+                        (payment.plan_id,)).fetchone()
+    left = int(base["seconds_remaining"])
+    return {"id": payment.public_id, "status": payment.status, "phase": phase,
+            "title": translate(lang, PHASE_TITLES[phase]), "message": message,
+            "result_code": payment.result_code, "seconds_remaining": left,
+            "time_left": format_duration(left, lang),
+            "bought": translate(lang, "bought", time=format_duration(
+                plan["duration_seconds"], lang)) if plan else "",
+            "receipt": payment.receipt if payment.status == "completed" else None,
+            "online": online}
+
+
+def plan_rows(plans: list[Any], lang: str) -> list[dict[str, Any]]:
+    """Plans as the page lists them: "KES 20 · saa 1", plus the owner's name if it says more."""
+    rows = []
+    for plan in plans:
+        duration = format_duration(plan.duration_seconds, lang)
+        english = format_duration(plan.duration_seconds, "en")
+        name = plan.name.strip().lower().replace("minutes", "min")
+        extra = "" if name in (english.lower(), duration.lower()) else plan.name
+        rows.append({"id": plan.id, "price": plan.price, "duration": duration,
+                     "name": extra})
+    return rows

@@ -1,0 +1,225 @@
+"""The owner UI's locks, through the real HTTP server: no owner route without a session,
+CSRF on every change, lockout, read-only cashiers, local-only set-up, no secret in any answer
+or log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from support.appliance import running_appliance
+
+from hotspotd.admin.accounts import create_account
+from hotspotd.admin.security import is_local_address
+from hotspotd.app import Appliance
+from hotspotd.store.db import Database
+from hotspotd.web import create_app
+from hotspotd.web.context import WebContext
+
+OWNER, PASSWORD = "owner", "a long owner password"
+CASHIER, CASHIER_PASSWORD = "till", "cashier password 42"
+
+
+class LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="module")
+def logs() -> Iterator[LogCapture]:
+    handler = LogCapture()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+
+
+@pytest.fixture(scope="module")
+def appliance(tmp_path_factory: pytest.TempPathFactory, logs: LogCapture) -> Iterator[Appliance]:
+    with running_appliance(tmp_path_factory.mktemp("admin-sec"),
+                           admin={"login_attempts": 3, "lockout_seconds": 600}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def base(appliance: Appliance) -> str:
+    return appliance.addresses["portal_url"] + "admin/"
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html[:500]
+    return match[1]
+
+
+def login(base: str, username: str = OWNER, password: str = PASSWORD) -> requests.Session:
+    session = requests.Session()
+    token = csrf_of(session.get(base + "login", timeout=5).text)
+    response = session.post(base + "login", timeout=10, data={
+        "username": username, "password": password, "csrf_token": token})
+    assert response.url.rstrip("/") == base.rstrip("/"), response.text[:300]
+    return session
+
+
+def test_first_visit_sets_up_the_owner_from_loopback(appliance: Appliance, base: str) -> None:
+    session = requests.Session()
+    first = session.get(base, timeout=5)
+    assert first.url == base + "setup" and "create the owner account" in first.text
+    token = csrf_of(first.text)
+    weak = session.post(base + "setup", timeout=5, data={
+        "username": OWNER, "password": "short", "confirm": "short", "csrf_token": token})
+    assert weak.status_code == 400 and "at least 10" in weak.text
+    made = session.post(base + "setup", timeout=10, data={
+        "username": OWNER, "password": PASSWORD, "confirm": PASSWORD, "csrf_token": token})
+    assert made.url == base and "Dashboard" in made.text
+    # Once an owner exists, set-up is closed for good.
+    again = requests.get(base + "setup", timeout=5)
+    assert again.url == base + "login"
+    create_account(appliance.db, username=CASHIER, password=CASHIER_PASSWORD, role="cashier",
+                   now=time.time())
+
+
+def test_setup_is_refused_from_outside_the_local_network(
+        appliance: Appliance, tmp_path: Path) -> None:
+    assert is_local_address("127.0.0.1") and is_local_address("192.168.88.10")
+    assert is_local_address("10.5.50.2") and is_local_address("::1")
+    assert not is_local_address("41.90.64.5") and not is_local_address("8.8.8.8")
+    db = Database(tmp_path / "fresh.sqlite3").open()
+    app = create_app(WebContext(db=db, purchases=appliance.purchases, venue_name="Cafe",
+                                callback_token="t"))
+    outside = app.test_client().get("/admin/setup", environ_base={"REMOTE_ADDR": "41.90.64.5"})
+    assert outside.status_code == 403
+    inside = app.test_client().get("/admin/setup", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert inside.status_code == 200
+    db.close()
+
+
+def admin_rules(appliance: Appliance, tmp_path: Path) -> list[tuple[str, str]]:
+    db = Database(tmp_path / "rules.sqlite3").open()
+    app = create_app(WebContext(db=db, purchases=appliance.purchases, venue_name="Cafe",
+                                callback_token="t"))
+    found = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/admin") or rule.endpoint in ("admin.login", "admin.setup"):
+            continue
+        path = re.sub(r"<(?:int:)?(\w+)>", lambda m: "1" if "int:" in m[0] else "x", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            found.append((method, path))
+    db.close()
+    return found
+
+
+def test_every_owner_route_refuses_without_a_session(
+        appliance: Appliance, base: str, tmp_path: Path) -> None:
+    rules = admin_rules(appliance, tmp_path)
+    assert len(rules) >= 25, rules
+    root = appliance.addresses["portal_url"].rstrip("/")
+    anonymous = requests.Session()
+    token = csrf_of(anonymous.get(base + "login", timeout=5).text)  # a session, no account
+    for method, path in rules:
+        for session, data in ((requests.Session(), {}), (anonymous, {"csrf_token": token})):
+            response = session.request(method, root + path, data=data, timeout=5,
+                                       allow_redirects=False)
+            if method == "GET":
+                assert response.status_code == 302, (method, path)
+                assert response.headers["Location"].startswith("/admin/login"), path
+            else:
+                assert response.status_code in (401, 403), (method, path, response.status_code)
+            assert "KES" not in response.text and "2547" not in response.text
+
+
+def test_a_portal_session_cannot_reach_owner_data(appliance: Appliance, base: str) -> None:
+    portal = requests.Session()
+    portal.get(appliance.addresses["portal_url"], params={"mac": "AA:BB:CC:00:06:01",
+                                                          "ip": "10.0.0.61"}, timeout=5)
+    assert portal.cookies, "the portal sets its own cookie"
+    response = portal.get(base + "payments", timeout=5, allow_redirects=False)
+    assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+    owner = login(base)
+    cookie = next(c for c in owner.cookies if c.name == "hotspotd_admin")
+    assert cookie.path == "/admin" and cookie.has_nonstandard_attr("HttpOnly")
+
+
+def test_session_cookie_is_signed_httponly_samesite(base: str) -> None:
+    session = requests.Session()
+    token = csrf_of(session.get(base + "login", timeout=5).text)
+    response = session.post(base + "login", timeout=10, allow_redirects=False, data={
+        "username": OWNER, "password": PASSWORD, "csrf_token": token})
+    header = response.headers["Set-Cookie"]
+    assert "HttpOnly" in header and "SameSite=Strict" in header and "Path=/admin" in header
+    forged = requests.Session()
+    forged.cookies.set("hotspotd_admin", "eyJhY2NvdW50X2lkIjoxfQ.forged.sig", path="/admin")
+    assert forged.get(base + "payments", timeout=5, allow_redirects=False).status_code == 302
+
+
+def test_csrf_token_is_required_for_every_change(appliance: Appliance, base: str) -> None:
+    owner = login(base)
+    plans_before = appliance.db.query_one("SELECT COUNT(*) FROM plans")[0]
+    form = {"name": "CSRF plan", "price": "5", "minutes": "5"}
+    assert owner.post(base + "plans", data=form, timeout=5).status_code == 403
+    assert owner.post(base + "plans", data={**form, "csrf_token": "wrong"},
+                      timeout=5).status_code == 403
+    assert appliance.db.query_one("SELECT COUNT(*) FROM plans")[0] == plans_before
+    token = csrf_of(owner.get(base + "plans", timeout=5).text)
+    made = owner.post(base + "plans", data={**form, "csrf_token": token}, timeout=5)
+    assert made.status_code == 200 and "CSRF plan" in made.text
+    audit = appliance.db.query_one("SELECT * FROM admin_audit WHERE action = 'plan.create'")
+    assert audit["username"] == OWNER and '"price": 5' in audit["after"]
+
+
+def test_cashier_can_look_but_not_change(appliance: Appliance, base: str) -> None:
+    cashier = login(base, CASHIER, CASHIER_PASSWORD)
+    page = cashier.get(base + "plans", timeout=5)
+    assert page.status_code == 200 and "Save" not in page.text
+    token = csrf_of(page.text)
+    refused = cashier.post(base + "plans", timeout=5, data={
+        "csrf_token": token, "name": "Cashier plan", "price": "5", "minutes": "5"})
+    assert refused.status_code == 403
+    assert appliance.db.query_one("SELECT 1 FROM plans WHERE name = 'Cashier plan'") is None
+
+
+def test_wrong_passwords_lock_the_username_out(appliance: Appliance, base: str) -> None:
+    session = requests.Session()
+    token = csrf_of(session.get(base + "login", timeout=5).text)
+    for _ in range(3):
+        wrong = session.post(base + "login", timeout=10, data={
+            "username": CASHIER, "password": "not it at all", "csrf_token": token})
+        assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
+    locked = session.post(base + "login", timeout=10, data={
+        "username": CASHIER, "password": CASHIER_PASSWORD, "csrf_token": token})
+    assert locked.status_code == 429 and "Too many wrong passwords" in locked.text
+    failures = appliance.db.query_one("SELECT COUNT(*) FROM admin_audit WHERE"
+                                      " action = 'login.failed' AND username = ?", (CASHIER,))
+    assert failures[0] >= 3
+
+
+def test_secrets_never_appear_in_any_response_or_log(
+        appliance: Appliance, base: str, logs: LogCapture) -> None:
+    config = appliance.config
+    secrets = [config.radius.secret, config.radius.mac_password, config.router.password,
+               config.daraja.consumer_key, config.daraja.consumer_secret, config.daraja.passkey,
+               config.web.callback_token, PASSWORD, CASHIER_PASSWORD]
+    hashes = [row[0] for row in appliance.db.query("SELECT password_hash FROM admin_accounts")]
+    owner = login(base)
+    pages = ["", "payments", "unmatched", "devices", "plans", "vouchers", "exports", "settings",
+             "settings/self-test", "audit", "exports/payments.csv", "exports/sessions.csv"]
+    bodies = [owner.get(base + page, timeout=10).text for page in pages]
+    bodies.append(requests.get(appliance.addresses["portal_url"], timeout=5).text)
+    for body in bodies:
+        for secret in [*secrets, *hashes]:
+            assert secret and secret not in body
+    for line in logs.lines:
+        for secret in [*secrets, *hashes]:
+            assert secret not in line

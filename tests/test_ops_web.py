@@ -1,0 +1,125 @@
+"""`/healthz` (liveness, readiness with reasons) and `/metrics` (Prometheus) on a real server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from support.appliance import running_appliance
+
+from hotspotd.app import Appliance
+
+MAC = "AA:BB:CC:00:07:01"
+
+
+@pytest.fixture(scope="module")
+def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
+    with running_appliance(tmp_path_factory.mktemp("ops-web"),
+                           simulators={"approve_delay_seconds": 0.2}) as running:
+        yield running
+
+
+def scrape(appliance: Appliance) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    response = requests.get(appliance.addresses["portal_url"] + "metrics", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(response.text):
+        assert family.name.startswith("hotspotd_"), family.name
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = \
+                sample.value
+    return samples
+
+
+def buy(appliance: Appliance, phone: str) -> dict[str, object]:
+    url = appliance.addresses["portal_url"]
+    created = requests.post(url + "api/purchases", json={
+        "plan_id": 1, "phone": phone, "mac": MAC, "ip": "10.5.50.9"}, timeout=10)
+    assert created.status_code == 202, created.text
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        body = requests.get(f"{url}api/purchases/{created.json()['id']}", timeout=5).json()
+        if body["status"] != "pending":
+            return body
+        time.sleep(0.1)
+    raise AssertionError("purchase still pending")
+
+
+def test_healthz_ready_with_every_check(appliance: Appliance) -> None:
+    response = requests.get(appliance.addresses["portal_url"] + "healthz", timeout=5)
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["ok"] is body["live"] is body["ready"] is True
+    assert body["reasons"] == []
+    assert {"database", "radius", "router_outbox", "scheduler", "router", "disk"} <= \
+        set(body["checks"])
+    live = requests.get(appliance.addresses["portal_url"] + "healthz?live", timeout=5)
+    assert live.status_code == 200 and live.json() == {"ok": True, "live": True}
+
+
+def test_healthz_not_ready_names_the_reason(appliance: Appliance) -> None:
+    radius = appliance.radius
+    appliance.radius = None  # type: ignore[assignment]  # as if RADIUS had not come up
+    try:
+        response = requests.get(appliance.addresses["portal_url"] + "healthz", timeout=5)
+        problems = appliance.ops.problems()
+    finally:
+        appliance.radius = radius
+    body = response.json()
+    assert response.status_code == 503
+    assert body["ready"] is False and body["live"] is True
+    assert body["reasons"] == ["radius: the RADIUS server is not started"]
+    assert problems == body["reasons"]  # what withholds the systemd watchdog
+
+
+def test_healthz_warns_when_the_router_is_stuck(appliance: Appliance) -> None:
+    now = appliance.now()
+    with appliance.db.write() as conn:
+        conn.execute("INSERT INTO router_ops (mac, ip, action, state, attempts,"
+                     " next_attempt_at, last_error, created_at) VALUES (?, ?, 'login',"
+                     " 'pending', 3, ?, 'connection refused', ?)",
+                     ("AA:BB:CC:00:07:99", "10.5.50.99", now + 3600, now - 900))
+    try:
+        body = requests.get(appliance.addresses["portal_url"] + "healthz", timeout=5).json()
+        assert body["ready"] is True
+        assert body["warnings"] and body["warnings"][0].startswith("router: 1 router change")
+        assert "connection refused" in body["warnings"][0]
+        samples = scrape(appliance)
+        assert samples["hotspotd_router_outbox_depth"][()] >= 1
+        assert samples["hotspotd_router_outbox_oldest_age_seconds"][()] >= 899
+    finally:
+        with appliance.db.write() as conn:
+            conn.execute("DELETE FROM router_ops WHERE mac = 'AA:BB:CC:00:07:99'")
+
+
+def test_metrics_count_purchases_grants_daraja_and_radius(appliance: Appliance) -> None:
+    assert buy(appliance, "254700000000")["status"] == "completed"
+    assert buy(appliance, "254700000001")["status"] == "failed"
+    sim = appliance.router_simulator
+    deadline = time.monotonic() + 10
+    while appliance.radius.stats.accepts < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the router logs the device in through RADIUS
+    samples = scrape(appliance)
+    purchases = samples["hotspotd_purchases_total"]
+    assert purchases[(("outcome", "completed"), ("result_code", "0"))] >= 1
+    assert purchases[(("outcome", "failed"), ("result_code", "1"))] >= 1
+    assert samples["hotspotd_grants_total"][(("kind", "payment"),)] >= 1
+    assert samples["hotspotd_settlement_delay_seconds_count"][()] >= 2
+    assert samples["hotspotd_settlement_delay_seconds_bucket"][(("le", "+Inf"),)] >= 2
+    daraja = samples["hotspotd_daraja_requests_total"]
+    assert daraja[(("operation", "stk_push"),)] >= 2
+    assert samples["hotspotd_radius_requests_total"][(("outcome", "accepts"),)] >= 1
+    assert samples["hotspotd_radius_decision_seconds_count"][(("kind", "auth"),)] >= 1
+    assert samples["hotspotd_devices_entitled"][()] >= 1
+    assert "hotspotd_devices_online" in samples and "hotspotd_disk_free_bytes" in samples
+    assert sim is not None
+
+
+def test_metrics_are_incremental_and_stable(appliance: Appliance) -> None:
+    first = scrape(appliance)["hotspotd_purchases_total"]
+    second = scrape(appliance)["hotspotd_purchases_total"]
+    assert first == second  # a scrape counts nothing twice

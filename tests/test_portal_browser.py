@@ -1,0 +1,245 @@
+"""The captive portal in headless Chromium (Debian's package) at 360×640, against the whole
+demo appliance on real sockets: buy end to end (approved on the simulator's phone page),
+cancelled and wrong-PIN purchases, Swahili, the no-JavaScript path, top-up, voucher and
+recovery. Screenshots of the key states go to bench/results/portal/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+import requests
+from support.appliance import running_appliance
+
+from hotspotd.app import Appliance
+from hotspotd.billing.vouchers import create_batch
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "portal"
+ORIGINAL = "http://example.com/news"
+TIMEOUT_MS = 15_000
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+
+
+@pytest.fixture(scope="module")
+def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
+    with running_appliance(tmp_path_factory.mktemp("portal-browser"),
+                           simulators={"approve_delay_seconds": 0.3}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS,
+                                              headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def new_page(browser: Any, appliance: Appliance) -> Iterator[Any]:
+    """`new_page(locale=..., javascript=...)`: a 360×640 phone whose requests to other hosts
+    are recorded and answered by a fake "internet" page (never the real network)."""
+    contexts: list[Any] = []
+
+    def make(*, locale: str = "en-US", javascript: bool = True) -> Any:
+        context = browser.new_context(viewport={"width": 360, "height": 640},
+                                      locale=locale, java_script_enabled=javascript)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.foreign_requests = []
+        appliance_host = urlsplit(appliance.addresses["portal_url"]).netloc
+
+        def route(route: Any) -> None:
+            if urlsplit(route.request.url).netloc == appliance_host:
+                route.continue_()
+                return
+            context.foreign_requests.append(route.request.url)
+            route.fulfill(status=200, content_type="text/html",
+                          body="<h1>The internet</h1>")
+
+        context.route("**/*", route)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def portal_address(appliance: Appliance, mac: str, ip: str, **extra: str) -> str:
+    query = {"mac": mac, "ip": ip, "link-orig": ORIGINAL, **extra}
+    return appliance.addresses["portal_url"] + "?" + urlencode(query)
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def pay(page: Any, phone: str, plan: int = 0) -> None:
+    page.locator("input[name=plan_id]").nth(plan).check()
+    page.fill("#phone", phone)
+    page.click("#buy button[type=submit]")
+
+
+def approve_on_phone(page: Any, appliance: Appliance, msisdn: str, outcome: str = "Approve",
+                     ) -> None:
+    """Open the simulator's phone page (another "phone", its own context) and answer."""
+    phone = page.context.browser.new_page(viewport={"width": 360, "height": 640})
+    phone.goto(appliance.addresses["phone_url"])
+    card = phone.locator(".card", has_text=msisdn).filter(has=phone.locator("form"))
+    card.get_by_role("button", name=outcome).click(timeout=TIMEOUT_MS)
+    phone.close()
+
+
+def test_first_view_is_local_small_and_phone_shaped(appliance: Appliance,
+                                                    new_page: Any) -> None:
+    page = new_page()
+    sizes: list[int] = []
+    page.on("requestfinished", lambda request: sizes.append(
+        request.sizes()["responseBodySize"] + request.sizes()["responseHeadersSize"]))
+    page.goto(portal_address(appliance, "AA:BB:CC:05:00:01", "10.5.50.11"))
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(300)
+    assert page.context.foreign_requests == []
+    assert 0 < sum(sizes) < 30_000, sizes
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    pay_button = page.locator("#buy button[type=submit]").bounding_box()
+    assert pay_button and pay_button["height"] >= 44
+    assert "KES 20 · 1 hour" in page.inner_text("#buy")
+    shot(page, "01-plans-en")
+
+
+def test_buy_end_to_end_goes_online_and_on_to_the_original_page(
+        appliance: Appliance, new_page: Any) -> None:
+    page = new_page()
+    page.goto(portal_address(appliance, "AA:BB:CC:05:00:02", "10.5.50.12"))
+    page.fill("#phone", "0711 000 1")
+    assert "bad" not in (page.get_attribute("#phone", "class") or "")
+    page.fill("#phone", "0711 000 102")
+    assert "0711 000 102" in page.inner_text("#phone-hint")
+    pay(page, "0711 000 102", plan=1)
+    page.wait_for_selector("text=Check your phone")
+    shot(page, "02-check-your-phone")
+    approve_on_phone(page, appliance, "254711000102")
+    page.wait_for_selector("#title:has-text('Connected')")
+    assert "1 hour" in page.inner_text("#status")
+    assert re.search(r"M-Pesa receipt \w+", page.inner_text("#status"))
+    shot(page, "03-connected")
+    page.wait_for_url(ORIGINAL)
+    assert appliance.router_simulator.session_timeout_of("AA:BB:CC:05:00:02") > 3500
+    again = new_page()
+    again.goto(portal_address(appliance, "AA:BB:CC:05:00:03", "10.5.50.13"))
+    assert again.input_value("#phone") == "", "the number is remembered per device only"
+    page.goto(portal_address(appliance, "AA:BB:CC:05:00:02", "10.5.50.12"))
+    assert page.input_value("#phone") == "0711 000 102", "remembered on this device"
+
+
+@pytest.mark.parametrize(("phone", "words", "name"), [
+    ("0700 000 032", "cancelled", "04-cancelled"),
+    ("0700 000 020", "PIN", "05-wrong-pin"),
+])
+def test_refused_purchases_say_why_and_what_next(appliance: Appliance, new_page: Any,
+                                                 phone: str, words: str, name: str) -> None:
+    page = new_page()
+    page.goto(portal_address(appliance, "AA:BB:CC:05:00:04", "10.5.50.14"))
+    pay(page, phone)
+    page.wait_for_selector("#message.error")
+    assert words in page.inner_text("#message")
+    assert page.locator("#next-steps a", has_text="Try again").is_visible()
+    shot(page, name)
+
+
+def test_swahili_from_the_browser_and_the_switch(appliance: Appliance, new_page: Any) -> None:
+    page = new_page(locale="sw-KE")
+    page.goto(portal_address(appliance, "AA:BB:CC:05:00:05", "10.5.50.15"))
+    text = page.inner_text("main")
+    assert "Lipa kwa M-Pesa" in text and "KES 20 · saa 1" in text
+    assert page.get_attribute("html", "lang") == "sw"
+    shot(page, "06-plans-sw")
+    page.click("a.lang")
+    assert "Pay with M-Pesa" in page.inner_text("main")
+    page.goto(portal_address(appliance, "AA:BB:CC:05:00:05", "10.5.50.15"))
+    assert "Pay with M-Pesa" in page.inner_text("main"), "the choice is remembered"
+
+
+def test_no_javascript_path_buys(appliance: Appliance, new_page: Any) -> None:
+    page = new_page(javascript=False)
+    page.goto(portal_address(appliance, "AA:BB:CC:05:00:06", "10.5.50.16"))
+    pay(page, "0711 000 106")
+    page.wait_for_selector("text=Check your phone")
+    checkout = appliance.db.query_one(
+        "SELECT checkout_request_id FROM payments WHERE mac = ? ORDER BY id DESC LIMIT 1",
+        ("AA:BB:CC:05:00:06",))[0]
+    appliance.daraja_simulator.resolve(checkout, "approve")
+    page.wait_for_selector("#title:has-text('Connected')", timeout=20_000)
+    shot(page, "07-connected-no-js")
+    assert page.locator("#continue").get_attribute("href") == ORIGINAL
+
+
+def test_top_up_while_online(appliance: Appliance, new_page: Any) -> None:
+    mac = "AA:BB:CC:05:00:07"
+    page = new_page()
+    page.goto(portal_address(appliance, mac, "10.5.50.17"))
+    pay(page, "0700 000 000", plan=0)
+    page.wait_for_selector("#title:has-text('Connected')")
+    page.goto(portal_address(appliance, mac, "10.5.50.17"))
+    assert "You have 30 min left." in page.inner_text("#left")
+    assert "Top up" in page.inner_text("#buy h2")
+    shot(page, "08-top-up")
+    pay(page, "0700 000 000", plan=1)
+    page.wait_for_selector("#title:has-text('Connected')")
+    assert "1 hour 30 min" in page.inner_text("#left")
+
+
+def test_voucher_grants_once(appliance: Appliance, new_page: Any) -> None:
+    _, vouchers = create_batch(appliance.db, plan_id=2, count=1, now=appliance.now())
+    code = vouchers[0].code
+    page = new_page()
+    page.goto(portal_address(appliance, "AA:BB:CC:05:00:08", "10.5.50.18"))
+    page.click("#voucher summary")
+    page.fill("#code", f"{code[:4]}-{code[4:].lower()}")
+    page.click("#voucher button")
+    page.wait_for_load_state("load")
+    print(page.url, page.inner_text("main"))
+    page.wait_for_selector("text=Voucher accepted")
+    assert "1 hour" in page.inner_text("#done")
+    shot(page, "09-voucher")
+    page.goto(portal_address(appliance, "AA:BB:CC:05:00:09", "10.5.50.19"))
+    page.click("#voucher summary")
+    page.fill("#code", code)
+    page.click("#voucher button")
+    page.wait_for_selector("#error")
+    assert "already been used" in page.inner_text("#error")
+
+
+def test_recovery_moves_the_time_to_the_new_mac(appliance: Appliance, new_page: Any) -> None:
+    old_mac, new_mac = "AA:BB:CC:05:00:0A", "AA:BB:CC:05:00:0B"
+    page = new_page()
+    page.goto(portal_address(appliance, old_mac, "10.5.50.20"))
+    pay(page, "0700 000 000", plan=2)
+    page.wait_for_selector("#title:has-text('Connected')")
+    receipt = page.inner_text("#receipt")
+    page.goto(portal_address(appliance, new_mac, "10.5.50.21"))
+    page.click("#recover summary")
+    page.fill("#receipt", receipt.lower())
+    page.fill("#rphone", "0700000000")
+    page.click("#recover button")
+    page.wait_for_selector("text=moved to this device")
+    shot(page, "10-recovered")
+    left = requests.get(f"{appliance.addresses['portal_url']}api/devices/{new_mac}",
+                        timeout=5).json()["seconds_remaining"]
+    assert 86_000 < left <= 86_400
+    old = requests.get(f"{appliance.addresses['portal_url']}api/devices/{old_mac}",
+                       timeout=5).json()["seconds_remaining"]
+    assert old == 0

@@ -1,0 +1,152 @@
+"""The real RADIUS server with the real AccessPolicy and database, driven by radclient:
+PAP and CHAP MAC logins, data cap and idle timeout from the plan, vouchers as User-Name,
+blocked devices, accounting with gigawords, retransmissions, and presence by IP."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from pyrad import packet as rp
+from support.radclient import radclient_path, run_radclient
+
+from hotspotd.billing.access import BLOCKED, NO_TIME, VOUCHER_OTHER_DEVICE, AccessPolicy
+from hotspotd.billing.grants import grant_time
+from hotspotd.billing.vouchers import create_batch, format_code
+from hotspotd.radius.dictionary import load_dictionary
+from hotspotd.radius.server import RadiusServer
+from hotspotd.router.presence import device_for_ip
+
+SECRET = "policy-secret"
+MAC_PASSWORD = "mac-pass"
+MAC = "AA:BB:CC:00:10:01"
+OTHER = "AA:BB:CC:00:10:02"
+IP = "10.5.50.41"
+CAP = 5 * 2**32 + 1000  # over 4 GiB: needs Mikrotik-Total-Limit-Gigawords
+
+
+@pytest.fixture(autouse=True)
+def _radclient_installed() -> None:
+    radclient_path()
+
+
+@pytest.fixture
+def server(db, make_plan) -> Iterator[RadiusServer]:
+    policy = AccessPolicy(db, mac_password=MAC_PASSWORD, interim_interval=60)
+    running = RadiusServer(host="127.0.0.1", auth_port=0, acct_port=0,
+                           clients={"127.0.0.1": SECRET.encode()}, authorize=policy.authorize,
+                           record_accounting=policy.record_accounting,
+                           require_message_authenticator=True)
+    running.start()
+    yield running
+    running.stop()
+
+
+def capped_plan(db, make_plan) -> int:
+    plan = make_plan(duration_seconds=3600, rate_limit="2M/5M")
+    with db.write() as conn:
+        conn.execute("UPDATE plans SET data_cap_bytes = ?, idle_timeout_seconds = 300"
+                     " WHERE id = ?", (CAP, plan.id))
+    return plan.id
+
+
+def give(db, plan_id: int | None, mac: str = MAC, seconds: int = 3600) -> None:
+    with db.write() as conn:
+        grant_time(conn, mac=mac, seconds=seconds, now=time.time(), plan_id=plan_id,
+                   rate_limit="2M/5M", source="test")
+
+
+def auth(server: RadiusServer, user: str, station: str = MAC, **password: str):
+    attributes = {"User-Name": user, "Calling-Station-Id": station, "Framed-IP-Address": IP,
+                  **{name.replace("_", "-"): value for name, value in password.items()}}
+    return run_radclient(server.auth_address[1], "auth", SECRET, attributes)
+
+
+def test_pap_and_chap_mac_login_with_cap_and_idle_timeout(server, db, make_plan) -> None:
+    give(db, capped_plan(db, make_plan))
+    for reply in (auth(server, MAC, User_Password=MAC_PASSWORD),
+                  auth(server, MAC, CHAP_Password=MAC_PASSWORD)):
+        assert reply.code == "Access-Accept", reply.output
+        assert 3590 <= int(reply.attributes["Session-Timeout"]) <= 3600
+        assert reply.attributes["Idle-Timeout"] == "300"
+        assert reply.attributes["Mikrotik-Rate-Limit"] == "2M/5M"
+        assert reply.attributes["Mikrotik-Total-Limit"] == "1000"
+        assert reply.attributes["Mikrotik-Total-Limit-Gigawords"] == "5"
+    wrong = auth(server, MAC, CHAP_Password="guess")
+    assert wrong.code == "Access-Reject"
+
+
+def test_no_time_and_blocked_are_rejected(server, db, make_plan) -> None:
+    assert auth(server, MAC, User_Password=MAC_PASSWORD).attributes["Reply-Message"] == NO_TIME
+    give(db, None)
+    with db.write() as conn:
+        conn.execute("INSERT INTO blocked_macs (mac, reason, blocked_by, blocked_at)"
+                     " VALUES (?, 'abuse', 'owner', 0)", (MAC,))
+    reply = auth(server, MAC, User_Password=MAC_PASSWORD)
+    assert (reply.code, reply.attributes["Reply-Message"]) == ("Access-Reject", BLOCKED)
+
+
+def test_voucher_code_as_user_name_redeems_once_for_the_calling_mac(
+        server, db, make_plan, clock) -> None:
+    plan = make_plan(duration_seconds=7200)
+    _, (voucher,) = create_batch(db, plan_id=plan.id, count=1, now=time.time())
+    typed = format_code(voucher.code).lower()
+    first = auth(server, typed, CHAP_Password=typed)
+    assert first.code == "Access-Accept", first.output
+    assert 7190 <= int(first.attributes["Session-Timeout"]) <= 7200
+    again = auth(server, voucher.code, User_Password=voucher.code)
+    assert again.code == "Access-Accept"  # the same device logs in again by entitlement
+    assert 7190 <= int(again.attributes["Session-Timeout"]) <= 7200  # not granted twice
+    other = auth(server, voucher.code, station=OTHER, User_Password=voucher.code)
+    assert (other.code, other.attributes["Reply-Message"]) == ("Access-Reject",
+                                                               VOUCHER_OTHER_DEVICE)
+    assert db.query_one("SELECT used_by_mac FROM vouchers")["used_by_mac"] == MAC
+    assert auth(server, "NOSUCHCODE", User_Password="NOSUCHCODE").code == "Access-Reject"
+
+
+def test_accounting_with_gigawords_and_presence_by_ip(server, db) -> None:
+    port = server.acct_address[1]
+    base = {"User-Name": MAC, "Calling-Station-Id": MAC, "Framed-IP-Address": IP,
+            "Acct-Session-Id": "81a00042"}
+    assert run_radclient(port, "acct", SECRET, {**base, "Acct-Status-Type": "Start"}).code \
+        == "Accounting-Response"
+    assert device_for_ip(db.connection(), IP) == MAC
+    interim = {**base, "Acct-Status-Type": "Interim-Update", "Acct-Session-Time": 120,
+               "Acct-Input-Octets": 10, "Acct-Input-Gigawords": 2,
+               "Acct-Output-Octets": 20, "Acct-Output-Gigawords": 1}
+    assert run_radclient(port, "acct", SECRET, interim).code == "Accounting-Response"
+    row = db.query_one("SELECT * FROM radius_sessions")
+    assert (row["input_octets"], row["output_octets"]) == (2 * 2**32 + 10, 2**32 + 20)
+    stop = {**base, "Acct-Status-Type": "Stop", "Acct-Terminate-Cause": "Session-Timeout",
+            "Acct-Session-Time": 130}
+    assert run_radclient(port, "acct", SECRET, stop).code == "Accounting-Response"
+    row = db.query_one("SELECT * FROM radius_sessions")
+    assert (row["status"], row["terminate_cause"]) == ("stopped", "Session-Timeout")
+    assert row["input_octets"] == 2 * 2**32 + 10  # usage kept by the daemon
+    assert device_for_ip(db.connection(), IP) is None  # no devices row, no online session
+    assert device_for_ip(db.connection(), "") is None
+
+
+def test_retransmission_gets_the_same_answer_without_a_second_redemption(
+        server, db, make_plan) -> None:
+    plan = make_plan(duration_seconds=600)
+    _, (voucher,) = create_batch(db, plan_id=plan.id, count=1, now=time.time())
+    request = rp.AuthPacket(code=rp.AccessRequest, secret=SECRET.encode(),
+                            dict=load_dictionary())
+    request["User-Name"] = voucher.code
+    request["User-Password"] = request.PwCrypt(voucher.code)
+    request["Calling-Station-Id"] = MAC
+    request.add_message_authenticator()
+    raw = request.RequestPacket()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        replies = []
+        for _ in range(3):
+            sock.sendto(raw, server.auth_address)
+            replies.append(sock.recvfrom(4096)[0])
+    assert replies[0] == replies[1] == replies[2]
+    assert replies[0][0] == rp.AccessAccept
+    assert server.stats.duplicates == 2
+    assert db.query_one("SELECT COUNT(*) FROM grants")[0] == 1
