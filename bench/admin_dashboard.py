@@ -55,7 +55,7 @@ def seed(db: Database, count: int, now: float) -> float:
             plan = 1 + index % 4
             price, seconds = PRICES[plan]
             status = STATUSES[index % len(STATUSES)]
-            mac = "02:BE:%02X:%02X:%02X:00" % ((index % 20000) >> 8, index % 256, plan)
+            mac = f"02:BE:{(index % 20000) >> 8:02X}:{index % 256:02X}:{plan:02X}:00"
             receipt = f"B{index:09d}" if status == "completed" else None
             payments.append((index + 1, f"bench{index}", plan, mac, f"2547{index % 20000:08d}",
                              price, status, "sent", receipt, price if receipt else None,

@@ -196,7 +196,8 @@ class Appliance:
                              admin=self._admin_options(), wake_router=self.outbox.wake,
                              portal=self._portal_options(), health=self.ops.health,
                              metrics=self.ops.metrics, mpesa=self.mpesa.callbacks)
-        self.web = ServedApp(create_app(context), sock=sock, name="web").start()
+        self.web = ServedApp(create_app(context), sock=sock, name="web",
+                             keep_forwarded_for=bool(self.config.daraja.trusted_proxies)).start()
         self._stoppers.append(self.web.stop)
         self.addresses["portal_url"] = f"http://{local_host}:{port}/"
         log.info("web listening on %s:%s (callbacks %s)", host, port,

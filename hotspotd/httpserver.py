@@ -37,11 +37,14 @@ class ServedApp:
 
     def __init__(self, app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0,
                  *, threads: int = 8, name: str = "http",
-                 sock: socket.socket | None = None) -> None:
+                 sock: socket.socket | None = None, keep_forwarded_for: bool = False) -> None:
+        # keep_forwarded_for: pass X-Forwarded-For through to the app (the M-Pesa callbacks
+        # believe it only from their configured proxies); otherwise waitress drops it.
         self.name = name
         listening = sock if sock is not None else bind_tcp(host, port)
         self._server = create_server(app, sockets=[listening], threads=threads,
-                                     ident="hotspotd", clear_untrusted_proxy_headers=True,
+                                     ident="hotspotd",
+                                     clear_untrusted_proxy_headers=not keep_forwarded_for,
                                      asyncore_loop_timeout=0.1)
         self.host = str(self._server.effective_host)
         self.port = int(self._server.effective_port)

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.daemon import Daemon
 
 from hotspotd.ops.notify import SystemdNotifier, Watchdog
-from support.daemon import Daemon
 
 
 class FakeSystemd:

@@ -123,3 +123,13 @@ def test_metrics_are_incremental_and_stable(appliance: Appliance) -> None:
     first = scrape(appliance)["hotspotd_purchases_total"]
     second = scrape(appliance)["hotspotd_purchases_total"]
     assert first == second  # a scrape counts nothing twice
+
+
+def test_scheduled_jobs_backup_and_retention(appliance: Appliance) -> None:
+    jobs = {job.id: job for job in appliance.scheduler.get_jobs()}
+    assert {"backup", "privacy-retention", "alerts"} <= set(jobs)
+    info = appliance.ops.backup_now()
+    assert info is not None and info.path.parent == appliance.data_dir / "backups"
+    assert info.payments >= 2
+    assert scrape(appliance)["hotspotd_last_backup_timestamp_seconds"][()] > 0
+    assert appliance.ops.retention_now() == 0  # nothing older than a year

@@ -16,6 +16,7 @@ import requests
 from support.appliance import running_appliance
 
 from hotspotd.app import Appliance
+from hotspotd.billing.grants import grant_time
 from hotspotd.billing.vouchers import create_batch
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -211,7 +212,6 @@ def test_voucher_grants_once(appliance: Appliance, new_page: Any) -> None:
     page.fill("#code", f"{code[:4]}-{code[4:].lower()}")
     page.click("#voucher button")
     page.wait_for_load_state("load")
-    print(page.url, page.inner_text("main"))
     page.wait_for_selector("text=Voucher accepted")
     assert "1 hour" in page.inner_text("#done")
     shot(page, "09-voucher")
@@ -243,3 +243,18 @@ def test_recovery_moves_the_time_to_the_new_mac(appliance: Appliance, new_page: 
     old = requests.get(f"{appliance.addresses['portal_url']}api/devices/{old_mac}",
                        timeout=5).json()["seconds_remaining"]
     assert old == 0
+
+
+def test_pay_from_the_mpesa_menu_page_notices_by_itself(appliance: Appliance,
+                                                        new_page: Any) -> None:
+    mac = "AA:BB:CC:05:00:0C"
+    page = new_page()
+    page.goto(portal_address(appliance, mac, "10.5.50.22", open="menu"))
+    code = page.inner_text("#account-code")
+    assert code and page.locator("#menu").get_attribute("open") is not None
+    shot(page, "11-pay-from-menu")
+    with appliance.db.write() as conn:  # what a matched C2B confirmation does (issue 3)
+        grant_time(conn, mac=mac, seconds=3600, now=appliance.now(), plan_id=2,
+                   rate_limit=None, source="c2b", ip="10.5.50.22")
+    page.wait_for_selector("#left")
+    assert "1 hour" in page.inner_text("#left")

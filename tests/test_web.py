@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import requests
-from support.daemon import wait_for
 from support.appliance import running_appliance
+from support.daemon import wait_for
 
 from hotspotd.app import Appliance
 
@@ -85,7 +85,7 @@ def test_unknown_purchase_is_404(url: str) -> None:
 
 
 def test_refused_push_is_stored_failed_with_a_reason(appliance: Appliance, url: str) -> None:
-    wait_for(lambda: appliance.db.query_one("SELECT checked_at FROM pull_state"),
+    wait_for(lambda: appliance.db.query_one("SELECT 1 FROM pull_state WHERE checked_at > 0"),
              message="the start-up Pull Transactions run")
     appliance.daraja_simulator.faults.quota_next = 1  # quota: refused, not retried
     response = post_purchase(url, {"plan_id": 1, "phone": "0711000001", "mac": MAC,

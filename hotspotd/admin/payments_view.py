@@ -71,7 +71,7 @@ def search_payments(db: Database, query: PaymentQuery,
            " LEFT JOIN payment_flags f ON f.payment_id = p.id")
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY p.id DESC LIMIT ?"
+    sql += " ORDER BY p.created_at DESC, p.id DESC LIMIT ?"  # walks payments_created
     return db.query(sql, [*params, limit])
 
 

@@ -9,7 +9,6 @@ still pending or failed at Daraja therefore grants nothing, and is stored in
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +17,8 @@ from typing import Any
 
 from hotspotd.billing import payments
 from hotspotd.billing.purchases import PurchaseService
+from hotspotd.billing.rejections import record_rejection
+from hotspotd.daraja.budget import BudgetExhausted
 from hotspotd.daraja.callbacks import StkCallback
 from hotspotd.daraja.errors import DarajaError
 from hotspotd.daraja.sources import SourcePolicy
@@ -26,22 +27,8 @@ from hotspotd.store.db import Database
 
 log = logging.getLogger(__name__)
 
-BODY_KEPT = 2000  # characters of a rejected body kept for the owner
-
-
-def record_rejection(db: Database, *, kind: str, reason: str, now: float,
-                     channel: str | None = None, source: str | None = None,
-                     reference: str | None = None, body: Any = None) -> None:
-    """Keep a callback we refused, with why (bodies truncated; never secrets: the path
-    token is not part of what is stored)."""
-    text = body if isinstance(body, str) or body is None else json.dumps(body, default=str)
-    with db.write() as conn:
-        conn.execute(
-            "INSERT INTO callback_rejections (received_at, kind, channel, source, reference,"
-            " reason, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (now, kind, channel, source, reference, reason[:500],
-             text[:BODY_KEPT] if text else None))
-    log.warning("%s callback from %s rejected: %s", kind, source, reason)
+CONFIRM_ATTEMPTS = 10
+CONFIRM_RETRY = 1.0  # seconds, times the attempt number
 
 
 class CallbackIntake:
@@ -79,8 +66,9 @@ class CallbackIntake:
         return "confirming"
 
     def confirm(self, checkout_request_id: str, source: str = "",
-                channel: str = "default") -> str:
-        """Ask STK Query about what an untrusted callback claimed, and act on the answer."""
+                channel: str = "default", attempt: int = 0) -> str:
+        """Ask STK Query about what an untrusted callback claimed, and act on the answer.
+        When the request budget is taken, ask again a little later (a few times)."""
         hint = self._db.query_one("SELECT * FROM stk_callback_hints WHERE"
                                   " checkout_request_id = ?", (checkout_request_id,))
         if hint is None:
@@ -88,20 +76,32 @@ class CallbackIntake:
         claimed = _callback_from_hint(checkout_request_id, hint)
         try:
             result = self._daraja.stk_query(checkout_request_id)
+        except BudgetExhausted as exc:
+            if attempt < CONFIRM_ATTEMPTS:
+                self._schedule(CONFIRM_RETRY * (attempt + 1), lambda: self.confirm(
+                    checkout_request_id, source, channel, attempt + 1))
+                return "later"
+            return self._unconfirmed(claimed, source, channel, exc)
         except DarajaError as exc:
-            if self._payment(checkout_request_id) is None:
-                self._reject(claimed, source, channel,
-                             f"STK Query could not confirm it: {exc}")
-                return "rejected"
-            return "unconfirmed"  # the reconciler keeps querying; the hint stays
+            return self._unconfirmed(claimed, source, channel, exc)
         if result.pending:
             return "pending"
-        if result.result_code != claimed.result_code:
-            self._reject(claimed, source, channel,
-                         f"claims result {claimed.result_code}; STK Query says"
-                         f" {result.result_code}")
+        return self._act_on(claimed, result, source, channel)
+
+    def _unconfirmed(self, claimed: StkCallback, source: str, channel: str,
+                     exc: Exception) -> str:
+        if self._payment(claimed.checkout_request_id) is None:
+            self._reject(claimed, source, channel, f"STK Query could not confirm it: {exc}")
+            return "rejected"
+        return "unconfirmed"  # the reconciler keeps querying; the hint stays
+
+    def _act_on(self, claimed: StkCallback, result: Any, source: str, channel: str) -> str:
+        checkout_request_id = claimed.checkout_request_id
         if self._payment(checkout_request_id) is None:
             if result.result_code != "0":
+                self._reject(claimed, source, channel,
+                             f"claims result {claimed.result_code}; STK Query says"
+                             f" {result.result_code}")
                 return "rejected"
             confirmed = StkCallback(claimed.merchant_request_id, checkout_request_id, "0",
                                     result.result_desc, amount=claimed.amount,

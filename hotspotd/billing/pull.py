@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 WINDOW = 48 * 3600.0
 OVERLAP = 3600.0
+END_MARGIN = 60.0  # Daraja dates have whole seconds: ask a little past now
 
 
 class PullGateway(Protocol):
@@ -75,7 +76,7 @@ class PullService:
         now = self._now()
         checked = self._state().get("checked_at")
         start = now - WINDOW if not checked else max(now - WINDOW, checked - OVERLAP)
-        rows = self._daraja.pull_query(_utc(start), _utc(now))
+        rows = self._daraja.pull_query(_utc(start), _utc(now + END_MARGIN))
         new = 0
         for row in rows:
             try:

@@ -21,6 +21,7 @@ from hotspotd.billing.macs import normalise_mac
 from hotspotd.billing.payments import Payment, Settlement
 from hotspotd.billing.plans import get_plan
 from hotspotd.billing.push_limits import PushGuard
+from hotspotd.billing.rejections import record_rejection
 from hotspotd.daraja.budget import BudgetExhausted
 from hotspotd.daraja.callbacks import StkCallback
 from hotspotd.daraja.errors import (
@@ -188,12 +189,14 @@ class PurchaseService:
     def apply_query_result(self, checkout_request_id: str, result: Any) -> Settlement:
         """A final STK Query answer; a success takes the receipt an unconfirmed callback
         claimed (the query reply has none)."""
-        receipt = None
-        if result.result_code == "0":
-            hint = self._db.query_one("SELECT receipt FROM stk_callback_hints WHERE"
-                                      " checkout_request_id = ? AND result_code = '0'",
-                                      (checkout_request_id,))
-            receipt = hint["receipt"] if hint else None
+        hint = self._db.query_one("SELECT * FROM stk_callback_hints WHERE"
+                                  " checkout_request_id = ?", (checkout_request_id,))
+        receipt = hint["receipt"] if hint and hint["result_code"] == result.result_code else None
+        if hint is not None and hint["result_code"] != result.result_code:
+            record_rejection(self._db, kind="stk", now=self._now(), source=hint["source"],
+                             reference=checkout_request_id,
+                             reason=f"claimed result {hint['result_code']}; STK Query says"
+                                    f" {result.result_code}")
         return self._apply(checkout_request_id, result.result_code, result.result_desc,
                            source="query", receipt=receipt)
 

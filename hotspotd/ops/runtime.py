@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,22 +91,38 @@ class ApplianceOps:
         yield GaugeMetricFamily("hotspotd_disk_free_bytes",
                                 "Free space on the data directory's file system.",
                                 value=usage.free)
-        newest = max((p.stat().st_mtime for p in self.backup_dir.glob("hotspotd-*.sqlite3")),
-                     default=0.0) if self.backup_dir.is_dir() else 0.0
         yield GaugeMetricFamily("hotspotd_last_backup_timestamp_seconds",
-                                "When the newest backup was written (0: none).", value=newest)
+                                "When the newest backup was written (0: none).",
+                                value=self.newest_backup())
         active = self.db.query_one("SELECT COUNT(*) FROM alert_state WHERE active = 1")[0]
         yield GaugeMetricFamily("hotspotd_alerts_active", "Owner alerts currently raised.",
                                 value=active)
 
     # -- scheduled jobs ------------------------------------------------------------------
     def schedule(self, scheduler: Any) -> None:
+        """Backups every interval (the first one when due: a Pi that reboots daily still
+        gets its backups), retention daily (first a minute after start), alerts."""
+        soon = datetime.now() + timedelta(minutes=1)
         if self.config.backup.enabled:
             scheduler.add_job(self.backup_now, "interval",
-                              hours=self.config.backup.interval_hours, id="backup")
-        scheduler.add_job(self.retention_now, "interval", hours=24, id="privacy-retention")
+                              hours=self.config.backup.interval_hours, id="backup",
+                              next_run_time=max(self._next_backup_due(), soon))
+        scheduler.add_job(self.retention_now, "interval", hours=24, id="privacy-retention",
+                          next_run_time=soon)
         scheduler.add_job(self.alerts.run_once, "interval",
                           seconds=self.config.alerts.check_interval_seconds, id="alerts")
+
+    def newest_backup(self) -> float:
+        """When the newest backup was written (0: none)."""
+        if not self.backup_dir.is_dir():
+            return 0.0
+        return max((p.stat().st_mtime for p in self.backup_dir.glob(f"{backup.PREFIX}*"
+                                                                    f"{backup.SUFFIX}")),
+                   default=0.0)
+
+    def _next_backup_due(self) -> datetime:
+        due = self.newest_backup() + self.config.backup.interval_hours * 3600.0
+        return datetime.now() + timedelta(seconds=max(due - time.time(), 0.0))
 
     def backup_now(self) -> backup.BackupInfo | None:
         try:

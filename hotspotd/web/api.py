@@ -22,9 +22,20 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
+def _lang() -> str:
+    """`?lang=sw` (or `"lang": "sw"` in a JSON body) asks for Swahili; English otherwise."""
+    body = request.get_json(silent=True) if request.is_json else None
+    lang = request.args.get("lang") or (body.get("lang") if isinstance(body, dict) else "")
+    return "sw" if lang == "sw" else "en"
+
+
 @blueprint.errorhandler(BillingError)
 def _billing_error(exc: BillingError) -> Any:
-    return jsonify(error_body(exc.code, exc.message)), exc.status
+    response = jsonify(error_body(exc.code, exc.message))
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(int(retry_after) + 1)
+    return response, exc.status
 
 
 @blueprint.errorhandler(HTTPException)
@@ -52,7 +63,7 @@ def create_purchase() -> Any:
         raise BillingError("ip must be a string.")
     ctx = web_context()
     payment = ctx.purchases.start_purchase(plan_id=body["plan_id"], phone=phone, mac=mac, ip=ip)
-    view = purchase_status(ctx.db.connection(), payment, ctx.now())
+    view = purchase_status(ctx.db.connection(), payment, ctx.now(), _lang())
     return jsonify(view), 202
 
 
@@ -62,7 +73,7 @@ def purchase(public_id: str) -> Any:
     payment = get_payment(ctx.db, public_id=public_id)
     if payment is None:
         raise UnknownPayment("No such purchase.")
-    return jsonify(purchase_status(ctx.db.connection(), payment, ctx.now()))
+    return jsonify(purchase_status(ctx.db.connection(), payment, ctx.now(), _lang()))
 
 
 @blueprint.get("/devices/<mac>")

@@ -21,7 +21,8 @@ from flask import Blueprint, abort, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from hotspotd.billing.c2b import MalformedC2B, parse_c2b, record_c2b, validate_c2b
-from hotspotd.billing.callback_intake import CallbackSettings, record_rejection
+from hotspotd.billing.callback_intake import CallbackSettings
+from hotspotd.billing.rejections import record_rejection
 from hotspotd.daraja.callbacks import MalformedCallback, parse_stk_callback
 from hotspotd.web.context import web_context
 

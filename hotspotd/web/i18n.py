@@ -73,11 +73,6 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "page again.",
         "back": "Back",
         "no_purchase": "No such purchase.",
-        "status_cancelled": "You cancelled the payment on your phone. Nothing was charged.",
-        "status_wrong_pin": "The M-Pesa PIN was wrong. Nothing was charged; try again.",
-        "status_failed": "The payment did not go through. Nothing was charged.",
-        "status_expired": "M-Pesa did not confirm the payment in time. If money left your "
-                          "account, use the receipt code below to get your time.",
         "noscript": "This page refreshes by itself.",
     },
     "sw": {
@@ -130,11 +125,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "no_device": "Hatukuona kifaa chako. Unganisha WiFi tena kisha ufungue ukurasa wowote.",
         "back": "Rudi",
         "no_purchase": "Ununuzi huo haupo.",
-        "status_cancelled": "Ulighairi malipo kwenye simu yako. Hukukatwa pesa.",
-        "status_wrong_pin": "PIN ya M-Pesa haikuwa sahihi. Hukukatwa pesa; jaribu tena.",
-        "status_failed": "Malipo hayakufaulu. Hukukatwa pesa.",
-        "status_expired": "M-Pesa haikuthibitisha malipo kwa wakati. Kama pesa zilikatwa, "
-                          "tumia nambari ya risiti hapa chini kupata muda wako.",
         "noscript": "Ukurasa huu unajisasisha wenyewe.",
     },
 }

@@ -30,33 +30,71 @@ CHECK_INTERVAL = 0.25
 BUSY_RETRY_SECONDS = 2.0
 
 
-def _slots() -> threading.BoundedSemaphore:
-    ctx = web_context()
-    return current_app.extensions.setdefault(
-        "hotspotd.live_slots", threading.BoundedSemaphore(max(1, ctx.portal.max_waiters)))
+class Waiters:
+    """Who is waiting: a bounded number of slots, and one waiter per watched thing.
+
+    A page that reloads or navigates away leaves its request waiting on the server (WSGI
+    cannot see the browser go); the next request for the same purchase or device releases
+    the old one at once, so abandoned waits never pile up on the server's threads.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.slots = threading.BoundedSemaphore(max(1, limit))
+        self._lock = threading.Lock()
+        self._current: dict[str, threading.Event] = {}
+
+    def enter(self, key: str) -> threading.Event:
+        mine = threading.Event()
+        with self._lock:
+            previous = self._current.get(key)
+            self._current[key] = mine
+        if previous is not None:
+            previous.set()
+        return mine
+
+    def leave(self, key: str, mine: threading.Event) -> None:
+        with self._lock:
+            if self._current.get(key) is mine:
+                del self._current[key]
 
 
-def wait_for_change(read: Callable[[], dict[str, Any]],
+def _waiters() -> Waiters:
+    extensions = current_app.extensions
+    if "hotspotd.live" not in extensions:
+        extensions["hotspotd.live"] = Waiters(web_context().portal.max_waiters)
+    return extensions["hotspotd.live"]
+
+
+def wait_for_change(key: str, read: Callable[[], dict[str, Any]],
                     changed: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    """Read until `changed(view)` or the long-poll time is up; return the last view."""
+    """Read until `changed(view)`, a newer waiter for `key`, or the time is up."""
     ctx = web_context()
     view = read()
     if changed(view):
         return view
-    slots = _slots()
-    if not slots.acquire(blocking=False):
+    waiters = _waiters()
+    if not waiters.slots.acquire(blocking=False):
         return {**view, "retry_after": BUSY_RETRY_SECONDS}
+    mine = waiters.enter(key)
     try:
         deadline = time.monotonic() + min(ctx.portal.long_poll_seconds,
-                                          float(request.args.get("wait", 25) or 0))
-        while time.monotonic() < deadline:
-            time.sleep(CHECK_INTERVAL)
+                                          _float(request.args.get("wait"), 25.0))
+        gone = request.environ.get("waitress.client_disconnected", lambda: False)
+        while time.monotonic() < deadline and not mine.wait(CHECK_INTERVAL) and not gone():
             view = read()
             if changed(view):
                 break
     finally:
-        slots.release()
+        waiters.leave(key, mine)
+        waiters.slots.release()
     return view
+
+
+def _float(text: str | None, default: float) -> float:
+    try:
+        return max(0.0, float(text)) if text else default
+    except ValueError:
+        return default
 
 
 @blueprint.get("/purchase/<public_id>")
@@ -71,7 +109,8 @@ def purchase(public_id: str) -> Any:
             raise UnknownPayment("No such purchase.")
         return purchase_view(ctx.db.connection(), payment, ctx.now(), lang)
 
-    return _json(wait_for_change(read, lambda view: view["phase"] != seen))
+    return _json(wait_for_change("purchase:" + public_id, read,
+                                 lambda view: view["phase"] != seen))
 
 
 @blueprint.get("/device/<mac>")
@@ -82,10 +121,7 @@ def device(mac: str) -> Any:
         device_mac = normalise_mac(mac)
     except InvalidMac as exc:
         raise BillingError(exc.message) from None
-    try:
-        known = float(request.args.get("expires_at", 0) or 0)
-    except ValueError:
-        known = 0.0
+    known = _float(request.args.get("expires_at"), 0.0)
 
     def read() -> dict[str, Any]:
         entitlement = get_entitlement(ctx.db.connection(), device_mac)
@@ -93,7 +129,8 @@ def device(mac: str) -> Any:
         return {"expires_at": entitlement.expires_at if entitlement else 0,
                 "seconds_remaining": left, "time_left": format_duration(left, lang)}
 
-    return _json(wait_for_change(read, lambda view: view["expires_at"] > known + 1))
+    return _json(wait_for_change("device:" + device_mac, read,
+                                 lambda view: view["expires_at"] > known + 1))
 
 
 def _json(view: dict[str, Any]) -> Any:

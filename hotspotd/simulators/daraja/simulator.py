@@ -145,7 +145,7 @@ class DarajaSimulator:
         """An STK payment to the paybill: in the Pull history, and confirmed through the
         registered C2B URL too when the `c2b_for_stk` fault says so."""
         transaction = C2BTransaction(
-            trans_id=prompt.receipt, trans_time=datetime.now(EAT),
+            trans_id=prompt.receipt, trans_time=datetime.now(EAT).replace(microsecond=0),
             transaction_type="Pay Bill Online", amount=prompt.amount,
             shortcode=self._merchant.shortcode, bill_ref=prompt.account_reference,
             msisdn=prompt.phone)
@@ -218,7 +218,7 @@ class DarajaSimulator:
         self._gate(authorization)
         amount, msisdn, bill_ref = self.c2b.parse_simulate(body)
         transaction = C2BTransaction(
-            trans_id=self._book.new_receipt(), trans_time=datetime.now(EAT),
+            trans_id=self._book.new_receipt(), trans_time=datetime.now(EAT).replace(microsecond=0),
             transaction_type="Pay Bill", amount=amount, shortcode=self._merchant.shortcode,
             bill_ref=bill_ref, msisdn=msisdn)
         self._scheduler.call_later(0, lambda: self._run_c2b(transaction))

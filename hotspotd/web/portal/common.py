@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, render_template, request
 
+from hotspotd.billing.account_codes import account_code_for
 from hotspotd.billing.grants import get_entitlement
 from hotspotd.billing.macs import looks_like_mac, normalise_mac
 from hotspotd.billing.plans import list_plans
@@ -85,12 +86,8 @@ def payment_menu(mac: str | None) -> dict[str, str] | None:
     ctx = web_context()
     if mac is None or not ctx.portal.payment_menu.get("number"):
         return None
-    try:
-        from hotspotd.billing.account_codes import account_code_for
-    except ImportError:
-        return None
     with ctx.db.write() as conn:
-        code = account_code_for(conn, mac)
+        code = account_code_for(conn, mac, ctx.now())
     return {**ctx.portal.payment_menu, "account": code}
 
 

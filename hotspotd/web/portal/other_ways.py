@@ -21,6 +21,8 @@ from hotspotd.web.i18n import choose_language, format_duration, translate
 from hotspotd.web.portal.common import query_string, render, router_fields
 from hotspotd.web.portal.pages import csrf_refused, form_error, safe_link
 
+ADDRESS_FACTOR = 5
+
 
 def register(blueprint: Blueprint) -> None:
     blueprint.add_url_rule("/voucher", "voucher", voucher, methods=["POST"])
@@ -32,12 +34,13 @@ def rate_limited(kind: str, limit: int) -> Any | None:
     ctx = web_context()
     limiter = RateLimiter(ctx.db, ctx.now)
     mac = request.form.get("mac", "")
-    keys = [f"{kind}:ip:{request.remote_addr}"]
+    # Per address a wider limit: a router that NATs its clients shows them all as one.
+    keys = [(f"{kind}:ip:{request.remote_addr}", limit * ADDRESS_FACTOR)]
     if looks_like_mac(mac):
-        keys.append(f"{kind}:mac:{normalise_mac(mac)}")
+        keys.append((f"{kind}:mac:{normalise_mac(mac)}", limit))
     window = ctx.portal.attempt_window_seconds
-    for key in keys:
-        verdict = limiter.hit(key, limit=limit, window=window)
+    for key, key_limit in keys:
+        verdict = limiter.hit(key, limit=key_limit, window=window)
         if not verdict.allowed:
             minutes = max(1, math.ceil(verdict.retry_after / 60))
             lang = choose_language(request)

@@ -19,7 +19,6 @@ CONFIRMING_AFTER_SECONDS = 20.0
 PHASE_TITLES = {"prompt": "prompt_title", "confirming": "confirming_title",
                 "connecting": "connecting_title", "connected": "connected_title",
                 "failed": "failed_title"}
-_CODE_MESSAGES = {"1032": "status_cancelled", "2001": "status_wrong_pin"}
 
 
 def device_online(conn: sqlite3.Connection, mac: str) -> bool:
@@ -38,25 +37,6 @@ def seconds_left(conn: sqlite3.Connection, mac: str, now: float) -> int:
     return entitlement.seconds_remaining(now) if entitlement else 0
 
 
-def failure_message(payment: Payment, english: str, lang: str) -> str:
-    """The specific reason for a failed purchase, from issue 3's table when present."""
-    try:
-        from hotspotd.billing.customer_messages import customer_message
-    except ImportError:
-        customer_message = None
-    if customer_message is not None:
-        try:
-            return str(customer_message(payment.result_code, payment.status, lang))
-        except Exception:  # an unknown code must still give the customer words
-            pass
-    key = _CODE_MESSAGES.get(payment.result_code or "")
-    if key:
-        return translate(lang, key)
-    if lang == "en":
-        return english
-    return translate(lang, "status_expired" if payment.status == "expired" else "status_failed")
-
-
 def phase_of(payment: Payment, online: bool, now: float) -> str:
     if payment.status == "completed":
         return "connected" if online else "connecting"
@@ -69,11 +49,11 @@ def phase_of(payment: Payment, online: bool, now: float) -> str:
 def purchase_view(conn: sqlite3.Connection, payment: Payment, now: float,
                   lang: str) -> dict[str, Any]:
     """Everything the status page and the live updates show; no phone number."""
-    base = purchase_status(conn, payment, now)
+    base = purchase_status(conn, payment, now, lang)
     online = device_online(conn, payment.mac) if payment.status == "completed" else False
     phase = phase_of(payment, online, now)
-    message = (failure_message(payment, base["message"], lang) if phase == "failed"
-               else translate(lang, phase))
+    specific = phase == "failed" or payment.push_state == "uncertain"
+    message = base["message"] if specific else translate(lang, phase)
     plan = conn.execute("SELECT duration_seconds FROM plans WHERE id = ?",
                         (payment.plan_id,)).fetchone()
     left = int(base["seconds_remaining"])

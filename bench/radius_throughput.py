@@ -1,0 +1,193 @@
+"""RADIUS Access-Request throughput and latency: hotspotd beside FreeRADIUS 3, same run.
+
+Both servers hold the same 10,000 paid devices (MAC login, PAP, same reply attributes) and
+are driven by FreeRADIUS's `radclient` with request files of at most 5,000 requests, 64 in
+flight (`-p 64`), no retransmissions (`-r 1`), so a lost request shows up as lost. Per
+server and round: a quiet run (`-q -s`) measures throughput from wall-clock time and
+radclient's own lost count; a traced run (`-x`, line-buffered, every line time-stamped on
+arrival) gives per-request latency from "Sent ... Id N" to "Received ... Id N".
+Results: bench/results/radius_throughput.json. See bench/README.md.
+
+    .venv/bin/python bench/radius_throughput.py            # needs radclient, freeradius
+    sudo apt-get install -y freeradius freeradius-utils    # if missing: else FreeRADIUS is
+                                                           # skipped, and said so
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import radius_servers as servers  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent
+DEFAULT_OUTPUT = BENCH_DIR / "results" / "radius_throughput.json"
+SECRET = "bench-secret-1"
+MAC_PASSWORD = "bench-mac-pass"
+SENT = re.compile(r"^Sent Access-Request Id (\d+)")
+RECEIVED = re.compile(r"^Received Access-\w+ Id (\d+)")
+LOST = re.compile(r"Total lost auths:\s*(\d+)")
+APPROVED = re.compile(r"Total approved auths:\s*(\d+)")
+
+
+def write_request_files(directory: Path, macs: list[str], per_file: int) -> list[Path]:
+    files = []
+    for start in range(0, len(macs), per_file):
+        path = directory / f"requests-{start // per_file}.txt"
+        path.write_text("\n".join(
+            f'User-Name = "{mac}", User-Password = "{MAC_PASSWORD}",'
+            f' Calling-Station-Id = "{mac}", Framed-IP-Address = {servers.device_ip(i)},'
+            ' NAS-Identifier = "bench", Service-Type = Login-User,'
+            " Message-Authenticator = 0x00\n"
+            for i, mac in enumerate(macs[start:start + per_file], start)))
+        files.append(path)
+    return files
+
+
+def radclient(port: int, path: Path, parallel: int, extra: list[str]) -> list[str]:
+    return [shutil.which("radclient") or "/usr/bin/radclient", *extra, "-f", str(path),
+            "-p", str(parallel), "-r", "1", "-t", "5", f"127.0.0.1:{port}", "auth", SECRET]
+
+
+def quiet_run(port: int, path: Path, parallel: int) -> dict[str, float]:
+    started = time.perf_counter()
+    done = subprocess.run(radclient(port, path, parallel, ["-q", "-s"]), capture_output=True,
+                          text=True, check=False)
+    elapsed = time.perf_counter() - started
+    lost = LOST.search(done.stdout)
+    approved = APPROVED.search(done.stdout)
+    return {"seconds": elapsed, "lost": int(lost[1]) if lost else -1,
+            "approved": int(approved[1]) if approved else 0}
+
+
+def traced_run(port: int, path: Path, parallel: int) -> list[float]:
+    """Latencies (ms) of every answered request, from radclient's -x trace."""
+    command = ["stdbuf", "-oL", *radclient(port, path, parallel, ["-x"])]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True, bufsize=1)
+    assert process.stdout is not None
+    outstanding: dict[str, float] = {}
+    latencies = []
+    for line in process.stdout:
+        now = time.perf_counter()
+        if (sent := SENT.match(line)) is not None:
+            outstanding[sent[1]] = now
+        elif (received := RECEIVED.match(line)) is not None:
+            started = outstanding.pop(received[1], None)
+            if started is not None:
+                latencies.append((now - started) * 1000)
+    process.wait()
+    return latencies
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(fraction * len(ordered))) - 1))]
+
+
+def measure(name: str, port: int, files: list[Path], args: argparse.Namespace
+            ) -> dict[str, Any]:
+    requests = lost = approved = 0
+    seconds = 0.0
+    latencies: list[float] = []
+    for _round in range(args.rounds):
+        for path in files:
+            quiet = quiet_run(port, path, args.parallel)
+            count = sum(1 for line in path.open() if line.strip())
+            requests, seconds = requests + count, seconds + quiet["seconds"]
+            lost += int(quiet["lost"]) if quiet["lost"] >= 0 else count
+            approved += int(quiet["approved"])
+            latencies += traced_run(port, path, args.parallel)
+    result = {"requests": requests, "approved": approved, "lost": lost,
+              "throughput_per_s": round(requests / seconds, 1),
+              "latency_ms": {"p50": round(percentile(latencies, 0.5), 2),
+                             "p99": round(percentile(latencies, 0.99), 2),
+                             "max": round(max(latencies), 2), "count": len(latencies)}}
+    print(f"{name:>10}: {result['throughput_per_s']:>8.1f} req/s, p50"
+          f" {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms,"
+          f" lost {lost} of {requests}", flush=True)
+    return result
+
+
+def start_hotspotd(db_path: Path) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        [sys.executable, str(BENCH_DIR / "radius_servers.py"), str(db_path), SECRET,
+         MAC_PASSWORD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("PORTS "):
+        raise RuntimeError(f"hotspotd RADIUS server did not start: {line!r}")
+    return process, int(line.split()[1])
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    macs = servers.device_macs(args.devices)
+    with tempfile.TemporaryDirectory(prefix="hotspotd-radius-bench-") as temporary:
+        directory = Path(temporary)
+        servers.fill_database(directory / "bench.sqlite3", macs)
+        files = write_request_files(directory, macs, args.per_file)
+        results: dict[str, Any] = {}
+        hotspotd, port = start_hotspotd(directory / "bench.sqlite3")
+        try:
+            results["hotspotd"] = measure("hotspotd", port, files, args)
+        finally:
+            hotspotd.communicate("", timeout=30)
+        if args.skip_freeradius or not servers.freeradius_available():
+            results["freeradius"] = {"skipped": "FreeRADIUS not installed (apt-get install"
+                                     " freeradius)" if not args.skip_freeradius else
+                                     "--skip-freeradius"}
+            print(f"FreeRADIUS: skipped ({results['freeradius']['skipped']})")
+            return results
+        port = servers.free_udp_pair()
+        raddb = servers.prepare_freeradius(directory, macs, SECRET, MAC_PASSWORD, port)
+        freeradius = servers.start_freeradius(raddb, directory / "freeradius.log")
+        try:
+            results["freeradius"] = measure("FreeRADIUS", port, files, args)
+        finally:
+            freeradius.terminate()
+            freeradius.wait(10)
+        ratio = results["hotspotd"]["throughput_per_s"] / results["freeradius"][
+            "throughput_per_s"]
+        results["throughput_ratio"] = round(ratio, 3)
+        print(f"hotspotd / FreeRADIUS throughput: {ratio:.2f}x (target >= 0.8x, 0 lost)")
+        return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--per-file", type=int, default=5_000)
+    parser.add_argument("--parallel", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skip-freeradius", action="store_true")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args()
+    if shutil.which("radclient") is None:
+        print("radclient is missing: sudo apt-get install -y freeradius-utils")
+        return 2
+    results = run(args)
+    record = {"parameters": vars(args) | {"output": str(args.output)},
+              "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                          "cpus": __import__("os").cpu_count()},
+              "timestamp": datetime.now(UTC).isoformat(timespec="seconds"), **results}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    lost = sum(r.get("lost", 0) for r in results.values() if isinstance(r, dict))
+    return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    raise SystemExit(main())

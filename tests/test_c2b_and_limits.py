@@ -1,0 +1,159 @@
+"""Issue 3: C2B (validation, confirmation, unmatched credit, dedup with STK), Pull
+Transactions, account codes, abuse limits and the simulator's control endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import requests
+from support.daemon import wait_for
+from support.mpesa import buy, callback_root, fast_appliance, rows, wait_final
+
+from hotspotd.app import Appliance
+from hotspotd.billing.account_codes import ALPHABET, account_code_for, device_for_account_code
+from hotspotd.daraja.client import DarajaClient
+from hotspotd.ratelimit import RateLimiter
+from hotspotd.store.db import Database
+
+MAC = "AA:BB:CC:00:30:01"
+
+
+def client(appliance: Appliance) -> DarajaClient:
+    return appliance.mpesa.purchases._daraja  # noqa: SLF001 - the appliance's own client
+
+
+def register(appliance: Appliance) -> dict:
+    root = callback_root(appliance)
+    return client(appliance).register_c2b_urls(confirmation_url=root + "/c2b/confirmation",
+                                               validation_url=root + "/c2b/validation")
+
+
+def code_for(appliance: Appliance, mac: str) -> str:
+    with appliance.db.write() as conn:
+        return account_code_for(conn, mac)
+
+
+def test_account_codes_are_short_unambiguous_and_stable(db: Database) -> None:
+    with db.write() as conn:
+        codes = {account_code_for(conn, f"AA:BB:CC:00:00:{n:02d}") for n in range(50)}
+        again = account_code_for(conn, "AA:BB:CC:00:00:07")
+    assert len(codes) == 50 and again in codes
+    assert all(len(code) == 5 and set(code) <= set(ALPHABET) for code in codes)
+    assert not set("0O1IL") & set(ALPHABET)
+    assert device_for_account_code(db.connection(), again.lower()) == "AA:BB:CC:00:00:07"
+    assert device_for_account_code(db.connection(), "ZZZZZ") is None
+
+
+def test_c2b_validation_confirmation_and_unmatched_credit(tmp_path: Path) -> None:
+    with fast_appliance(tmp_path) as appliance:
+        assert register(appliance)["ResponseCode"] == "0"
+        code = code_for(appliance, MAC)
+        daraja = client(appliance)
+        paid = daraja.simulate_c2b(amount=20, msisdn="0711222333", bill_ref=code)
+        unknown = daraja.simulate_c2b(amount=20, msisdn="0711222333", bill_ref="NOSUCH")
+        too_little = daraja.simulate_c2b(amount=5, msisdn="0711222333", bill_ref=code)
+        odd = daraja.simulate_c2b(amount=15, msisdn="0711222333", bill_ref=code)
+        wait_for(lambda: len(rows(appliance, "SELECT * FROM c2b_transactions")) == 2,
+                 message="two confirmations")
+        sim_states = {t["trans_id"]: t["state"]
+                      for t in appliance.daraja_simulator.c2b_transactions()}
+        assert sim_states[unknown["TransID"]] == sim_states[too_little["TransID"]] == "rejected"
+        [grant] = rows(appliance, "SELECT * FROM grants")
+        assert (grant["mac"], grant["receipt"], grant["seconds"]) == (MAC, paid["TransID"], 3600)
+        [held] = rows(appliance, "SELECT * FROM unmatched_payments")
+        assert (held["receipt"], held["amount"]) == (odd["TransID"], 15)
+        assert "matches no plan" in held["reason"]
+
+
+def test_validation_codes_over_http(tmp_path: Path) -> None:
+    with fast_appliance(tmp_path) as appliance:
+        code = code_for(appliance, MAC)
+        url = callback_root(appliance) + "/c2b/validation"
+
+        def validate(bill_ref: str, amount: str) -> str:
+            body = {"TransID": "SIMVAL0001", "TransAmount": amount, "BillRefNumber": bill_ref}
+            return requests.post(url, json=body, timeout=5).json()["ResultCode"]
+
+        assert validate(code, "10.00") == "0"
+        assert validate("WRONG", "10.00") == "C2B00012"
+        assert validate(code, "9.00") == "C2B00013"
+        assert validate(code, "abc") == "C2B00016"
+
+
+def test_stk_payment_reported_by_callback_and_c2b_grants_once(tmp_path: Path) -> None:
+    with fast_appliance(tmp_path) as appliance:
+        register(appliance)
+        appliance.daraja_simulator.faults.update(c2b_for_stk=True, duplicate_callbacks=1)
+        public_id = buy(appliance, "254708374149", MAC).json()["id"]
+        assert wait_final(appliance, public_id)["status"] == "completed"
+        wait_for(lambda: rows(appliance, "SELECT * FROM c2b_transactions"),
+                 message="the C2B confirmation")
+        [grant] = rows(appliance, "SELECT * FROM grants")
+        [payment] = rows(appliance, "SELECT * FROM payments")
+        assert grant["receipt"] == payment["receipt"] == \
+            appliance.daraja_simulator.prompts()[0]["receipt"]
+        [seen] = rows(appliance, "SELECT outcome FROM c2b_transactions")
+        assert seen["outcome"] in ("duplicate", "settled_payment")  # whichever came first
+        assert rows(appliance, "SELECT * FROM unmatched_payments") == []
+
+
+def test_pull_fills_in_confirmations_that_never_arrived(tmp_path: Path) -> None:
+    with fast_appliance(tmp_path, c2b={"pull_interval_seconds": 3600}) as appliance:
+        code = code_for(appliance, MAC)
+        wait_for(lambda: rows(appliance, "SELECT * FROM pull_state WHERE checked_at > 0"),
+                 message="the first Pull run")
+        register(appliance)
+        appliance.daraja_simulator.faults.drop_callbacks = True  # confirmations lost
+        paid = client(appliance).simulate_c2b(amount=10, msisdn="0711222333", bill_ref=code)
+        wait_for(lambda: appliance.daraja_simulator.c2b_transactions(), message="the payment")
+        assert rows(appliance, "SELECT * FROM grants") == []
+        assert appliance.mpesa.pull.run() == 1
+        [grant] = rows(appliance, "SELECT * FROM grants")
+        assert (grant["receipt"], grant["source"]) == (paid["TransID"], "c2b")
+        assert appliance.mpesa.pull.run() == 0  # idempotent
+        assert appliance.daraja_simulator.stats()["pull_register"] == 1  # registered once
+
+
+def test_push_limits_per_device_and_phone_survive_a_restart(tmp_path: Path) -> None:
+    limits = {"push_per_device": 2, "push_per_phone": 3, "push_window_seconds": 600}
+    with fast_appliance(tmp_path, limits=limits) as appliance:
+        assert buy(appliance, "254700000001", MAC).status_code == 202
+        assert buy(appliance, "254700000017", MAC).status_code == 202
+        refused = buy(appliance, "254700000019", MAC)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 500
+        assert "Too many payment requests" in refused.json()["error"]["message"]
+        pushes = appliance.daraja_simulator.stats()["stkpush"]
+    with fast_appliance(tmp_path, limits=limits) as appliance:  # same database
+        assert buy(appliance, "254700000037", MAC).status_code == 429
+        assert appliance.daraja_simulator.stats()["stkpush"] == 0 < pushes
+
+
+def test_cooldown_after_repeated_cancellations(tmp_path: Path) -> None:
+    limits = {"cancel_limit": 2, "push_per_phone": 10, "push_per_device": 10}
+    with fast_appliance(tmp_path, limits=limits) as appliance:
+        for n in range(2):
+            public_id = buy(appliance, "254700000032", f"AA:BB:CC:00:31:{n:02d}").json()["id"]
+            assert wait_final(appliance, public_id)["status"] == "cancelled"
+        refused = buy(appliance, "254700000032", "AA:BB:CC:00:31:09")
+        assert refused.status_code == 429
+        assert buy(appliance, "254708374149", "AA:BB:CC:00:31:09").status_code == 202
+        assert RateLimiter(appliance.db).peek("push:cancel:254700000032", limit=2,
+                                              window=600).allowed is False
+
+
+def test_simulator_control_endpoint(tmp_path: Path) -> None:
+    with fast_appliance(tmp_path) as appliance:
+        url = appliance.addresses["daraja_url"] + "/simulator/faults"
+        set_ = requests.post(url, json={"drop_callbacks": True, "spike_arrest_next": 1},
+                             timeout=5).json()
+        assert set_["drop_callbacks"] is True and set_["spike_arrest_next"] == 1
+        assert requests.post(url, json={"nope": 1}, timeout=5).status_code == 400
+        reset = requests.post(url, json={"reset": True}, timeout=5).json()
+        assert reset["drop_callbacks"] is False
+        base = appliance.addresses["daraja_url"]
+        for n in range(2):  # the second purchase refetches the invalidated token
+            public_id = buy(appliance, "254708374149", f"AA:BB:CC:00:32:0{n}").json()["id"]
+            assert wait_final(appliance, public_id)["status"] == "completed"
+            assert requests.post(base + "/simulator/invalidate-tokens", timeout=5).ok
+        stats = requests.get(base + "/simulator/stats", timeout=5).json()
+        assert stats["oauth"] >= 2

@@ -1,0 +1,190 @@
+"""`hotspotd init` (files, modes, owner account, refusal to overwrite) and `hotspotd check`
+(one line per link with OK/FAIL and the fix) against the real simulators over sockets."""
+
+from __future__ import annotations
+
+import socket
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hotspotd.admin.accounts import owner_exists, verify_login
+from hotspotd.cli import main
+from hotspotd.config import load_config
+from hotspotd.ops.checks import CheckResult, check_clock, run_checks
+from hotspotd.simulators.daraja import DarajaSimulator
+from hotspotd.simulators.mikrotik import MikrotikSimulator
+from hotspotd.store.db import Database
+
+PASSWORD = "a long owner passphrase"
+
+
+def init(tmp_path: Path, *extra: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv("HOTSPOTD_OWNER_PASSWORD", PASSWORD)
+    monkeypatch.setenv("HOTSPOTD_ROUTER_PASSWORD", "router-pass-1")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
+    return main(["init", "--config", str(tmp_path / "etc" / "hotspotd.toml"),
+                 "--data-dir", str(tmp_path / "var"), *extra])
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_init_writes_config_key_data_dir_and_owner(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    assert init(tmp_path, "--venue", "Mama Mboga Cafe", monkeypatch=monkeypatch) == 0
+    etc, var = tmp_path / "etc", tmp_path / "var"
+    config = load_config(etc / "hotspotd.toml", env={})
+    assert config.venue.name == "Mama Mboga Cafe"
+    assert config.database.path == str(var / "hotspotd.sqlite3")
+    assert config.router.password == "router-pass-1"
+    assert len(config.radius.secret) >= 20 and config.radius.mac_password
+    assert mode(etc / "hotspotd.toml") == 0o640 and mode(etc / "secret.key") == 0o600
+    assert mode(etc / "secrets") == 0o700 and mode(etc / "secrets" / "radius_secret") == 0o600
+    assert mode(var) == 0o750 and mode(var / "hotspotd.sqlite3") == 0o600
+    assert (etc / "secret.key").stat().st_size == 32
+    text = (etc / "hotspotd.toml").read_text()
+    assert "router-pass-1" not in text and config.radius.secret not in text
+    db = Database(var / "hotspotd.sqlite3").open()
+    try:
+        assert owner_exists(db) and verify_login(db, "owner", PASSWORD, now=1.0) is not None
+    finally:
+        db.close()
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert init(tmp_path, monkeypatch=monkeypatch) == 0
+    key = (tmp_path / "etc" / "secret.key").read_bytes()
+    assert init(tmp_path, "--venue", "Other", monkeypatch=monkeypatch) == 1
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert (tmp_path / "etc" / "secret.key").read_bytes() == key
+    assert init(tmp_path, "--venue", "Other", "--force", monkeypatch=monkeypatch) == 0
+    assert "one exists already" in capsys.readouterr().out
+    assert (tmp_path / "etc" / "secret.key").read_bytes() != key
+
+
+def test_check_passes_on_an_initialised_simulator_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert init(tmp_path, "--daraja", "simulator", "--router", "simulator",
+                monkeypatch=monkeypatch) == 0
+    capsys.readouterr()
+    assert main(["check", "--config", str(tmp_path / "etc" / "hotspotd.toml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = ["config", "key file", "database", "daraja", "router", "radius ports", "coa",
+             "clock"]
+    assert [line.split(":")[0][5:] for line in lines[:-1]] == names
+    assert all(line.startswith("OK   ") for line in lines[:-1]), lines
+    assert lines[-1] == "8 OK, 0 FAIL"
+
+
+@pytest.fixture
+def real_links() -> Iterator[tuple[DarajaSimulator, MikrotikSimulator]]:
+    daraja = DarajaSimulator(consumer_key="ck", consumer_secret="cs", passkey="pk")
+    daraja.start("127.0.0.1", 0)
+    router = MikrotikSimulator(api_user="hotspotd", api_password="router-pass-1",
+                               radius_host="127.0.0.1", radius_auth_port=free_udp_port(),
+                               radius_acct_port=free_udp_port(), radius_secret="radius-s3cret")
+    router.start("127.0.0.1", 0)
+    yield daraja, router
+    router.stop()
+    daraja.stop()
+
+
+def write_config(tmp_path: Path, daraja: DarajaSimulator, router: MikrotikSimulator,
+                 **changes: str) -> Path:
+    api_host, api_port = router.api_address
+    values = {"consumer_key": "ck", "consumer_secret": "cs", "router_password": "router-pass-1",
+              **changes}
+    path = tmp_path / "hotspotd.toml"
+    (tmp_path / "var").mkdir(exist_ok=True)
+    path.write_text(f"""
+[database]
+path = "{tmp_path / 'var' / 'hotspotd.sqlite3'}"
+[security]
+key_file = "{tmp_path / 'missing.key'}"
+[daraja]
+backend = "daraja"
+base_url = "{daraja.url}"
+consumer_key = "{values['consumer_key']}"
+consumer_secret = "{values['consumer_secret']}"
+passkey = "pk"
+[radius]
+host = "127.0.0.1"
+auth_port = {free_udp_port()}
+acct_port = {free_udp_port()}
+secret = "radius-s3cret"
+mac_password = "mac-pass"
+[router]
+backend = "routeros"
+host = "{api_host}"
+api_port = {api_port}
+password = "{values['router_password']}"
+coa_port = {router.coa_address[1]}
+""")
+    path.chmod(0o600)
+    return path
+
+
+def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
+    return {result.name: result for result in results}
+
+
+def test_check_reaches_daraja_router_and_coa_for_real(
+        tmp_path: Path, real_links: tuple[DarajaSimulator, MikrotikSimulator]) -> None:
+    results = by_name(run_checks(write_config(tmp_path, *real_links), env={}))
+    assert results["daraja"].ok and "OAuth token obtained" in results["daraja"].detail
+    assert results["router"].ok and "'hotspotd-sim' RouterOS" in results["router"].detail
+    assert results["coa"].ok, results["coa"]
+    assert results["clock"].ok and "Daraja's clock" in results["clock"].detail
+    assert results["radius ports"].ok and results["database"].ok
+    key = results["key file"]
+    assert not key.ok and "missing" in key.detail and "hotspotd init" in key.fix
+
+
+def test_check_fails_with_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  real_links: tuple[DarajaSimulator, MikrotikSimulator]) -> None:
+    config = write_config(tmp_path, *real_links, consumer_secret="wrong",
+                          router_password="wrong")
+    assert main(["check", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    daraja = next(line for line in out.splitlines() if line.startswith("FAIL daraja"))
+    assert "OAuth refused" in daraja and "-- fix: check [daraja] consumer_key" in daraja
+    router = next(line for line in out.splitlines() if line.startswith("FAIL router"))
+    assert "login" in router and "-- fix:" in router
+    assert out.splitlines()[-1].startswith("5 OK, 3 FAIL")
+
+
+def test_check_flags_a_busy_radius_port_and_a_bad_config(tmp_path: Path) -> None:
+    busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    busy.bind(("127.0.0.1", 0))
+    try:
+        config = tmp_path / "c.toml"
+        config.write_text(f'[radius]\nhost = "127.0.0.1"\nauth_port = {busy.getsockname()[1]}\n'
+                          'secret = "s"\nmac_password = "m"\n[router]\nbackend = "simulator"\n'
+                          '[daraja]\nbackend = "simulator"\n'
+                          f'[database]\npath = "{tmp_path / "db.sqlite3"}"\n')
+        results = by_name(run_checks(config, env={}))
+    finally:
+        busy.close()
+    assert not results["radius ports"].ok and "freeradius" in results["radius ports"].fix
+    (tmp_path / "bad.toml").write_text("[radius]\nauth_prot = 1\n")
+    only = run_checks(tmp_path / "bad.toml", env={})
+    assert len(only) == 1 and not only[0].ok and "did you mean 'auth_port'" in only[0].detail
+
+
+def test_clock_skew_is_reported() -> None:
+    config = load_config(None, env={})
+    result = check_clock(config, fetch=lambda url: "Mon, 01 Jan 2024 00:00:00 GMT")
+    assert not result.ok and "off by" in result.detail and "set-ntp" in result.fix

@@ -1,0 +1,236 @@
+"""The captive portal over real HTTP (no browser): CSRF on every form, voucher and recovery
+attempts rate limited, recovery once and saying nothing about other people's receipts,
+the RFC 8908 API, the long poll, compression, and the router login fallback (CHAP)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from support.appliance import running_appliance
+
+from hotspotd.app import Appliance
+from hotspotd.billing.grants import grant_time
+from hotspotd.web.i18n import MESSAGES, format_duration, format_money
+from hotspotd.web.portal.router_login import chap_response, decode_octal_escapes
+
+AUTO_APPROVE = "0700000000"
+
+
+@pytest.fixture(scope="module")
+def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
+    with running_appliance(tmp_path_factory.mktemp("portal-http"),
+                           simulators={"approve_delay_seconds": 0.3},
+                           portal={"voucher_attempts": 3, "recovery_attempts": 4}) as running:
+        yield running
+
+
+@pytest.fixture()
+def url(appliance: Appliance) -> Iterator[str]:
+    with appliance.db.write() as conn:  # every test starts with fresh attempt limits
+        conn.execute("DELETE FROM rate_limits")
+    yield appliance.addresses["portal_url"]
+
+
+class Phone:
+    """A customer's browser: keeps cookies, reads the CSRF token from the last page."""
+
+    def __init__(self, url: str, mac: str, ip: str) -> None:
+        self.url, self.mac, self.ip = url, mac, ip
+        self.session = requests.Session()
+        self.token = ""
+
+    def open(self, **params: str) -> requests.Response:
+        page = self.session.get(self.url, params={"mac": self.mac, "ip": self.ip, **params},
+                                timeout=5)
+        self.token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        return page
+
+    def post(self, path: str, **fields: str) -> requests.Response:
+        data = {"mac": self.mac, "ip": self.ip, "csrf": self.token, **fields}
+        return self.session.post(self.url + path, data=data, timeout=10,
+                                 allow_redirects=False)
+
+    def buy(self, plan_id: str = "1", phone: str = AUTO_APPROVE, **extra: str) -> str:
+        """Buy and wait until paid; returns the status page's path."""
+        self.open()
+        posted = self.post("buy", plan_id=plan_id, phone=phone, **extra)
+        assert posted.status_code == 303, posted.text
+        public_id = posted.headers["Location"].split("/status/")[1].split("?")[0]
+        wait_paid(self.url, public_id)
+        return posted.headers["Location"]
+
+
+def wait_paid(url: str, public_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        view = requests.get(f"{url}live/purchase/{public_id}?phase=prompt&wait=5",
+                            timeout=10).json()
+        if view["status"] != "pending":
+            assert view["status"] == "completed", view
+            return view
+    raise AssertionError("purchase still pending")
+
+
+def receipt_of(appliance: Appliance, mac: str) -> str:
+    return appliance.db.query_one("SELECT receipt FROM payments WHERE mac = ? AND receipt"
+                                  " IS NOT NULL ORDER BY id DESC LIMIT 1", (mac,))[0]
+
+
+def visible_text(html: str) -> str:
+    html = re.sub(r"<script.*?</script>|<style.*?</style>", "", html, flags=re.S)
+    html = re.sub(r'name="csrf" value="[^"]*"', "", html)
+    return re.sub(r"\s+", " ", html)
+
+
+def test_forms_without_the_csrf_token_change_nothing(appliance: Appliance, url: str) -> None:
+    phone = Phone(url, "AA:BB:CC:05:01:01", "10.5.51.1")
+    phone.open()
+    before = appliance.db.query_one("SELECT COUNT(*) FROM payments")[0]
+    for path, fields in (("buy", {"plan_id": "1", "phone": AUTO_APPROVE}),
+                         ("voucher", {"code": "ABCD2345"}),
+                         ("recover", {"receipt": "SIM1234567", "phone": AUTO_APPROVE})):
+        forged = requests.post(url + path, data={"mac": phone.mac, **fields}, timeout=5)
+        assert forged.status_code == 400 and "expired" in forged.text
+        stolen = requests.post(url + path, timeout=5, data={"mac": phone.mac,
+                                                            "csrf": phone.token, **fields})
+        assert stolen.status_code == 400, "a token is only good with its own cookie"
+    assert appliance.db.query_one("SELECT COUNT(*) FROM payments")[0] == before
+
+
+def test_first_view_is_compressed_and_small(url: str) -> None:
+    response = requests.get(url, params={"mac": "AA:BB:CC:05:01:02", "ip": "10.5.51.2"},
+                            headers={"Accept-Encoding": "gzip"}, timeout=5, stream=True)
+    raw = response.raw.read()
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert len(raw) < 30_000 and len(gzip.decompress(raw)) > len(raw)
+    assert "Set-Cookie" in response.headers
+
+
+def test_voucher_guessing_is_rate_limited(appliance: Appliance, url: str) -> None:
+    phone = Phone(url, "AA:BB:CC:05:01:03", "10.5.51.3")
+    phone.open()
+    answers = [phone.post("voucher", code=f"WRONG{n:03d}") for n in range(4)]
+    assert [a.status_code for a in answers] == [400, 400, 400, 429]
+    assert "not valid" in answers[0].text
+    assert "Too many attempts" in answers[3].text
+
+
+def test_recovery_moves_time_once_and_tells_strangers_nothing(
+        appliance: Appliance, url: str) -> None:
+    payer = Phone(url, "AA:BB:CC:05:01:04", "10.5.51.4")
+    payer.buy(plan_id="2")
+    receipt = receipt_of(appliance, payer.mac)
+    stranger = Phone(url, "AA:BB:CC:05:01:05", "10.5.51.5")
+    stranger.open()
+    wrong_phone = stranger.post("recover", receipt=receipt, phone="0722000000")
+    unknown = stranger.post("recover", receipt="ZZZ9999999", phone="0722000000")
+    assert wrong_phone.status_code == unknown.status_code == 400
+    assert visible_text(wrong_phone.text) == visible_text(unknown.text.replace(
+        "ZZZ9999999", receipt))
+    new_device = Phone(url, "AA:BB:CC:05:01:06", "10.5.51.6")
+    new_device.open()
+    moved = new_device.post("recover", receipt=f" {receipt.lower()} ", phone="+254 700 000000")
+    assert moved.status_code == 200 and "moved to this device" in moved.text
+    again = new_device.post("recover", receipt=receipt, phone=AUTO_APPROVE)
+    assert again.status_code == 400 and "only once" in again.text
+    left = {mac: requests.get(f"{url}api/devices/{mac}", timeout=5).json()["seconds_remaining"]
+            for mac in (payer.mac, new_device.mac)}
+    assert left[payer.mac] == 0 and 3500 < left[new_device.mac] <= 3600
+    row = appliance.db.query_one("SELECT * FROM recoveries WHERE receipt = ?", (receipt,))
+    assert (row["from_mac"], row["to_mac"]) == (payer.mac, new_device.mac)
+    ops = appliance.db.query_one("SELECT COUNT(*) FROM router_ops WHERE mac = ? AND action ="
+                                 " 'disconnect'", (payer.mac,))[0]
+    assert ops == 1, "the old device is taken off"
+
+
+def test_recovery_attempts_are_rate_limited(appliance: Appliance, url: str) -> None:
+    guesser = Phone(url, "AA:BB:CC:05:01:07", "10.5.51.7")
+    guesser.open()
+    codes = [guesser.post("recover", receipt=f"SIM{n:07d}", phone=AUTO_APPROVE).status_code
+             for n in range(5)]
+    assert codes == [400, 400, 400, 400, 429]
+    other_device = Phone(url, "AA:BB:CC:05:01:0D", "10.5.51.13")  # same address (NAT)
+    other_device.open()
+    assert other_device.post("recover", receipt="SIM0000009", phone=AUTO_APPROVE
+                             ).status_code == 400, "the per-address limit is wider"
+
+
+def test_captive_portal_api_rfc8908(appliance: Appliance, url: str) -> None:
+    api = url + "captive-portal/api"
+    unknown = requests.get(api, timeout=5)
+    assert unknown.headers["Content-Type"] == "application/captive+json"
+    assert unknown.json()["captive"] is True
+    assert unknown.json()["user-portal-url"].startswith(url)
+    with appliance.db.write() as conn:
+        conn.execute("INSERT INTO devices (mac, last_ip, first_seen, last_seen) VALUES"
+                     " ('AA:BB:CC:05:01:08', '127.0.0.1', ?, ?)", (time.time(), time.time()))
+        grant_time(conn, mac="AA:BB:CC:05:01:08", seconds=600, now=time.time(), plan_id=1,
+                   rate_limit=None, source="test")
+    body = requests.get(api, timeout=5).json()
+    assert body["captive"] is False and body["can-extend-session"] is True
+    assert 590 <= body["seconds-remaining"] <= 600
+    assert "mac=AA%3ABB%3ACC%3A05%3A01%3A08" in body["user-portal-url"]
+    with appliance.db.write() as conn:
+        conn.execute("UPDATE devices SET last_ip = NULL WHERE mac = 'AA:BB:CC:05:01:08'")
+
+
+def test_long_poll_answers_on_change_and_waits_otherwise(url: str) -> None:
+    mac = "AA:BB:CC:05:01:09"
+    started = time.monotonic()
+    quiet = requests.get(f"{url}live/device/{mac}?expires_at=0&wait=1", timeout=5).json()
+    assert quiet["seconds_remaining"] == 0 and time.monotonic() - started >= 0.9
+    Phone(url, mac, "10.5.51.9").buy()
+    started = time.monotonic()
+    changed = requests.get(f"{url}live/device/{mac}?expires_at=0&wait=10", timeout=15).json()
+    assert changed["seconds_remaining"] > 1700 and time.monotonic() - started < 1
+
+
+def test_paid_device_gets_the_router_login_form_with_chap_done_here(
+        appliance: Appliance, url: str) -> None:
+    chap_id, challenge = r"\316", r"\073\101\377\000\012"
+    router = {"link-login-only": "http://10.5.50.1/login", "chap-id": chap_id,
+              "chap-challenge": challenge, "link-orig": "http://example.com/"}
+    own = Phone(url, "AA:BB:CC:05:01:0A", "127.0.0.1")  # the device's own address
+    status_path = own.buy(**router)
+    page = own.session.get(url.rstrip("/") + status_path, timeout=5).text
+    form = re.search(r'<form id="router-login" method="post" action="([^"]+)"', page)
+    assert form and form.group(1) == "http://10.5.50.1/login"
+    password = appliance.config.radius.mac_password
+    expected = hashlib.md5(b"\xce" + password.encode() + b";A\xff\x00\n").hexdigest()
+    assert f'name="password" value="{expected}"' in page
+    assert password not in page, "the MAC-login password never reaches the browser"
+    other = Phone(url, "AA:BB:CC:05:01:0B", "10.5.51.11")  # not this client's address
+    status_path = other.buy(**router)
+    assert 'id="router-login"' not in other.session.get(url.rstrip("/") + status_path,
+                                                   timeout=5).text
+
+
+def test_octal_escapes_and_chap_match_mikrotik() -> None:
+    assert decode_octal_escapes(r"\316\073A\0") == b"\xce;A\x00"
+    assert chap_response(r"\001", "pw", r"\002") == hashlib.md5(b"\x01pw\x02").hexdigest()
+
+
+def test_words_exist_in_both_languages_and_durations_read_locally() -> None:
+    assert set(MESSAGES["en"]) == set(MESSAGES["sw"])
+    assert [format_duration(s, "en") for s in (1800, 3600, 5400, 86400, 604800)] == [
+        "30 min", "1 hour", "1 hour 30 min", "1 day", "1 week"]
+    assert [format_duration(s, "sw") for s in (1800, 3600, 7200, 86400, 604800)] == [
+        "dakika 30", "saa 1", "saa 2", "siku 1", "wiki 1"]
+    assert format_money(1000) == "KES 1,000"
+
+
+def test_swahili_by_accept_language_and_status_in_swahili(url: str) -> None:
+    phone = Phone(url, "AA:BB:CC:05:01:0C", "10.5.51.12")
+    phone.session.headers["Accept-Language"] = "sw-KE,sw;q=0.9,en;q=0.5"
+    page = phone.open()
+    assert "Lipa kwa M-Pesa" in page.text and 'lang="sw"' in page.text
+    status_path = phone.buy()
+    status = phone.session.get(url.rstrip("/") + status_path, timeout=5).text
+    assert "Umeunganishwa" in status or "Tunakuunganisha" in status
