@@ -38,8 +38,8 @@ SECRET = "bench-secret-1"
 MAC_PASSWORD = "bench-mac-pass"
 SENT = re.compile(r"^Sent Access-Request Id (\d+)")
 RECEIVED = re.compile(r"^Received Access-\w+ Id (\d+)")
-LOST = re.compile(r"Total lost auths:\s*(\d+)")
-APPROVED = re.compile(r"Total approved auths:\s*(\d+)")
+LOST = re.compile(r"Lost\s*:\s*(\d+)")
+APPROVED = re.compile(r"Accepted\s*:\s*(\d+)")
 
 
 def write_request_files(directory: Path, macs: list[str], per_file: int) -> list[Path]:
@@ -97,28 +97,36 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(fraction * len(ordered))) - 1))]
 
 
-def measure(name: str, port: int, files: list[Path], args: argparse.Namespace
-            ) -> dict[str, Any]:
-    requests = lost = approved = 0
-    seconds = 0.0
-    latencies: list[float] = []
-    for _round in range(args.rounds):
-        for path in files:
-            quiet = quiet_run(port, path, args.parallel)
-            count = sum(1 for line in path.open() if line.strip())
-            requests, seconds = requests + count, seconds + quiet["seconds"]
-            lost += int(quiet["lost"]) if quiet["lost"] >= 0 else count
-            approved += int(quiet["approved"])
-            latencies += traced_run(port, path, args.parallel)
-    result = {"requests": requests, "approved": approved, "lost": lost,
-              "throughput_per_s": round(requests / seconds, 1),
-              "latency_ms": {"p50": round(percentile(latencies, 0.5), 2),
-                             "p99": round(percentile(latencies, 0.99), 2),
-                             "max": round(max(latencies), 2), "count": len(latencies)}}
-    print(f"{name:>10}: {result['throughput_per_s']:>8.1f} req/s, p50"
-          f" {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms,"
-          f" lost {lost} of {requests}", flush=True)
-    return result
+class Tally:
+    """What one server did over every run."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.requests = self.lost = self.approved = 0
+        self.seconds = 0.0
+        self.latencies: list[float] = []
+
+    def run_file(self, port: int, path: Path, parallel: int) -> None:
+        count = sum(1 for line in path.open() if line.strip())
+        quiet = quiet_run(port, path, parallel)
+        self.requests += count
+        self.seconds += quiet["seconds"]
+        self.lost += int(quiet["lost"]) if quiet["lost"] >= 0 else count
+        self.approved += int(quiet["approved"])
+        self.latencies += traced_run(port, path, parallel)
+
+    def result(self) -> dict[str, Any]:
+        latencies = self.latencies or [0.0]
+        result = {"requests": self.requests, "approved": self.approved, "lost": self.lost,
+                  "throughput_per_s": round(self.requests / self.seconds, 1),
+                  "latency_ms": {"p50": round(percentile(latencies, 0.5), 2),
+                                 "p99": round(percentile(latencies, 0.99), 2),
+                                 "max": round(max(latencies), 2),
+                                 "count": len(self.latencies)}}
+        print(f"{self.name:>10}: {result['throughput_per_s']:>8.1f} req/s, p50"
+              f" {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms,"
+              f" lost {self.lost} of {self.requests}", flush=True)
+        return result
 
 
 def start_hotspotd(db_path: Path) -> tuple[subprocess.Popen[str], int]:
@@ -133,36 +141,43 @@ def start_hotspotd(db_path: Path) -> tuple[subprocess.Popen[str], int]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Both servers up side by side; each file goes to one then the other, in turns."""
     macs = servers.device_macs(args.devices)
     with tempfile.TemporaryDirectory(prefix="hotspotd-radius-bench-") as temporary:
         directory = Path(temporary)
         servers.fill_database(directory / "bench.sqlite3", macs)
         files = write_request_files(directory, macs, args.per_file)
-        results: dict[str, Any] = {}
+        targets: list[tuple[Tally, int]] = []
         hotspotd, port = start_hotspotd(directory / "bench.sqlite3")
+        targets.append((Tally("hotspotd"), port))
+        freeradius = None
+        skipped = "--skip-freeradius" if args.skip_freeradius else (
+            None if servers.freeradius_available() else
+            "FreeRADIUS not installed (sudo apt-get install -y freeradius)")
         try:
-            results["hotspotd"] = measure("hotspotd", port, files, args)
+            if skipped is None:
+                port = servers.free_udp_pair()
+                raddb = servers.prepare_freeradius(directory, macs, SECRET, MAC_PASSWORD, port)
+                freeradius = servers.start_freeradius(raddb, directory / "freeradius.log")
+                targets.append((Tally("FreeRADIUS"), port))
+            for _round in range(args.rounds):
+                for path in files:
+                    for tally, target_port in targets:
+                        tally.run_file(target_port, path, args.parallel)
         finally:
             hotspotd.communicate("", timeout=30)
-        if args.skip_freeradius or not servers.freeradius_available():
-            results["freeradius"] = {"skipped": "FreeRADIUS not installed (apt-get install"
-                                     " freeradius)" if not args.skip_freeradius else
-                                     "--skip-freeradius"}
-            print(f"FreeRADIUS: skipped ({results['freeradius']['skipped']})")
-            return results
-        port = servers.free_udp_pair()
-        raddb = servers.prepare_freeradius(directory, macs, SECRET, MAC_PASSWORD, port)
-        freeradius = servers.start_freeradius(raddb, directory / "freeradius.log")
-        try:
-            results["freeradius"] = measure("FreeRADIUS", port, files, args)
-        finally:
-            freeradius.terminate()
-            freeradius.wait(10)
-        ratio = results["hotspotd"]["throughput_per_s"] / results["freeradius"][
-            "throughput_per_s"]
-        results["throughput_ratio"] = round(ratio, 3)
-        print(f"hotspotd / FreeRADIUS throughput: {ratio:.2f}x (target >= 0.8x, 0 lost)")
+            if freeradius is not None:
+                freeradius.terminate()
+                freeradius.wait(10)
+        results = {tally.name.lower(): tally.result() for tally, _ in targets}
+    if skipped is not None:
+        results["freeradius"] = {"skipped": skipped}
+        print(f"FreeRADIUS: skipped ({skipped}); no ratio")
         return results
+    ratio = results["hotspotd"]["throughput_per_s"] / results["freeradius"]["throughput_per_s"]
+    results["throughput_ratio"] = round(ratio, 3)
+    print(f"hotspotd / FreeRADIUS throughput: {ratio:.2f}x (target >= 0.8x, 0 lost)")
+    return results
 
 
 def main() -> int:

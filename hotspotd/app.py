@@ -194,6 +194,7 @@ class Appliance:
                              venue_name=self.config.venue.name,
                              callback_token=cfg.callback_token, now=self.now,
                              admin=self._admin_options(), wake_router=self.outbox.wake,
+                             self_test=self._self_test,
                              portal=self._portal_options(), health=self.ops.health,
                              metrics=self.ops.metrics, mpesa=self.mpesa.callbacks)
         self.web = ServedApp(create_app(context), sock=sock, name="web",
@@ -217,6 +218,19 @@ class Appliance:
             max_waiters=portal.live_waiters, recovery_attempts=portal.recovery_attempts,
             voucher_attempts=portal.voucher_attempts,
             attempt_window_seconds=float(portal.attempt_window_seconds))
+
+    def _self_test(self) -> list[Any]:
+        """The owner UI's self-test: `hotspotd check`'s checks against the running config."""
+        from hotspotd.ops import checks
+
+        results = []
+        for check in (checks.check_key_file, checks.check_daraja, checks.check_router,
+                      checks.check_coa, checks.check_clock):
+            try:
+                results.append(check(self.config))
+            except Exception as exc:  # one broken probe must not hide the others
+                results.append(checks.CheckResult(check.__name__[6:], False, repr(exc)))
+        return results
 
     def _admin_options(self) -> AdminOptions:
         cfg = self.config.admin

@@ -326,6 +326,8 @@ def test_voucher_batch_print_and_redeem_on_the_portal(appliance: Appliance, page
     assert len(codes) == 6 and all(re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", c) for c in codes)
     page.click("#print-link")
     expect(page.locator(".voucher")).to_have_count(6)
+    sheet = page.locator(".sheet").evaluate("element => getComputedStyle(element).display")
+    assert sheet == "grid"  # the print style sheet applies (no inline style under the CSP)
     assert appliance.config.venue.name in page.locator(".voucher").first.inner_text()
     shot(page, "voucher-print")
     phone = browser.new_context(viewport={"width": 360, "height": 640})
@@ -372,4 +374,8 @@ def test_screens_for_the_record(page: Any, base: str) -> None:
         page.goto(base + path)
         assert page.locator("h1").count() == 1
         shot(page, name)
+        if name == "self-test":
+            names = page.locator("#checks td:first-child").all_inner_texts()
+            for check in ("database", "disk space", "daraja", "router", "clock"):
+                assert check in names, names
     assert "device.block" in page.locator("#audit").inner_text()

@@ -223,3 +223,14 @@ def test_secrets_never_appear_in_any_response_or_log(
     for line in logs.lines:
         for secret in [*secrets, *hashes]:
             assert secret not in line
+
+
+def test_logout_ends_the_session_even_for_a_copied_cookie(base: str) -> None:
+    owner = login(base)
+    thief = requests.Session()
+    for cookie in owner.cookies:
+        thief.cookies.set(cookie.name, cookie.value, path=cookie.path)
+    assert thief.get(base + "payments", timeout=5, allow_redirects=False).status_code == 200
+    token = csrf_of(owner.get(base + "payments", timeout=5).text)
+    owner.post(base + "logout", data={"csrf_token": token}, timeout=5)
+    assert thief.get(base + "payments", timeout=5, allow_redirects=False).status_code == 302

@@ -28,8 +28,9 @@ from hotspotd.simulators.daraja import DarajaSimulator
 N = int(os.environ.get("HOTSPOTD_CHAOS_N", "200"))
 KILLS = 3
 SEED = int(os.environ.get("HOTSPOTD_CHAOS_SEED", str(random.SystemRandom().randrange(10**6))))
-PHONES = ["254708374149", "254700000000", "254700000001", "254700000017", "254700000019",
-          "254700000020", "254700000032", "254700000037", "254700000099"]
+PHONES = ["254708374149"] * 3 + ["254700000000"] * 3 + [
+    "254700000001", "254700000017", "254700000019", "254700000020", "254700000032",
+    "254700000037", "254700000099"]  # mostly approving; 99 never answers
 DEVICES = [f"AA:BB:CC:77:00:{n:02d}" for n in range(20)]
 PLANS = ((10, 1800), (20, 3600))
 FAULTS = {"drop_probability": 0.3, "duplicate_probability": 0.3, "delay_max": 1.0,
@@ -41,7 +42,7 @@ def start_daemon(tmp_path: Path, sim: DarajaSimulator, creds: dict[str, str]) ->
         "daraja": {"backend": "daraja", "base_url": sim.url, "timeout_seconds": 1.0,
                    "requests_per_minute": 30000, "push_max_wait_seconds": 10.0, **creds},
         "settlement": {"inline_query_delays": [0.3], "query_backoff_seconds": [0.3, 0.6, 1.0],
-                       "reconcile_interval_seconds": 1, "pending_expiry_seconds": 15},
+                       "reconcile_interval_seconds": 1, "pending_expiry_seconds": 8},
         "limits": {"push_per_device": 10000, "push_per_phone": 10000, "cancel_limit": 10000},
         "c2b": {"pull_interval_seconds": 2},
     })
@@ -68,7 +69,7 @@ def test_chaos(tmp_path: Path) -> None:
              "passkey": secrets.token_hex(16), "shortcode": "174379"}
     sim = DarajaSimulator(consumer_key=creds["consumer_key"],
                           consumer_secret=creds["consumer_secret"], passkey=creds["passkey"],
-                          approve_delay=0.3, auto_resolve_delay=0.3)
+                          approve_delay=0.1, auto_resolve_delay=0.1)
     sim.start()
     sim.faults.update(**FAULTS)
     client = DarajaClient(base_url=sim.url, consumer_key=creds["consumer_key"],

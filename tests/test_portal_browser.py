@@ -158,6 +158,7 @@ def test_refused_purchases_say_why_and_what_next(appliance: Appliance, new_page:
     page.wait_for_selector("#message.error")
     assert words in page.inner_text("#message")
     assert page.locator("#next-steps a", has_text="Try again").is_visible()
+    assert not page.locator("#continue").is_visible()
     shot(page, name)
 
 

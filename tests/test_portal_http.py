@@ -17,6 +17,7 @@ from support.appliance import running_appliance
 
 from hotspotd.app import Appliance
 from hotspotd.billing.grants import grant_time
+from hotspotd.billing.vouchers import create_batch
 from hotspotd.web.i18n import MESSAGES, format_duration, format_money
 from hotspotd.web.portal.router_login import chap_response, decode_octal_escapes
 
@@ -127,6 +128,9 @@ def test_recovery_moves_time_once_and_tells_strangers_nothing(
     payer = Phone(url, "AA:BB:CC:05:01:04", "10.5.51.4")
     payer.buy(plan_id="2")
     receipt = receipt_of(appliance, payer.mac)
+    payer.open()
+    same = payer.post("recover", receipt=receipt, phone=AUTO_APPROVE)
+    assert same.status_code == 400 and "already on this device" in same.text
     stranger = Phone(url, "AA:BB:CC:05:01:05", "10.5.51.5")
     stranger.open()
     wrong_phone = stranger.post("recover", receipt=receipt, phone="0722000000")
@@ -234,3 +238,12 @@ def test_swahili_by_accept_language_and_status_in_swahili(url: str) -> None:
     status_path = phone.buy()
     status = phone.session.get(url.rstrip("/") + status_path, timeout=5).text
     assert "Umeunganishwa" in status or "Tunakuunganisha" in status
+
+
+def test_voucher_for_a_mac_written_another_way(appliance: Appliance, url: str) -> None:
+    _, vouchers = create_batch(appliance.db, plan_id=1, count=1, now=appliance.now())
+    phone = Phone(url, "aa-bb-cc-05-01-0e", "10.5.51.14")
+    phone.open()
+    assert phone.post("voucher", code=vouchers[0].code.lower()).status_code == 200
+    device = requests.get(f"{url}api/devices/AA:BB:CC:05:01:0E", timeout=5).json()
+    assert 1700 < device["seconds_remaining"] <= 1800

@@ -110,10 +110,21 @@ def owner_exists(db: Database) -> bool:
     return db.query_one("SELECT 1 FROM admin_accounts WHERE role = 'owner' LIMIT 1") is not None
 
 
-def get_account(db: Database, account_id: int) -> Account | None:
-    row = db.query_one("SELECT id, username, role FROM admin_accounts WHERE id = ?",
-                       (account_id,))
-    return Account(row["id"], row["username"], row["role"]) if row else None
+def get_account(db: Database, account_id: int, *, issued_at: float | None = None
+                ) -> Account | None:
+    """The account, if it exists and (given `issued_at`) that session was not ended since."""
+    row = db.query_one("SELECT id, username, role, sessions_valid_after FROM admin_accounts"
+                       " WHERE id = ?", (account_id,))
+    if row is None or (issued_at is not None and issued_at < row["sessions_valid_after"]):
+        return None
+    return Account(row["id"], row["username"], row["role"])
+
+
+def end_sessions(db: Database, *, account_id: int, now: float) -> None:
+    """Log the account out everywhere: sessions issued before `now` stop working."""
+    with db.write() as conn:
+        conn.execute("UPDATE admin_accounts SET sessions_valid_after = ? WHERE id = ?",
+                     (now, account_id))
 
 
 def list_accounts(db: Database) -> list[Account]:
@@ -124,7 +135,8 @@ def list_accounts(db: Database) -> list[Account]:
 def set_password(db: Database, *, username: str, password: str, now: float) -> None:
     check_password_strength(password, username)
     with db.write() as conn:
-        cursor = conn.execute("UPDATE admin_accounts SET password_hash = ?, updated_at = ?"
-                              " WHERE username = ?", (_HASHER.hash(password), now, username))
+        cursor = conn.execute("UPDATE admin_accounts SET password_hash = ?, updated_at = ?,"
+                              " sessions_valid_after = ? WHERE username = ?",
+                              (_HASHER.hash(password), now, now, username))
         if not cursor.rowcount:
             raise UnknownAccount(f"No account named {username!r}.")

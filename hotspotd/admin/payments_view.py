@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from hotspotd.billing.account_codes import normalise_code as normalise_account_code
 from hotspotd.billing.events import events_for_payment
 from hotspotd.store.db import Database
 
@@ -19,7 +20,7 @@ SEARCH_LIMIT = 100
 class PaymentQuery:
     phone: str = ""
     receipt: str = ""
-    code: str = ""  # the payment's id, its M-Pesa CheckoutRequestID or a device MAC
+    code: str = ""  # payment id, CheckoutRequestID, AccountReference, MAC or account code
     status: str = ""
     start: float | None = None
     end: float | None = None
@@ -48,8 +49,11 @@ def _filters(query: PaymentQuery) -> tuple[list[str], list[Any]]:
         params.append(query.receipt.strip().upper())
     if query.code.strip():
         code = query.code.strip()
-        where.append("(p.public_id = ? OR p.checkout_request_id = ? OR p.mac = ?)")
-        params += [code, code, code.upper().replace("-", ":")]
+        where.append("(p.public_id = ? OR p.checkout_request_id = ? OR p.mac = ?"
+                     " OR p.reference = ? OR p.mac = (SELECT mac FROM account_codes"
+                     " WHERE code = ?))")
+        params += [code, code, code.upper().replace("-", ":"), code,
+                   normalise_account_code(code)]
     if query.status in STATUSES:
         where.append("p.status = ?")
         params.append(query.status)

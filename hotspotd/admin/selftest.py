@@ -1,7 +1,8 @@
 """The self-test: each link the appliance depends on, checked, with what to fix in plain words.
 
-Checks that need a live outside system (Daraja OAuth, router API login) come in as callables
-from the wiring code (`WebContext.health`), so this module stays free of network code.
+Checks that need a live outside system (Daraja OAuth, router API login, CoA, clock) are
+`hotspotd check`'s own (hotspotd.ops.checks), passed in by the wiring code as
+`WebContext.self_test`, so this module stays free of network code.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hotspotd.store.db import Database
 
@@ -24,19 +26,16 @@ class Check:
 
 
 def run_self_test(db: Database, now: float,
-                  health: Callable[[], dict[str, object]]) -> list[Check]:
+                  probes: Callable[[], list[Any]]) -> list[Check]:
+    """This appliance's own evidence (database, disk, RADIUS seen, router outbox), then the
+    live probes of `hotspotd check` (key file, Daraja OAuth, router API, CoA, clock)."""
     checks = [_database(db), _disk(db), _radius_seen(db, now), _router_outbox(db, now)]
     try:
-        reported = health()
+        found = probes()
     except Exception as exc:  # a failing probe is itself a finding, never a crash
-        checks.append(Check("health probes", False, f"could not run: {exc}",
-                            "See the daemon's log for the error."))
-    else:
-        for name, value in sorted(reported.items()):
-            ok = value is True
-            checks.append(Check(name, ok, "OK" if ok else str(value),
-                                "" if ok else "See the detail; `hotspotd check` says more."))
-    return checks
+        return [*checks, Check("live checks", False, f"could not run: {exc!r}",
+                               "See the daemon's log for the error.")]
+    return checks + [Check(r.name, r.ok, r.detail, r.fix) for r in found]
 
 
 def _database(db: Database) -> Check:

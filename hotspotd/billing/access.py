@@ -14,6 +14,7 @@ code are accepted by its entitlement, like any paid device.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ UNKNOWN_USER = "Unknown voucher or user."
 BLOCKED = "This device is not allowed on this hotspot."
 VOUCHER_OTHER_DEVICE = "That voucher is in use on another device."
 
+_CANONICAL_MAC = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}\Z")
 _ACCESS_QUERY = (
     "SELECT e.expires_at, e.rate_limit, p.data_cap_bytes, p.idle_timeout_seconds,"
     " (SELECT 1 FROM blocked_macs b WHERE b.mac = ?) AS blocked"
@@ -49,12 +51,13 @@ class AccessPolicy:
 
     def authorize(self, request: AccessRequest) -> AccessDecision:
         """MAC login (User-Name = MAC, shared MAC password) or voucher login (User-Name = code)."""
-        if looks_like_mac(request.user_name):
+        mac = _as_mac(request.user_name)
+        if mac is not None:
             if not request.password_matches(self._mac_password):
                 log.warning("RADIUS: wrong MAC-login password for %s from %s",
                             request.user_name, request.nas_address)
                 return AccessDecision(accept=False, reply_message=BAD_PASSWORD)
-            return self.decision_for(normalise_mac(request.user_name))
+            return self.decision_for(mac)
         return self._voucher_login(request)
 
     def decision_for(self, mac: str) -> AccessDecision:
@@ -155,6 +158,13 @@ def _upsert_session(conn: sqlite3.Connection, record: AccountingRecord, mac: str
          status, now, now, stopped, record.session_time, record.input_octets,
          record.output_octets, record.input_packets, record.output_packets,
          record.terminate_cause))
+
+
+def _as_mac(text: str) -> str | None:
+    """`text` as a normalised MAC, or None; the router's own form is taken as it is."""
+    if _CANONICAL_MAC.match(text):
+        return text
+    return normalise_mac(text) if looks_like_mac(text) else None
 
 
 def _mac_of(record: AccountingRecord) -> str | None:

@@ -75,7 +75,8 @@ class CallbackIntake:
             return "no-hint"
         claimed = _callback_from_hint(checkout_request_id, hint)
         try:
-            result = self._daraja.stk_query(checkout_request_id)
+            result = self._daraja.stk_query(  # a customer is waiting: wait for a slot
+                checkout_request_id, max_wait=getattr(self._daraja, "push_max_wait", None))
         except BudgetExhausted as exc:
             if attempt < CONFIRM_ATTEMPTS:
                 self._schedule(CONFIRM_RETRY * (attempt + 1), lambda: self.confirm(

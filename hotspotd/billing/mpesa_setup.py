@@ -10,15 +10,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hotspotd.billing.callback_intake import CallbackIntake, CallbackSettings
+from hotspotd.billing.channels import has_channels, load_channels
 from hotspotd.billing.pull import PullService
 from hotspotd.billing.purchases import PurchaseService, SettlementPolicy
 from hotspotd.billing.push_limits import PushGuard, PushLimits
 from hotspotd.daraja.budget import RequestBudget
 from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.ratelimit import RateLimiter
+from hotspotd.secretbox import SecretBox
 from hotspotd.store.db import Database
 
 Schedule = Callable[[float, Callable[[], None]], None]
@@ -33,6 +36,15 @@ class MpesaSide:
 
 def request_budget(config: Any) -> RequestBudget:
     return RequestBudget(per_minute=float(config.daraja.requests_per_minute))
+
+
+def stored_channel_tokens(config: Any, db: Database) -> dict[str, str]:
+    """Callback path tokens of the channels stored in the database (their secrets need the
+    `[security] key_file`; a missing or wrong key stops start-up)."""
+    if not has_channels(db.connection()):
+        return {}
+    box = SecretBox.from_key_file(Path(config.security.key_file))
+    return {channel.callback_token: channel.name for channel in load_channels(db, box)}
 
 
 def callback_urls(base: str, token: str) -> dict[str, str]:
@@ -61,7 +73,8 @@ def build_mpesa(config: Any, db: Database, daraja: Any, *, callback_base: str,
     intake = CallbackIntake(db, purchases, daraja, schedule=schedule, now=now)
     sources = SourcePolicy.from_config(config.daraja.callback_allowlist,
                                        config.daraja.trusted_proxies)
-    callbacks = CallbackSettings(intake, channel_tokens={token: "default"}, sources=sources,
+    tokens = {token: "default"} | stored_channel_tokens(config, db)
+    callbacks = CallbackSettings(intake, channel_tokens=tokens, sources=sources,
                                  c2b_validation=config.c2b.validation, on_grant=on_grant)
     pull = None
     if config.c2b.pull_interval_seconds:

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from hotspotd.commands import backup, check, demo, init, privacy, restore, routeros_script, run
+from hotspotd.commands import (
+    backup,
+    check,
+    demo,
+    init,
+    mpesa,
+    privacy,
+    restore,
+    routeros_script,
+    run,
+)
 
 COMMANDS: tuple[ModuleType, ...] = (run, demo, init, check, backup, restore, privacy,
-                                    routeros_script)
+                                    routeros_script, mpesa)

@@ -159,11 +159,15 @@ class DarajaClient:
         log.info("STK push accepted: %s", accepted.checkout_request_id)
         return accepted
 
-    def stk_query(self, checkout_request_id: str) -> StkQueryResult:
-        """Ask how a push ended; `pending=True` while the customer has not answered."""
+    def stk_query(self, checkout_request_id: str, *,
+                  max_wait: float | None = None) -> StkQueryResult:
+        """Ask how a push ended; `pending=True` while the customer has not answered.
+
+        `max_wait`: how long to wait for a budget slot (default: the background wait; a
+        customer waiting on a callback's confirmation gets the push's)."""
         body = {**self._credentials(), "CheckoutRequestID": checkout_request_id}
         try:
-            reply = self._post_api(STK_QUERY_PATH, body, max_wait=self.background_max_wait)
+            reply = self._post_api(STK_QUERY_PATH, body, max_wait=max_wait)
         except DarajaApiError as err:
             if is_still_processing(err):
                 return StkQueryResult(pending=True, result_code=None,

@@ -47,6 +47,7 @@ PERSONAL: tuple[PersonalData, ...] = (
                                       **NAMES}, "msisdn", "received_at", body_column="body"),
     PersonalData("callback_rejections", {"body": "NULL"}, None, "received_at",
                  body_column="body"),
+    PersonalData("stk_callback_hints", {"phone": "NULL"}, "phone", "received_at"),  # issue 3
 )
 
 

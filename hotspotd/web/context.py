@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import current_app
 
@@ -25,6 +26,7 @@ class WebContext:
     metrics: Callable[[], bytes] = field(default=lambda: b"")  # /metrics (issue 7)
     admin: AdminOptions = field(default_factory=AdminOptions)  # the owner UI (issue 6)
     wake_router: Callable[[], None] = field(default=lambda: None)  # outbox: work now
+    self_test: Callable[[], list[Any]] = field(default=lambda: [])  # owner UI self-test
     portal: PortalOptions = field(default_factory=lambda: PortalOptions())  # issue 5
     mpesa: CallbackSettings | None = None  # issue 3: callback intake, channels, sources
 

@@ -7,7 +7,9 @@ CREATE TABLE admin_accounts (
     role TEXT NOT NULL CHECK (role IN ('owner', 'cashier')),
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    last_login_at REAL
+    last_login_at REAL,
+    -- Logout and password changes end every session issued before this instant.
+    sessions_valid_after REAL NOT NULL DEFAULT 0
 );
 
 -- Every owner action: who, what, when, before and after (JSON).

@@ -62,7 +62,7 @@ def current_account() -> Account | None:
     ctx = web_context()
     if not account_id or ctx.now() - issued > ctx.admin.session_hours * 3600:
         return None
-    return get_account(ctx.db, account_id)
+    return get_account(ctx.db, account_id, issued_at=issued)
 
 
 def start_session(account: Account) -> None:

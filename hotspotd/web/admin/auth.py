@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, redirect, request, session, url_for
+from flask import abort, g, redirect, request, session, url_for
 
-from hotspotd.admin.accounts import AdminError, create_account, owner_exists, verify_login
+from hotspotd.admin.accounts import (
+    AdminError,
+    create_account,
+    end_sessions,
+    owner_exists,
+    verify_login,
+)
 from hotspotd.admin.audit import record_audit
 from hotspotd.admin.security import LoginGate, is_local_address
 from hotspotd.ratelimit import RateLimiter
@@ -61,6 +67,9 @@ def login() -> Any:
 
 @blueprint.post("/logout")
 def logout() -> Any:
+    """Ends this login and every other one of the account (cookies cannot be recalled)."""
+    ctx = web_context()
+    end_sessions(ctx.db, account_id=g.account.id, now=ctx.now())
     session.clear()
     return redirect(url_for("admin.login"), 303)
 

@@ -9,21 +9,23 @@ from flask import flash, g, redirect, request, url_for
 from hotspotd.admin.accounts import AdminError, create_account, list_accounts, set_password
 from hotspotd.admin.audit import recent_audit, record_audit
 from hotspotd.admin.selftest import run_self_test
-from hotspotd.web.admin import blueprint, page
+from hotspotd.web.admin import blueprint, page, start_session
 from hotspotd.web.context import web_context
 
 
 @blueprint.get("/settings")
 def settings() -> Any:
     ctx = web_context()
-    return page("admin/settings.html", accounts=list_accounts(ctx.db),
+    channels = ctx.db.query("SELECT name, kind, environment, shortcode, till_number,"
+                            " updated_at FROM daraja_channels ORDER BY name")
+    return page("admin/settings.html", accounts=list_accounts(ctx.db), channels=channels,
                 options=ctx.admin, public_url=ctx.admin.public_url)
 
 
 @blueprint.get("/settings/self-test")
 def self_test() -> Any:
     ctx = web_context()
-    return page("admin/selftest.html", checks=run_self_test(ctx.db, ctx.now(), ctx.health))
+    return page("admin/selftest.html", checks=run_self_test(ctx.db, ctx.now(), ctx.self_test))
 
 
 @blueprint.get("/audit")
@@ -56,6 +58,7 @@ def change_password() -> Any:
     if password != request.form.get("confirm", ""):
         raise AdminError("The two passwords differ.")
     set_password(ctx.db, username=g.account.username, password=password, now=ctx.now())
+    start_session(g.account)  # other logins of this account end; this one goes on
     _audit("account.password", g.account.username)
     flash("Password changed.")
     return redirect(url_for("admin.settings"), 303)

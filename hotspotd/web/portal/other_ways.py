@@ -56,8 +56,9 @@ def voucher() -> Any:
     ctx = web_context()
     router = router_fields(request.form)
     try:
-        grant = redeem(ctx.db, code=request.form.get("code", ""), mac=router["mac"],
-                       ip=router["ip"] or None, now=ctx.now())
+        grant = redeem(ctx.db, code=request.form.get("code", ""),
+                       mac=normalise_mac(router["mac"]), ip=router["ip"] or None,
+                       now=ctx.now())
     except BillingError as exc:
         return form_error(exc.message, exc.status, code=request.form.get("code", ""),
                           open_section="voucher")

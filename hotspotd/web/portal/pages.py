@@ -36,7 +36,8 @@ def home() -> Any:
     router = router_fields(request.args)
     lang = choose_language(request)
     return render("portal.html", router=router, lang=lang, error=None,
-                  open_section=request.args.get("open", ""), **home_values(router, lang))
+                  open_section=request.args.get("open", ""),
+                  link_orig=safe_link(router["link-orig"]), **home_values(router, lang))
 
 
 def form_error(message: str, status: int, **extra: Any) -> Any:

@@ -1,0 +1,90 @@
+"""Daraja channels: extra credential sets (paybill or till, environment, consumer key and
+secret, passkey, shortcode, callback path token) kept in the database, every secret
+encrypted with `SecretBox` (AES-GCM, key in `[security] key_file`, bound to the channel and
+field so one ciphertext cannot stand in for another). Never logged, never returned: a
+Channel's repr masks them.
+
+The configured `[daraja]` section is the channel "default". Stored channels add their own
+secret callback path; the purchase flow pushes through the default channel.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, fields
+
+from hotspotd.secretbox import SecretBox
+from hotspotd.store.db import Database
+
+SECRET_FIELDS = ("consumer_key", "consumer_secret", "passkey", "callback_token")
+KINDS = ("paybill", "till")
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    kind: str
+    environment: str
+    base_url: str
+    shortcode: str
+    consumer_key: str
+    consumer_secret: str
+    passkey: str
+    callback_token: str
+    till_number: str = ""
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={'***' if f.name in SECRET_FIELDS else repr(getattr(self, f.name))}"
+            for f in fields(self))
+        return f"Channel({shown})"
+
+    def public(self) -> dict[str, str]:
+        """What may be shown: everything but the secrets."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in SECRET_FIELDS}
+
+
+def _purpose(name: str, field_name: str) -> str:
+    return f"daraja-channel/{name}/{field_name}"
+
+
+def save_channel(db: Database, box: SecretBox, channel: Channel, now: float) -> None:
+    """Insert or replace a channel, its secrets encrypted."""
+    if channel.kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    if channel.kind == "till" and not channel.till_number:
+        raise ValueError("a till channel needs a till number")
+    sealed = {f: box.encrypt(getattr(channel, f), purpose=_purpose(channel.name, f))
+              for f in SECRET_FIELDS}
+    with db.write() as conn:
+        conn.execute(
+            "INSERT INTO daraja_channels (name, kind, environment, base_url, shortcode,"
+            " till_number, consumer_key_enc, consumer_secret_enc, passkey_enc,"
+            " callback_token_enc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, environment ="
+            " excluded.environment, base_url = excluded.base_url, shortcode ="
+            " excluded.shortcode, till_number = excluded.till_number, consumer_key_enc ="
+            " excluded.consumer_key_enc, consumer_secret_enc = excluded.consumer_secret_enc,"
+            " passkey_enc = excluded.passkey_enc, callback_token_enc ="
+            " excluded.callback_token_enc, updated_at = excluded.updated_at",
+            (channel.name, channel.kind, channel.environment, channel.base_url,
+             channel.shortcode, channel.till_number, sealed["consumer_key"],
+             sealed["consumer_secret"], sealed["passkey"], sealed["callback_token"], now, now))
+
+
+def has_channels(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM daraja_channels LIMIT 1").fetchone() is not None
+
+
+def load_channels(db: Database, box: SecretBox) -> list[Channel]:
+    """Every stored channel, decrypted (SecretBoxError if the key is wrong or data altered)."""
+    channels = []
+    for row in db.query("SELECT * FROM daraja_channels ORDER BY name"):
+        secrets = {f: box.decrypt(row[f"{f}_enc"], purpose=_purpose(row["name"], f))
+                   for f in SECRET_FIELDS}
+        channels.append(Channel(name=row["name"], kind=row["kind"],
+                                environment=row["environment"], base_url=row["base_url"],
+                                shortcode=row["shortcode"], till_number=row["till_number"],
+                                **secrets))
+    return channels

@@ -1,0 +1,123 @@
+"""`hotspotd mpesa register-c2b | add-channel | list-channels`.
+
+- `register-c2b`: register the C2B confirmation/validation URLs of the configured Daraja
+  channel and print Daraja's answer.
+- `add-channel --name N --kind paybill|till --shortcode S [--till-number T]
+  [--environment sandbox|production]`: store a Daraja credential set, its secrets read
+  from the environment (HOTSPOTD_CHANNEL_CONSUMER_KEY, HOTSPOTD_CHANNEL_CONSUMER_SECRET,
+  HOTSPOTD_CHANNEL_PASSKEY; the callback path token is generated) and encrypted with the
+  `[security] key_file`. Prints the channel's callback URLs once.
+- `list-channels`: names, kinds and shortcodes; never a secret.
+
+The URLs are `[web] public_url` + `/callbacks/<callback_token>/c2b/confirmation` and
+`.../c2b/validation` (the secret path token keeps strangers out). Production URLs must be
+https and must not contain "mpesa", "safaricom", "sql", "query", "exe" or "cmd".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+from hotspotd.billing.channels import Channel, load_channels, save_channel
+from hotspotd.billing.mpesa_setup import callback_urls, request_budget
+from hotspotd.commands.common import fail
+from hotspotd.config import Config, ConfigError, load_config
+from hotspotd.daraja.client import DarajaClient
+from hotspotd.daraja.errors import DarajaError
+from hotspotd.secretbox import SecretBox, SecretBoxError
+from hotspotd.store.db import Database
+
+NAME = "mpesa"
+HELP = "M-Pesa (Daraja) tasks: register-c2b registers the C2B URLs and prints the answer"
+FORBIDDEN_WORDS = ("mpesa", "safaricom", "sql", "query", "exe", "cmd")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("register-c2b", "add-channel", "list-channels"),
+                        help="what to do")
+    parser.add_argument("--name", help="channel name (add-channel)")
+    parser.add_argument("--kind", choices=("paybill", "till"), default="paybill")
+    parser.add_argument("--environment", choices=("sandbox", "production"), default="sandbox")
+    parser.add_argument("--shortcode", help="BusinessShortCode (add-channel)")
+    parser.add_argument("--till-number", default="", help="PartyB of a till (add-channel)")
+    parser.add_argument("--config", required=True, help="the hotspotd.toml to use")
+    parser.add_argument("--response-type", choices=("Completed", "Cancelled"), default=None,
+                        help="what M-Pesa does if validation is unreachable"
+                             " (default: [c2b] response_type)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        return fail(exc)
+    if args.action != "register-c2b":
+        return channel_command(args, config)
+    base, token = config.web.public_url, config.web.callback_token
+    if not base or not token:
+        print("hotspotd: [web] public_url and [web] callback_token must be set to register"
+              " C2B URLs", file=sys.stderr)
+        return 1
+    urls = callback_urls(base, token)
+    bad = [word for word in FORBIDDEN_WORDS if word in base.lower()]
+    if bad:
+        print(f"hotspotd: warning: Daraja refuses URLs containing {', '.join(bad)}",
+              file=sys.stderr)
+    cfg = config.daraja
+    client = DarajaClient(base_url=cfg.base_url, consumer_key=cfg.consumer_key,
+                          consumer_secret=cfg.consumer_secret, shortcode=cfg.shortcode,
+                          passkey=cfg.passkey, transaction_type=cfg.transaction_type,
+                          till_number=cfg.till_number, timeout=cfg.timeout_seconds,
+                          budget=request_budget(config))
+    try:
+        answer = client.register_c2b_urls(
+            confirmation_url=urls["confirmation"], validation_url=urls["validation"],
+            response_type=args.response_type or config.c2b.response_type)
+    except DarajaError as exc:
+        print(f"hotspotd: Daraja refused the registration: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2))
+    return 0 if str(answer.get("ResponseCode", "")) == "0" else 1
+
+
+HOSTS = {"sandbox": "https://sandbox.safaricom.co.ke", "production": "https://api.safaricom.co.ke"}
+SECRET_ENV = {"consumer_key": "HOTSPOTD_CHANNEL_CONSUMER_KEY",
+              "consumer_secret": "HOTSPOTD_CHANNEL_CONSUMER_SECRET",
+              "passkey": "HOTSPOTD_CHANNEL_PASSKEY"}
+
+
+def channel_command(args: argparse.Namespace, config: Config) -> int:
+    try:
+        box = SecretBox.from_key_file(Path(config.security.key_file))
+    except SecretBoxError as exc:
+        return fail(exc)
+    db = Database(config.database.path).open()
+    try:
+        if args.action == "list-channels":
+            for channel in load_channels(db, box):
+                print(json.dumps(channel.public()))
+            return 0
+        missing = [env for env in SECRET_ENV.values() if not os.environ.get(env)]
+        if not args.name or not args.shortcode or missing:
+            return fail("add-channel needs --name, --shortcode and the environment variables "
+                        + ", ".join(SECRET_ENV.values()))
+        channel = Channel(name=args.name, kind=args.kind, environment=args.environment,
+                          base_url=HOSTS[args.environment], shortcode=args.shortcode,
+                          till_number=args.till_number,
+                          callback_token=secrets.token_urlsafe(24),
+                          **{name: os.environ[env] for name, env in SECRET_ENV.items()})
+        save_channel(db, box, channel, time.time())
+        urls = callback_urls(config.web.public_url or "https://<public_url>",
+                             channel.callback_token)
+        print(json.dumps({"channel": channel.public(), "callback_urls": urls}, indent=2))
+        return 0
+    except ValueError as exc:
+        return fail(exc)
+    finally:
+        db.close()
