@@ -153,17 +153,17 @@ class Appliance:
                                     radius_secret=self.config.radius.secret,
                                     coa_port=self.config.simulators.router_coa_port)
             sim.start(self.config.simulators.host, self.config.simulators.router_api_port)
-            self._coa_address = sim.coa_address
+            coa_address = sim.coa_address
             self._stoppers.append(sim.stop)
             self.router_simulator = sim
             host, port = sim.api_address
             log.info("router backend: embedded MikroTik simulator, API at %s:%s", host, port)
         else:
             log.info("router backend: RouterOS API at %s:%s", host, port)
-        coa_host, coa_port = getattr(self, "_coa_address", (cfg.host, cfg.coa_port))
-        self._coa_address = (coa_host, coa_port)
+            coa_address = (cfg.host, cfg.coa_port)
+        self._coa_address = coa_address
         self.addresses["router"] = {"api_host": host, "api_port": port, "user": cfg.user,
-                                    "password": cfg.password, "coa_port": coa_port}
+                                    "password": cfg.password, "coa_port": coa_address[1]}
         gateway = RouterGateway(host=host, port=port, user=cfg.user, password=cfg.password,
                                 use_tls=cfg.use_tls, timeout=cfg.timeout_seconds,
                                 tls_verify=cfg.tls_verify)

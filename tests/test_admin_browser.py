@@ -299,10 +299,12 @@ def test_plan_edit_never_alters_time_already_paid(appliance: Appliance, page: An
     form = page.locator("#plans tr[data-plan='1'] form.edit")
     form.locator("input[name=price]").fill("15")
     form.locator("input[name=minutes]").fill("45")
+    form.locator("input[name=data_cap_mb]").fill("500")
     form.get_by_role("button", name="Save").click()
     expect(page.locator("[role=status]")).to_contain_text("Time already paid is unchanged")
     plan = next(p for p in requests.get(url + "api/plans", timeout=5).json() if p["id"] == 1)
     assert (plan["price"], plan["duration_seconds"]) == (15, 2700)
+    assert appliance.db.query_one("SELECT data_cap_bytes FROM plans WHERE id = 1")[0] == 500_000_000
     assert appliance.db.query_one("SELECT expires_at FROM entitlements WHERE mac = ?",
                                   (BUYER_MAC,))[0] == paid
     assert appliance.db.query_one("SELECT seconds FROM grants WHERE mac = ? AND source = 'stk'",

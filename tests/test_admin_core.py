@@ -17,6 +17,7 @@ from hotspotd.admin.accounts import (
 from hotspotd.admin.actions import Actor, assign_unmatched, block_mac, give_time, is_blocked
 from hotspotd.admin.reports import dashboard_figures, local_day_start, period_starts
 from hotspotd.admin.security import mask_phone
+from hotspotd.admin.selftest import run_self_test
 from hotspotd.billing.errors import BillingError
 from hotspotd.billing.plans import Plan
 from hotspotd.store.db import Database
@@ -95,3 +96,17 @@ def test_block_queues_a_disconnect(db: Database, clock: FakeClock) -> None:
     assert is_blocked(db, "AA:BB:CC:DD:EE:05")
     op = db.query_one("SELECT action, state FROM router_ops WHERE mac = 'AA:BB:CC:DD:EE:05'")
     assert tuple(op) == ("disconnect", "pending")
+
+
+def test_self_test_says_what_to_fix(db: Database, clock: FakeClock) -> None:
+    def broken() -> list[object]:
+        raise RuntimeError("probe exploded")
+
+    checks = {c.name: c for c in run_self_test(db, clock(), broken,
+                                               public_url="http://127.0.0.1:1")}
+    assert checks["database"].ok and checks["disk space"].ok
+    assert not checks["RADIUS from the router"].ok
+    assert "/radius" in checks["RADIUS from the router"].fix
+    assert not checks["callbacks reachable"].ok
+    assert "STK Query" in checks["callbacks reachable"].fix
+    assert not checks["live checks"].ok and "probe exploded" in checks["live checks"].detail

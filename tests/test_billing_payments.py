@@ -538,3 +538,20 @@ def test_push_timeout_leaves_the_payment_pending_uncertain_and_never_resends(
     assert len(stk.pushes) == 1
     assert stk.queries == []  # nothing to query: no CheckoutRequestID
     assert row(db, payment.id)["status"] == "expired"  # but it still ends (invariant 6)
+
+
+def test_refused_connection_is_retried_because_nothing_was_sent(db, plan, stk, clock,
+                                                                scheduled):
+    slept: list[float] = []
+
+    def fail_first(kwargs: Any) -> None:
+        stk.push_error = DarajaUnreachable("refused") if len(stk.pushes) == 1 else None
+
+    stk.before_push = fail_first
+    service = PurchaseService(db, stk, callback_url="https://example.test/cb/secret",
+                              policy=POLICY, schedule=lambda d, j: scheduled.append((d, j)),
+                              now=clock, sleep=slept.append)
+    payment = service.start_purchase(plan_id=plan.id, phone=PHONE, mac=MAC, ip=None)
+    assert (payment.status, payment.push_state) == ("pending", "sent")
+    assert len(stk.pushes) == 2 and slept == [POLICY.push_retry_delays[0]]
+    assert stk.pushes[0]["account_reference"] == payment.reference  # the payment's own

@@ -157,3 +157,33 @@ def test_simulator_control_endpoint(tmp_path: Path) -> None:
             assert requests.post(base + "/simulator/invalidate-tokens", timeout=5).ok
         stats = requests.get(base + "/simulator/stats", timeout=5).json()
         assert stats["oauth"] >= 2
+
+
+def test_callback_after_pull_settled_an_uncertain_push_learns_its_id(db: Database) -> None:
+    from decimal import Decimal
+
+    from hotspotd.billing import payments
+    from hotspotd.billing.c2b import C2BPayment, record_c2b
+    from hotspotd.billing.plans import create_plan
+    from hotspotd.billing.purchases import PurchaseService, SettlementPolicy
+    from hotspotd.daraja.callbacks import StkCallback
+
+    with db.write() as conn:
+        plan = create_plan(conn, name="1 hour", price=20, duration_seconds=3600,
+                           rate_limit=None, now=1.0)
+    payment = payments.create_payment(db, plan=plan, phone="254708374149", mac=MAC, ip=None,
+                                      now=1.0, reference_prefix="WIFI")
+    payments.record_push_uncertain(db, payment.id, reason="timeout", now=1.0)
+    outcome = record_c2b(db, C2BPayment("RCPT000001", Decimal(20), payment.reference or "",
+                                        "", "174379"), source="pull", now=2.0)
+    assert (outcome.outcome, outcome.granted) == ("settled_payment", True)
+    service = PurchaseService(db, object(), callback_url="x",  # type: ignore[arg-type]
+                              policy=SettlementPolicy(), schedule=lambda d, j: None,
+                              now=lambda: 3.0)
+    settlement = service.handle_stk_callback(StkCallback(
+        "m", "ws_CO_late", "0", "ok", amount=20, receipt="RCPT000001", phone="254708374149"))
+    assert settlement.outcome == "duplicate"
+    stored = payments.get_payment(db, payment_id=payment.id)
+    assert stored is not None and stored.checkout_request_id == "ws_CO_late"
+    assert db.query("SELECT * FROM unmatched_payments") == []
+    assert len(db.query("SELECT * FROM grants")) == 1

@@ -87,7 +87,7 @@ def test_chaos(tmp_path: Path) -> None:
                                   args=(daemon, client, rng.random(), done, answers, lock))
         killer.start()
         with ThreadPoolExecutor(8) as pool:
-            for n in range(N):
+            for _ in range(N):
                 pool.submit(purchase, daemon, sim, rng.choice(plan_ids), rng.choice(PHONES),
                             rng.choice(DEVICES), rng.random() < 0.05, answers, lock)
                 time.sleep(0.02)

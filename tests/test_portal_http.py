@@ -235,6 +235,8 @@ def test_swahili_by_accept_language_and_status_in_swahili(url: str) -> None:
     phone.session.headers["Accept-Language"] = "sw-KE,sw;q=0.9,en;q=0.5"
     page = phone.open()
     assert "Lipa kwa M-Pesa" in page.text and 'lang="sw"' in page.text
+    wrong = phone.post("voucher", code="NOPE2345", lang="sw")
+    assert wrong.status_code == 400 and "si sahihi" in wrong.text
     status_path = phone.buy()
     status = phone.session.get(url.rstrip("/") + status_path, timeout=5).text
     assert "Umeunganishwa" in status or "Tunakuunganisha" in status

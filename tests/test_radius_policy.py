@@ -5,6 +5,8 @@ blocked devices, accounting with gigawords, retransmissions, and presence by IP.
 from __future__ import annotations
 
 import socket
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 
@@ -150,3 +152,26 @@ def test_retransmission_gets_the_same_answer_without_a_second_redemption(
     assert replies[0][0] == rp.AccessAccept
     assert server.stats.duplicates == 2
     assert db.query_one("SELECT COUNT(*) FROM grants")[0] == 1
+
+
+def test_access_requests_are_answered_while_a_writer_holds_the_database(
+        server, db, make_plan) -> None:
+    """Accounting waits for the write lock on its own thread; authentication does not."""
+    give(db, None)
+    blocker = sqlite3.connect(db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # a slow writer elsewhere in the daemon
+    try:
+        acct = threading.Thread(target=run_radclient, args=(
+            server.acct_address[1], "acct", SECRET,
+            {"User-Name": MAC, "Acct-Status-Type": "Start", "Acct-Session-Id": "s1"}),
+            kwargs={"timeout": 3.0})
+        acct.start()
+        time.sleep(0.2)  # the accounting thread is now waiting on the lock
+        started = time.monotonic()
+        reply = auth(server, MAC, User_Password=MAC_PASSWORD)
+        assert reply.code == "Access-Accept"
+        assert time.monotonic() - started < 2.0
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    acct.join(10)

@@ -18,7 +18,9 @@ from hotspotd.billing.plans import create_plan
 from hotspotd.store.db import Database
 
 RATE_LIMIT = re.compile(r"^\d+[kKmMgG]?(/\d+[kKmMgG]?)?$")
-PLAN_FIELDS = ("name", "price", "duration_seconds", "rate_limit", "sort_order", "active")
+PLAN_FIELDS = ("name", "price", "duration_seconds", "rate_limit", "data_cap_bytes", "sort_order",
+               "active")
+MB = 1_000_000
 
 
 def all_plans(db: Database) -> list[sqlite3.Row]:
@@ -42,7 +44,11 @@ def parse_plan_form(form: Any) -> dict[str, Any]:
     rate = (form.get("rate_limit") or "").strip() or None
     if rate is not None and not RATE_LIMIT.match(rate):
         raise AdminError("A rate limit looks like 2M/5M (upload/download) or 512k.")
-    return {"name": name, "price": price, "duration_seconds": minutes * 60, "rate_limit": rate}
+    cap_text = (form.get("data_cap_mb") or "").strip()
+    if cap_text and (not cap_text.isdigit() or int(cap_text) < 1):
+        raise AdminError("A data cap is a whole number of MB (empty: no cap).")
+    return {"name": name, "price": price, "duration_seconds": minutes * 60, "rate_limit": rate,
+            "data_cap_bytes": int(cap_text) * MB if cap_text else None}
 
 
 def _plan_row(conn: sqlite3.Connection, plan_id: int) -> dict[str, Any]:
@@ -55,7 +61,10 @@ def _plan_row(conn: sqlite3.Connection, plan_id: int) -> dict[str, Any]:
 def add_plan(db: Database, actor: Actor, fields: dict[str, Any]) -> int:
     with db.write() as conn:
         order = conn.execute("SELECT COALESCE(MAX(sort_order), 0) + 1 FROM plans").fetchone()[0]
+        cap = fields.pop("data_cap_bytes", None)
         plan = create_plan(conn, now=actor.now, sort_order=order, **fields)
+        conn.execute("UPDATE plans SET data_cap_bytes = ? WHERE id = ?", (cap, plan.id))
+        fields["data_cap_bytes"] = cap
         record_audit(conn, at=actor.now, username=actor.username, action="plan.create",
                      target=str(plan.id), after=fields, source_ip=actor.source_ip)
     return plan.id

@@ -2,7 +2,8 @@
 
 Checks that need a live outside system (Daraja OAuth, router API login, CoA, clock) are
 `hotspotd check`'s own (hotspotd.ops.checks), passed in by the wiring code as
-`WebContext.self_test`, so this module stays free of network code.
+`WebContext.self_test`; only the callback reachability probe (through the public URL) is
+made here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import requests
 
 from hotspotd.store.db import Database
 
@@ -25,17 +28,34 @@ class Check:
     fix: str = ""
 
 
-def run_self_test(db: Database, now: float,
-                  probes: Callable[[], list[Any]]) -> list[Check]:
-    """This appliance's own evidence (database, disk, RADIUS seen, router outbox), then the
-    live probes of `hotspotd check` (key file, Daraja OAuth, router API, CoA, clock)."""
+def run_self_test(db: Database, now: float, probes: Callable[[], list[Any]], *,
+                  public_url: str = "") -> list[Check]:
+    """This appliance's own evidence (database, disk, RADIUS seen, router outbox), callback
+    reachability when a public URL is set, then the live probes of `hotspotd check` (key
+    file, Daraja OAuth, router API, CoA, clock)."""
     checks = [_database(db), _disk(db), _radius_seen(db, now), _router_outbox(db, now)]
+    if public_url:
+        checks.append(_callbacks_reachable(public_url))
     try:
         found = probes()
     except Exception as exc:  # a failing probe is itself a finding, never a crash
         return [*checks, Check("live checks", False, f"could not run: {exc!r}",
                                "See the daemon's log for the error.")]
     return checks + [Check(r.name, r.ok, r.detail, r.fix) for r in found]
+
+
+def _callbacks_reachable(public_url: str) -> Check:
+    """Daraja POSTs callbacks to the public URL: can this appliance be reached through it?"""
+    url = public_url.rstrip("/") + "/healthz"
+    try:
+        status = requests.get(url, timeout=5).status_code
+    except requests.RequestException as exc:
+        return Check("callbacks reachable", False, f"{url}: {type(exc).__name__}",
+                     "Check the port forward, reverse proxy or tunnel to this appliance;"
+                     " payments still settle by STK Query meanwhile.")
+    ok = status in (200, 503)  # 503: reachable, just unhealthy
+    return Check("callbacks reachable", ok, f"{url} answered {status}",
+                 "" if ok else "The public URL does not lead to this appliance.")
 
 
 def _database(db: Database) -> Check:

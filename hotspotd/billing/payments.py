@@ -344,3 +344,23 @@ def adopt_checkout_id(db: Database, *, checkout_request_id: str, phone: str | No
         record_event(conn, now, "payment.checkout_id_adopted", payment_id=payment.id,
                      checkout_request_id=checkout_request_id)
     return payment
+
+
+def learn_checkout_id(db: Database, *, receipt: str | None, checkout_request_id: str,
+                      now: float) -> bool:
+    """A success callback for an unknown CheckoutRequestID whose receipt is already ours
+    (C2B or Pull settled that payment first): remember the id; True if the receipt is known."""
+    if not receipt:
+        return False
+    with db.write() as conn:
+        row = conn.execute("SELECT id, checkout_request_id FROM payments WHERE receipt = ?",
+                           (receipt,)).fetchone()
+        if row is not None and row["checkout_request_id"] is None:
+            conn.execute("UPDATE payments SET checkout_request_id = ? WHERE id = ?",
+                         (checkout_request_id, row["id"]))
+            record_event(conn, now, "payment.checkout_id_learned", payment_id=row["id"],
+                         checkout_request_id=checkout_request_id)
+        known = row is not None or conn.execute(
+            "SELECT 1 FROM grants WHERE receipt = ? UNION ALL SELECT 1 FROM unmatched_payments"
+            " WHERE receipt = ?", (receipt, receipt)).fetchone() is not None
+    return known

@@ -216,6 +216,10 @@ class PurchaseService:
                 phone=callback.phone, amount=callback.amount, now=self._now(),
                 window=self._policy.pending_expiry * 2)
             if adopted is None:
+                if payments.learn_checkout_id(
+                        self._db, receipt=callback.receipt, now=self._now(),
+                        checkout_request_id=callback.checkout_request_id):
+                    return Settlement("duplicate")  # C2B or Pull settled it first
                 self._hold_unknown(callback)
                 return settlement
             settlement = self._apply(callback.checkout_request_id, callback.result_code,

@@ -129,6 +129,30 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# Swahili for the typed errors of the billing core (BillingError.code); English is the
+# error's own message. Codes not listed here keep their English words.
+ERRORS_SW: dict[str, str] = {
+    "invalid_phone": "Andika nambari yako ya M-Pesa kama 0712 345 678.",
+    "invalid_mac": "Hatukuona kifaa chako. Unganisha WiFi tena kisha ujaribu tena.",
+    "unknown_plan": "Chagua mojawapo ya vifurushi vilivyo kwenye ukurasa.",
+    "voucher_unknown": "Nambari hiyo ya vocha si sahihi. Iangalie kisha ujaribu tena.",
+    "voucher_used": "Vocha hiyo imeshatumika.",
+    "voucher_expired": "Muda wa vocha hiyo umeisha.",
+    "recovery_no_match": "Hatukupata malipo yenye risiti hiyo na nambari hiyo ya simu. "
+                         "Angalia zote mbili (nambari iko kwenye SMS ya M-Pesa, kama "
+                         "RKT1A2B3C4) kisha ujaribu tena.",
+    "recovery_used": "Muda wa malipo hayo ulishahamishiwa kifaa; unaweza kuhamishwa mara "
+                     "moja tu.",
+    "recovery_nothing_left": "Hakuna muda uliobaki wa kuhamisha kutoka kwa malipo hayo.",
+}
+
+
+def error_text(code: str, english: str, lang: str) -> str:
+    """A billing error's words in `lang`: the Swahili above, else its English message."""
+    if lang == "sw" and code in ERRORS_SW:
+        return ERRORS_SW[code]
+    return english
+
 
 def translate(lang: str, key: str, **values: object) -> str:
     """The sentence `key` in `lang` (English if that language lacks it), filled in."""

@@ -43,29 +43,7 @@ def create_app(sim: DarajaSimulator) -> Flask:
         return jsonify(sim.handle_query(request.headers.get("Authorization"),
                                         request.get_json(force=True, silent=True)))
 
-    @app.post("/mpesa/c2b/v1/registerurl")
-    @app.post("/mpesa/c2b/v2/registerurl")
-    def c2b_register() -> Response:
-        return jsonify(sim.handle_c2b_register(request.headers.get("Authorization"),
-                                               request.get_json(force=True, silent=True)))
-
-    @app.post("/mpesa/c2b/v1/simulate")
-    @app.post("/mpesa/c2b/v2/simulate")
-    def c2b_simulate() -> Response:
-        return jsonify(sim.handle_c2b_simulate(request.headers.get("Authorization"),
-                                               request.get_json(force=True, silent=True)))
-
-    @app.post("/pulltransactions/v1/register")
-    def pull_register() -> Response:
-        return jsonify(sim.handle_pull_register(request.headers.get("Authorization"),
-                                                request.get_json(force=True, silent=True)))
-
-    @app.route("/pulltransactions/v1/query", methods=["GET", "POST"])
-    def pull_query() -> Response:
-        body = request.get_json(force=True, silent=True)
-        if body is None:
-            body = request.args.to_dict()
-        return jsonify(sim.handle_pull_query(request.headers.get("Authorization"), body))
+    _add_c2b_routes(app, sim)
 
     @app.get("/")
     def index() -> Response:
@@ -92,3 +70,31 @@ def create_app(sim: DarajaSimulator) -> Flask:
         return redirect("/phone", code=303)  # type: ignore[return-value]
 
     return app
+
+
+def _add_c2b_routes(app: Flask, sim: DarajaSimulator) -> None:
+    """C2B register/simulate and Pull Transactions register/query."""
+
+    @app.post("/mpesa/c2b/v1/registerurl")
+    @app.post("/mpesa/c2b/v2/registerurl")
+    def c2b_register() -> Response:
+        return jsonify(sim.handle_c2b_register(request.headers.get("Authorization"),
+                                               request.get_json(force=True, silent=True)))
+
+    @app.post("/mpesa/c2b/v1/simulate")
+    @app.post("/mpesa/c2b/v2/simulate")
+    def c2b_simulate() -> Response:
+        return jsonify(sim.handle_c2b_simulate(request.headers.get("Authorization"),
+                                               request.get_json(force=True, silent=True)))
+
+    @app.post("/pulltransactions/v1/register")
+    def pull_register() -> Response:
+        return jsonify(sim.handle_pull_register(request.headers.get("Authorization"),
+                                                request.get_json(force=True, silent=True)))
+
+    @app.route("/pulltransactions/v1/query", methods=["GET", "POST"])
+    def pull_query() -> Response:
+        body = request.get_json(force=True, silent=True)
+        if body is None:
+            body = request.args.to_dict()
+        return jsonify(sim.handle_pull_query(request.headers.get("Authorization"), body))

@@ -25,7 +25,8 @@ def settings() -> Any:
 @blueprint.get("/settings/self-test")
 def self_test() -> Any:
     ctx = web_context()
-    return page("admin/selftest.html", checks=run_self_test(ctx.db, ctx.now(), ctx.self_test))
+    return page("admin/selftest.html", checks=run_self_test(ctx.db, ctx.now(), ctx.self_test,
+                                                              public_url=ctx.admin.public_url))
 
 
 @blueprint.get("/audit")

@@ -17,7 +17,7 @@ from hotspotd.billing.recovery import recover_time
 from hotspotd.billing.vouchers import redeem
 from hotspotd.ratelimit import RateLimiter
 from hotspotd.web.context import web_context
-from hotspotd.web.i18n import choose_language, format_duration, translate
+from hotspotd.web.i18n import choose_language, error_text, format_duration, translate
 from hotspotd.web.portal.common import query_string, render, router_fields
 from hotspotd.web.portal.pages import csrf_refused, form_error, safe_link
 
@@ -60,7 +60,8 @@ def voucher() -> Any:
                        mac=normalise_mac(router["mac"]), ip=router["ip"] or None,
                        now=ctx.now())
     except BillingError as exc:
-        return form_error(exc.message, exc.status, code=request.form.get("code", ""),
+        return form_error(error_text(exc.code, exc.message, choose_language(request)),
+                          exc.status, code=request.form.get("code", ""),
                           open_section="voucher")
     ctx.wake_router()
     return _done("voucher_ok", grant.seconds, int(grant.expires_at - ctx.now()), router)
@@ -77,7 +78,8 @@ def recover() -> Any:
                              phone=request.form.get("phone", ""), mac=router["mac"],
                              ip=router["ip"] or None, now=ctx.now())
     except BillingError as exc:
-        return form_error(exc.message, exc.status, receipt=request.form.get("receipt", ""),
+        return form_error(error_text(exc.code, exc.message, choose_language(request)),
+                          exc.status, receipt=request.form.get("receipt", ""),
                           open_section="recover")
     ctx.wake_router()
     lang = choose_language(request)

@@ -10,7 +10,7 @@ from hotspotd.billing.errors import BillingError, UnknownPayment
 from hotspotd.billing.payments import Payment, get_payment
 from hotspotd.router.presence import device_for_ip
 from hotspotd.web.context import web_context
-from hotspotd.web.i18n import choose_language, translate
+from hotspotd.web.i18n import choose_language, error_text, translate
 from hotspotd.web.portal import security
 from hotspotd.web.portal.common import (
     home_values,
@@ -67,7 +67,8 @@ def buy() -> Any:
                                                phone=request.form.get("phone", ""),
                                                mac=router["mac"], ip=router["ip"] or None)
     except BillingError as exc:
-        return form_error(exc.message, exc.status)
+        return form_error(error_text(exc.code, exc.message, choose_language(request)),
+                          exc.status)
     target = f"/status/{payment.public_id}?" + query_string(
         router, choose_language(request), *STATUS_FIELDS)
     return redirect(target, 303)
