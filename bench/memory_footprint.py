@@ -77,16 +77,7 @@ def seed(path: Path, *, devices: int, payments: int) -> float:
         conn.execute(f"DROP INDEX {name}")
     conn.execute("INSERT INTO plans (id, name, price, duration_seconds, created_at) VALUES"
                  " (1, '1 hour', 20, 3600, 0), (2, '1 day', 50, 86400, 0)")
-    rng = random.Random(7)
-    rows = []
-    for i in range(1, payments + 1):
-        at = now - YEAR + i * (YEAR - 3600) / payments
-        completed = rng.random() < 0.7
-        rows.append((i, f"pay{i:08d}", 1 + i % 2, mac_of(i % 50_000, "02:BB"),
-                     f"2547{10_000_000 + i % 5_000_000:08d}", 20 if i % 2 else 50,
-                     "completed" if completed else "failed", "sent", f"ws_CO_{i:010d}",
-                     "0" if completed else "1032", f"R{i:09d}" if completed else None,
-                     at, at + 5))
+    rows = payment_rows(payments, now)
     conn.executemany(
         "INSERT INTO payments (id, public_id, plan_id, mac, phone, amount, status, push_state,"
         " checkout_request_id, result_code, receipt, created_at, settled_at) VALUES"
@@ -108,6 +99,21 @@ def seed(path: Path, *, devices: int, payments: int) -> float:
     conn.execute("ANALYZE")
     conn.close()
     return time.monotonic() - started
+
+
+def payment_rows(payments: int, now: float) -> list[tuple[Any, ...]]:
+    """A year of payments, oldest first: 70 % completed with a receipt, the rest failed."""
+    rng = random.Random(7)
+    rows = []
+    for i in range(1, payments + 1):
+        at = now - YEAR + i * (YEAR - 3600) / payments
+        completed = rng.random() < 0.7
+        rows.append((i, f"pay{i:08d}", 1 + i % 2, mac_of(i % 50_000, "02:BB"),
+                     f"2547{10_000_000 + i % 5_000_000:08d}", 20 if i % 2 else 50,
+                     "completed" if completed else "failed", "sent", f"ws_CO_{i:010d}",
+                     "0" if completed else "1032", f"R{i:09d}" if completed else None,
+                     at, at + 5))
+    return rows
 
 
 def free_udp_port() -> int:

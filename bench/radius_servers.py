@@ -52,11 +52,13 @@ def fill_database(path: Path, macs: list[str]) -> None:
 
 def serve_hotspotd(db_path: str, secret: str, mac_password: str) -> None:
     from hotspotd.billing.access import AccessPolicy
+    from hotspotd.billing.access_view import AccessView
     from hotspotd.radius.server import RadiusServer
     from hotspotd.store.db import Database
 
     db = Database(db_path).open()
-    policy = AccessPolicy(db, mac_password=mac_password, interim_interval=INTERIM)
+    view = AccessView(db).start()
+    policy = AccessPolicy(db, mac_password=mac_password, interim_interval=INTERIM, view=view)
     server = RadiusServer(host="127.0.0.1", auth_port=0, acct_port=0,
                           clients={"127.0.0.1": secret.encode()}, authorize=policy.authorize,
                           record_accounting=policy.record_accounting,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import shutil
@@ -61,6 +62,12 @@ def radclient(port: int, path: Path, parallel: int, extra: list[str]) -> list[st
             "-p", str(parallel), "-r", "1", "-t", "5", f"127.0.0.1:{port}", "auth", SECRET]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def quiet_run(port: int, path: Path, parallel: int) -> dict[str, float]:
     started = time.perf_counter()
     done = subprocess.run(radclient(port, path, parallel, ["-q", "-s"]), capture_output=True,
@@ -100,15 +107,18 @@ def percentile(values: list[float], fraction: float) -> float:
 class Tally:
     """What one server did over every run."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, pid: int) -> None:
         self.name = name
+        self.pid = pid
         self.requests = self.lost = self.approved = 0
-        self.seconds = 0.0
+        self.seconds = self.cpu_seconds = 0.0
         self.latencies: list[float] = []
 
     def run_file(self, port: int, path: Path, parallel: int) -> None:
         count = sum(1 for line in path.open() if line.strip())
+        cpu_before = cpu_seconds(self.pid)
         quiet = quiet_run(port, path, parallel)
+        self.cpu_seconds += cpu_seconds(self.pid) - cpu_before
         self.requests += count
         self.seconds += quiet["seconds"]
         self.lost += int(quiet["lost"]) if quiet["lost"] >= 0 else count
@@ -119,13 +129,16 @@ class Tally:
         latencies = self.latencies or [0.0]
         result = {"requests": self.requests, "approved": self.approved, "lost": self.lost,
                   "throughput_per_s": round(self.requests / self.seconds, 1),
+                  "server_cpu_us_per_request": round(
+                      self.cpu_seconds / self.requests * 1e6, 1),
                   "latency_ms": {"p50": round(percentile(latencies, 0.5), 2),
                                  "p99": round(percentile(latencies, 0.99), 2),
                                  "max": round(max(latencies), 2),
                                  "count": len(self.latencies)}}
         print(f"{self.name:>10}: {result['throughput_per_s']:>8.1f} req/s, p50"
               f" {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms,"
-              f" lost {self.lost} of {self.requests}", flush=True)
+              f" lost {self.lost} of {self.requests},"
+              f" {result['server_cpu_us_per_request']} us server CPU per request", flush=True)
         return result
 
 
@@ -149,7 +162,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         files = write_request_files(directory, macs, args.per_file)
         targets: list[tuple[Tally, int]] = []
         hotspotd, port = start_hotspotd(directory / "bench.sqlite3")
-        targets.append((Tally("hotspotd"), port))
+        targets.append((Tally("hotspotd", hotspotd.pid), port))
         freeradius = None
         skipped = "--skip-freeradius" if args.skip_freeradius else (
             None if servers.freeradius_available() else
@@ -159,7 +172,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 port = servers.free_udp_pair()
                 raddb = servers.prepare_freeradius(directory, macs, SECRET, MAC_PASSWORD, port)
                 freeradius = servers.start_freeradius(raddb, directory / "freeradius.log")
-                targets.append((Tally("FreeRADIUS"), port))
+                targets.append((Tally("FreeRADIUS", freeradius.pid), port))
             for _round in range(args.rounds):
                 for path in files:
                     for tally, target_port in targets:
@@ -176,7 +189,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return results
     ratio = results["hotspotd"]["throughput_per_s"] / results["freeradius"]["throughput_per_s"]
     results["throughput_ratio"] = round(ratio, 3)
-    print(f"hotspotd / FreeRADIUS throughput: {ratio:.2f}x (target >= 0.8x, 0 lost)")
+    cpu_ratio = results["freeradius"]["server_cpu_us_per_request"] / max(
+        0.1, results["hotspotd"]["server_cpu_us_per_request"])
+    results["cpu_efficiency_ratio"] = round(cpu_ratio, 3)
+    print(f"hotspotd / FreeRADIUS throughput: {ratio:.2f}x (target >= 0.8x, 0 lost);"
+          f" requests per server CPU-second: {cpu_ratio:.2f}x", flush=True)
     return results
 
 

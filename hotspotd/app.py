@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from hotspotd import generated_secrets
 from hotspotd.admin.options import AdminOptions
 from hotspotd.billing.access import AccessPolicy
+from hotspotd.billing.access_view import AccessView
 from hotspotd.billing.mpesa_setup import build_mpesa, request_budget
 from hotspotd.config import Config, check_production
 from hotspotd.daraja.client import DarajaClient
@@ -68,7 +69,7 @@ class Appliance:
         router = self._start_router()
         self.outbox = RouterOutbox(
             self.db, router, mac_password=self.config.radius.mac_password, now=self.now,
-            coa=self._coa_client(),
+            coa=self.ops.instruments.coa(self._coa_client()),
             enforce_interval=self.config.router.enforce_interval_seconds,
             reconcile_interval=self.config.router.reconcile_interval_seconds)
         self._start_web(daraja)
@@ -118,8 +119,11 @@ class Appliance:
 
     def _start_radius(self) -> None:
         cfg = self.config.radius
+        view = AccessView(self.db).start()  # RADIUS answers entitled devices from memory
+        self._stoppers.append(view.stop)
         self.access = AccessPolicy(self.db, mac_password=cfg.mac_password,
-                                   interim_interval=cfg.interim_interval_seconds, now=self.now)
+                                   interim_interval=cfg.interim_interval_seconds, now=self.now,
+                                   view=view)
         secret = cfg.secret.encode()
         self.radius = RadiusServer(
             host=cfg.host, auth_port=cfg.auth_port, acct_port=cfg.acct_port,

@@ -381,3 +381,8 @@ def test_screens_for_the_record(page: Any, base: str) -> None:
             for check in ("database", "disk space", "daraja", "router", "clock"):
                 assert check in names, names
     assert "device.block" in page.locator("#audit").inner_text()
+    page.set_viewport_size({"width": 390, "height": 844})  # the owner's phone
+    page.goto(base)
+    shot(page, "dashboard-phone")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    page.set_viewport_size({"width": 1200, "height": 900})

@@ -15,6 +15,7 @@ from hotspotd.admin.accounts import (
     verify_login,
 )
 from hotspotd.admin.actions import Actor, assign_unmatched, block_mac, give_time, is_blocked
+from hotspotd.admin.payments_view import PaymentQuery, search_payments
 from hotspotd.admin.reports import dashboard_figures, local_day_start, period_starts
 from hotspotd.admin.security import mask_phone
 from hotspotd.admin.selftest import run_self_test
@@ -110,3 +111,28 @@ def test_self_test_says_what_to_fix(db: Database, clock: FakeClock) -> None:
     assert not checks["callbacks reachable"].ok
     assert "STK Query" in checks["callbacks reachable"].fix
     assert not checks["live checks"].ok and "probe exploded" in checks["live checks"].detail
+
+
+def test_payment_search_by_phone_receipt_account_code_and_status(
+        db: Database, clock: FakeClock, make_plan: Callable[..., Plan]) -> None:
+    plan = make_plan()
+    with db.write() as conn:
+        for index, (phone, status, receipt) in enumerate([
+                ("254712000001", "completed", "RCPTA00001"), ("254712000002", "failed", None),
+                ("254712000001", "cancelled", None)]):
+            conn.execute("INSERT INTO payments (public_id, plan_id, mac, phone, amount, status,"
+                         " receipt, created_at) VALUES (?, ?, ?, ?, 20, ?, ?, ?)",
+                         (f"pub{index}", plan.id, f"AA:BB:CC:DD:00:0{index}", phone, status,
+                          receipt, clock() + index))
+        conn.execute("INSERT INTO account_codes (code, mac, created_at) VALUES ('K7Q2',"
+                     " 'AA:BB:CC:DD:00:01', 0)")
+
+    def ids(**query: object) -> list[str]:
+        return [row["public_id"] for row in search_payments(db, PaymentQuery(**query))]
+
+    assert ids(phone="0712 000 001") == ["pub2", "pub0"]  # newest first
+    assert ids(phone="0712000001", status="completed") == ["pub0"]
+    assert ids(receipt="rcpta00001") == ["pub0"]
+    assert ids(code="k7q2") == ["pub1"]
+    assert ids(code="aa-bb-cc-dd-00-02") == ["pub2"]
+    assert ids(start=clock() + 1, end=clock() + 2) == ["pub1"]

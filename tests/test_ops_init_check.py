@@ -188,3 +188,25 @@ def test_clock_skew_is_reported() -> None:
     config = load_config(None, env={})
     result = check_clock(config, fetch=lambda url: "Mon, 01 Jan 2024 00:00:00 GMT")
     assert not result.ok and "off by" in result.detail and "set-ntp" in result.fix
+
+
+def test_check_tries_oauth_on_every_stored_channel(
+        tmp_path: Path, real_links: tuple[DarajaSimulator, MikrotikSimulator]) -> None:
+    from hotspotd.billing.channels import Channel, save_channel
+    from hotspotd.secretbox import SecretBox, create_key_file
+
+    daraja, router = real_links
+    config = write_config(tmp_path, daraja, router)
+    create_key_file(tmp_path / "missing.key")  # the key file the config names
+    box = SecretBox.from_key_file(tmp_path / "missing.key")
+    db = Database(tmp_path / "var" / "hotspotd.sqlite3").open()
+    for name, secret in (("good", "cs"), ("stale", "old-secret")):
+        save_channel(db, box, Channel(name=name, kind="paybill", environment="sandbox",
+                                      base_url=daraja.url, shortcode="174379",
+                                      consumer_key="ck", consumer_secret=secret,
+                                      passkey="pk", callback_token=f"tok-{name}"), now=1.0)
+    db.close()
+    results = by_name(run_checks(config, env={}))
+    assert results["daraja channel good"].ok
+    stale = results["daraja channel stale"]
+    assert not stale.ok and "OAuth refused" in stale.detail and "owner UI" in stale.fix

@@ -133,3 +133,50 @@ def test_scheduled_jobs_backup_and_retention(appliance: Appliance) -> None:
     assert info.payments >= 2
     assert scrape(appliance)["hotspotd_last_backup_timestamp_seconds"][()] > 0
     assert appliance.ops.retention_now() == 0  # nothing older than a year
+
+
+def test_demo_sends_customer_receipts_through_the_sms_simulator(appliance: Appliance) -> None:
+    monitor = appliance.ops.alerts
+    monitor.send_receipts()  # the cursor exists (set by the first run) or is set now
+    buy(appliance, "254700000000")
+    monitor.send_receipts()
+    messages = appliance.ops.sms_simulator.messages
+    assert messages and messages[-1]["to"] == "+254700000000"
+    assert "received, M-Pesa" in messages[-1]["message"]
+    page = requests.get(appliance.addresses["sms_url"], timeout=5)
+    assert page.status_code == 200 and "+254700000000" in page.text
+
+
+def test_coa_and_daraja_wrappers_count_outcomes_and_errors() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from hotspotd.ops.instrument import Instruments
+    from hotspotd.radius.coa import CoaOutcome
+
+    class Router:
+        def change(self, session: object, change: object) -> CoaOutcome:
+            return CoaOutcome(answered=True, acked=True)
+
+        def disconnect(self, session: object) -> CoaOutcome:
+            return CoaOutcome(answered=False)
+
+    class Daraja:
+        shortcode = "174379"
+
+        def stk_query(self, checkout_id: str) -> str:
+            raise TimeoutError("read timed out")
+
+    registry = CollectorRegistry()
+    instruments = Instruments(registry)
+    coa = instruments.coa(Router())
+    coa.change(None, None)
+    coa.disconnect(None)
+    daraja = instruments.daraja(Daraja())
+    assert daraja.shortcode == "174379"
+    with pytest.raises(TimeoutError):
+        daraja.stk_query("ws_CO_1")
+    value = registry.get_sample_value
+    assert value("hotspotd_coa_total", {"request": "coa", "outcome": "ack"}) == 1
+    assert value("hotspotd_coa_total", {"request": "disconnect", "outcome": "no_answer"}) == 1
+    assert value("hotspotd_daraja_errors_total",
+                 {"operation": "stk_query", "kind": "TimeoutError"}) == 1

@@ -175,3 +175,33 @@ def test_access_requests_are_answered_while_a_writer_holds_the_database(
         blocker.execute("ROLLBACK")
         blocker.close()
     acct.join(10)
+
+
+def test_in_memory_view_follows_grants_and_blocks_and_falls_back(db, clock) -> None:
+    from hotspotd.billing.access_view import AccessView
+
+    view = AccessView(db, poll_interval=0.05)
+    policy = AccessPolicy(db, mac_password=MAC_PASSWORD, interim_interval=60, now=clock,
+                          view=view)
+    view.start()
+    try:
+        with db.write() as conn:
+            grant_time(conn, mac=MAC, seconds=600, now=clock(), plan_id=None,
+                       rate_limit="2M/5M", source="test")
+        assert policy.decision_for(MAC).session_timeout == 600  # database, before the view
+        deadline = time.monotonic() + 3
+        while view.get(MAC) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert policy.decision_for(MAC).accept
+        with db.write() as conn:
+            conn.execute("INSERT INTO blocked_macs (mac, reason, blocked_by, blocked_at)"
+                         " VALUES (?, 'abuse', 'owner', 0)", (MAC,))
+            conn.execute("INSERT INTO router_ops (mac, action, next_attempt_at, created_at)"
+                         " VALUES (?, 'disconnect', 0, 0)", (MAC,))
+        while view.get(MAC) is not None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert policy.decision_for(MAC).reply_message == BLOCKED
+    finally:
+        view.stop()

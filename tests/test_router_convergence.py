@@ -69,7 +69,8 @@ def test_top_up_while_online_extends_by_coa_in_the_same_session(appliance: Appli
     wait_until(lambda: (sim.session_timeout_of(MAC) or 0) >= 1199)
     assert active(appliance)[".id"] == first[".id"]  # type: ignore[index]  # not re-logged in
     assert sim.rate_limit_of(MAC) == "4M/8M"
-    assert any("extended by CoA" in detail for detail in events(appliance, "router.login"))
+    wait_until(lambda: any("extended by CoA" in detail
+                           for detail in events(appliance, "router.login")))
 
 
 def test_coa_without_answer_falls_back_to_the_api(appliance: Appliance) -> None:
@@ -81,7 +82,8 @@ def test_coa_without_answer_falls_back_to_the_api(appliance: Appliance) -> None:
     sim = appliance.router_simulator
     wait_until(lambda: (sim.session_timeout_of(MAC) or 0) >= 1190)
     assert active(appliance)[".id"] != first[".id"]  # type: ignore[index]
-    assert "through the API" in events(appliance, "router.login")[-1]
+    wait_until(lambda: any("through the API" in detail
+                           for detail in events(appliance, "router.login")[1:]))
 
 
 def test_expired_device_is_disconnected_even_if_the_router_missed_it(
@@ -93,6 +95,7 @@ def test_expired_device_is_disconnected_even_if_the_router_missed_it(
                      (appliance.now(), MAC))
     took = wait_until(lambda: active(appliance) is None)
     assert took < 5
+    wait_until(lambda: events(appliance, "router.disconnect"))
     assert "Disconnect-Request: ACK" in events(appliance, "router.disconnect")[-1]
     assert appliance.router_simulator.session_timeout_of(MAC) is None
 

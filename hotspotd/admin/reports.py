@@ -41,21 +41,41 @@ def period_starts(now: float, offset_minutes: int) -> dict[str, float]:
     return {"today": today, "week": week, "month": month}
 
 
-def _period(db: Database, label: str, start: float, end: float) -> Period:
-    row = db.query_one(
-        "SELECT COUNT(*) AS purchases,"
-        " COALESCE(SUM(status = 'completed'), 0) AS completed,"
+def _daily(db: Database, since: float, offset_minutes: int) -> dict[int, tuple[int, int, int]]:
+    """{venue day number: (revenue, purchases, completed)} from `since` on: one index scan."""
+    rows = db.query(
+        "SELECT CAST((created_at + ?) / 86400 AS INTEGER) AS day, COUNT(*) AS purchases,"
+        " SUM(status = 'completed') AS completed,"
         " COALESCE(SUM(CASE WHEN status = 'completed' THEN COALESCE(paid_amount, amount)"
-        " END), 0) AS revenue FROM payments WHERE created_at >= ? AND created_at < ?",
-        (start, end))
-    assert row is not None
-    return Period(label, start, int(row["revenue"]), int(row["purchases"]),
-                  int(row["completed"]))
+        " END), 0) AS revenue FROM payments WHERE created_at >= ? GROUP BY day",
+        (offset_minutes * 60, since))
+    return {int(r["day"]): (int(r["revenue"]), int(r["purchases"]), int(r["completed"]))
+            for r in rows}
 
 
-def dashboard_figures(db: Database, now: float, offset_minutes: int) -> dict[str, Any]:
+def _day_number(start: float, offset_minutes: int) -> int:
+    return int((start + offset_minutes * 60) // DAY)
+
+
+def dashboard_figures(db: Database, now: float, offset_minutes: int,
+                      chart_days: int = 30) -> dict[str, Any]:
+    """Today / week / month figures, the revenue chart's days, and the live counts."""
     starts = period_starts(now, offset_minutes)
-    periods = [_period(db, label, start, now + 1) for label, start in starts.items()]
+    first_chart_day = starts["today"] - (chart_days - 1) * DAY
+    daily = _daily(db, min(first_chart_day, *starts.values()), offset_minutes)
+    periods = []
+    for label, start in starts.items():
+        first = _day_number(start, offset_minutes)
+        sums = [value for day, value in daily.items() if day >= first]
+        periods.append(Period(label, start, sum(v[0] for v in sums), sum(v[1] for v in sums),
+                              sum(v[2] for v in sums)))
+    revenue_days = [(day_start, daily.get(_day_number(day_start, offset_minutes),
+                                          (0, 0, 0))[0])
+                    for day_start in (first_chart_day + i * DAY for i in range(chart_days))]
+    return {"periods": periods, "revenue_days": revenue_days, **_live_counts(db, now)}
+
+
+def _live_counts(db: Database, now: float) -> dict[str, Any]:
     one = db.query_one
     unmatched = one("SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM unmatched_payments"
                     " WHERE resolved_at IS NULL")
@@ -66,7 +86,6 @@ def dashboard_figures(db: Database, now: float, offset_minutes: int) -> dict[str
                  " COALESCE(SUM(push_state = 'uncertain'), 0) FROM payments"
                  " WHERE created_at >= ?", (now - 3600,))
     return {
-        "periods": periods,
         "online": one("SELECT COUNT(DISTINCT mac) FROM radius_sessions"
                       " WHERE status = 'online'")[0],
         "entitled": one("SELECT COUNT(*) FROM entitlements WHERE expires_at > ?", (now,))[0],
@@ -76,23 +95,6 @@ def dashboard_figures(db: Database, now: float, offset_minutes: int) -> dict[str
         "pushes_last_hour": daraja[0], "pushes_refused": daraja[1],
         "pushes_uncertain": daraja[2],
     }
-
-
-def revenue_per_day(db: Database, now: float, offset_minutes: int,
-                    days: int = 30) -> list[tuple[float, int]]:
-    """(day start, revenue) for each of the last `days` days, oldest first, zeros included."""
-    first = local_day_start(now, offset_minutes) - (days - 1) * DAY
-    offset = offset_minutes * 60
-    rows = db.query(
-        "SELECT CAST((created_at + ?) / 86400 AS INTEGER) AS day,"
-        " SUM(COALESCE(paid_amount, amount)) AS revenue FROM payments"
-        " WHERE created_at >= ? AND status = 'completed' GROUP BY day", (offset, first))
-    by_day = {int(row["day"]): int(row["revenue"]) for row in rows}
-    result = []
-    for index in range(days):
-        start = first + index * DAY
-        result.append((start, by_day.get(int((start + offset) // DAY), 0)))
-    return result
 
 
 def purchases_per_hour(db: Database, now: float, offset_minutes: int) -> list[int]:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 
 from hotspotd.billing import vouchers
+from hotspotd.billing.access_view import AccessView
 from hotspotd.billing.macs import looks_like_mac, normalise_mac
 from hotspotd.radius.server import AccessDecision, AccessRequest, AccountingRecord
 from hotspotd.store.db import Database
@@ -43,8 +44,9 @@ _ACCESS_QUERY = (
 
 class AccessPolicy:
     def __init__(self, db: Database, *, mac_password: str, interim_interval: int,
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float] = time.time, view: AccessView | None = None) -> None:
         self._db = db
+        self._view = view
         self._mac_password = mac_password
         self._interim_interval = interim_interval
         self._now = now
@@ -61,7 +63,18 @@ class AccessPolicy:
         return self._voucher_login(request)
 
     def decision_for(self, mac: str) -> AccessDecision:
-        """Accept with the time left, rate limit, data cap and idle timeout; else reject."""
+        """Accept with the time left, rate limit, data cap and idle timeout; else reject.
+
+        An entitled device is answered from the in-memory view when there is one; anything
+        else (unknown to the view, expired, blocked) is decided by the database."""
+        allowance = self._view.get(mac) if self._view is not None else None
+        if allowance is not None:
+            seconds = int(allowance.expires_at - self._now())
+            if seconds > 0:
+                return AccessDecision(accept=True, session_timeout=seconds,
+                                      rate_limit=allowance.rate_limit,
+                                      idle_timeout=allowance.idle_timeout,
+                                      total_limit_bytes=allowance.data_cap_bytes)
         row = self._db.connection().execute(_ACCESS_QUERY, (mac, mac)).fetchone()
         if row["blocked"]:
             return AccessDecision(accept=False, reply_message=BLOCKED)

@@ -314,9 +314,10 @@ SCHEMA: tuple[Option, ...] = (
     Option("privacy", "retention_days", 365, POSITIVE_INT,
            "Phone numbers and names are erased from payments settled longer ago than this"
            " (amounts and M-Pesa receipts are kept for the books). Checked daily."),
-    Option("alerts", "backend", "log", enum("log", "sms", "email"),
+    Option("alerts", "backend", "log", enum("log", "sms", "email", "sms-simulator"),
            '"log": alerts are only logged; "sms": also sent by SMS through Africa\'s Talking;'
-           ' "email": also sent by e-mail over SMTP.'),
+           ' "email": also sent by e-mail over SMTP; "sms-simulator": SMS to an embedded'
+           " Africa's Talking simulator (the demo), whose page lists what was sent."),
     Option("alerts", "recipients", (), list_of(NON_EMPTY_STR, "phone numbers or e-mail"
                                                 " addresses"),
            "Who gets alerts: phone numbers (sms) or e-mail addresses (email)."),

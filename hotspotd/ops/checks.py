@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from hotspotd.billing.channels import load_channels
 from hotspotd.config import Config, ConfigError, check_production, load_config
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.errors import DarajaAuthError, DarajaError
@@ -25,6 +26,7 @@ from hotspotd.ops.lock import is_locked
 from hotspotd.radius.coa import CoaClient, SessionRef
 from hotspotd.router.gateway import RouterError, RouterGateway, RouterLoginFailed
 from hotspotd.secretbox import SecretBox, SecretBoxError
+from hotspotd.store.db import Database
 from hotspotd.store.migrations import available_migrations
 
 MAX_CLOCK_SKEW = 60.0
@@ -52,12 +54,13 @@ def run_checks(config_path: Path, *, env: dict[str, str] | None = None) -> list[
         return [CheckResult("config", False, str(exc),
                             f"edit {config_path} (every option: hotspotd.example.toml)")]
     results = [CheckResult("config", True, f"{config_path} loaded")]
-    for check in (check_key_file, check_database, check_daraja, check_router,
-                  check_radius_ports, check_coa, check_clock):
+    for check in (check_key_file, check_database, check_daraja, check_daraja_channels,
+                  check_router, check_radius_ports, check_coa, check_clock):
         try:
-            results.append(check(config))
+            found = check(config)
         except Exception as exc:  # a check must never crash the others
-            results.append(CheckResult(check.__name__[6:], False, f"check crashed: {exc!r}"))
+            found = CheckResult(check.__name__[6:], False, f"check crashed: {exc!r}")
+        results += found if isinstance(found, list) else [found]
     return results
 
 
@@ -112,17 +115,52 @@ def check_daraja(config: Config) -> CheckResult:
                           consumer_secret=cfg.consumer_secret, shortcode=cfg.shortcode,
                           passkey=cfg.passkey, transaction_type=cfg.transaction_type,
                           till_number=cfg.till_number, timeout=cfg.timeout_seconds)
+    result = _oauth("daraja", cfg.base_url, client)
+    if not result.ok and "OAuth refused" in result.detail:
+        return CheckResult("daraja", False, result.detail,
+                           "check [daraja] consumer_key/consumer_secret belong to this"
+                           " environment (sandbox keys fail in production and back)")
+    if result.ok:
+        return CheckResult("daraja", True, f"{result.detail} (shortcode {cfg.shortcode})")
+    return CheckResult("daraja", False, result.detail,
+                       "check the internet uplink, DNS and [daraja] base_url")
+
+
+def check_daraja_channels(config: Config) -> list[CheckResult]:
+    """OAuth for every Daraja channel stored (encrypted) in the database by the owner UI."""
+    path = Path(config.database.path)
+    if not path.exists():
+        return []
+    db = Database(path)
+    try:
+        if not db.query_one("SELECT 1 FROM sqlite_master WHERE name = 'daraja_channels'"):
+            return []
+        channels = load_channels(db, SecretBox.from_key_file(Path(config.security.key_file)))
+    except SecretBoxError as exc:
+        return [CheckResult("daraja channels", False, str(exc),
+                            "the key file must be the one the channels were saved with")]
+    finally:
+        db.close()
+    results = []
+    for channel in channels:
+        result = _oauth(f"daraja channel {channel.name}", channel.base_url, DarajaClient(
+            base_url=channel.base_url, consumer_key=channel.consumer_key,
+            consumer_secret=channel.consumer_secret, shortcode=channel.shortcode,
+            passkey=channel.passkey, transaction_type=channel.kind,
+            till_number=channel.till_number, timeout=config.daraja.timeout_seconds))
+        results.append(result)
+    return results
+
+
+def _oauth(name: str, base_url: str, client: DarajaClient) -> CheckResult:
     try:
         client.check_credentials()
     except DarajaAuthError as exc:
-        return CheckResult("daraja", False, f"OAuth refused at {cfg.base_url}: {exc}",
-                           "check [daraja] consumer_key/consumer_secret belong to this"
-                           " environment (sandbox keys fail in production and back)")
+        return CheckResult(name, False, f"OAuth refused at {base_url}: {exc}",
+                           "re-enter this channel's consumer key/secret in the owner UI")
     except DarajaError as exc:
-        return CheckResult("daraja", False, f"{cfg.base_url}: {exc}",
-                           "check the internet uplink, DNS and [daraja] base_url")
-    return CheckResult("daraja", True, f"OAuth token obtained from {cfg.base_url}"
-                       f" (shortcode {cfg.shortcode})")
+        return CheckResult(name, False, f"{base_url}: {exc}", "check the uplink and DNS")
+    return CheckResult(name, True, f"OAuth token obtained from {base_url}")
 
 
 def check_router(config: Config) -> CheckResult:

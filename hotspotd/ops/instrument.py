@@ -31,6 +31,13 @@ class Instruments:
         self.daraja_errors = Counter(
             "hotspotd_daraja_errors", "Failed Daraja calls, by operation and error kind.",
             ["operation", "kind"], registry=registry)
+        self.coa_outcomes = Counter(
+            "hotspotd_coa", "CoA-Request / Disconnect-Request outcomes sent to the router.",
+            ["request", "outcome"], registry=registry)
+
+    def coa(self, client: T) -> T:
+        """`client` (a CoaClient), with each change/disconnect counted by its outcome."""
+        return _CoaProxy(client, self.coa_outcomes)  # type: ignore[return-value]
 
     def timed(self, kind: str, function: Callable[..., T]) -> Callable[..., T]:
         histogram = self.radius_latency.labels(kind)
@@ -75,3 +82,29 @@ class _CountingProxy:
 
     def __repr__(self) -> str:
         return repr(self._target)
+
+
+class _CoaProxy:
+    _REQUESTS = {"change": "coa", "disconnect": "disconnect"}
+
+    def __init__(self, target: Any, counter: Counter) -> None:
+        self._target = target
+        self._counter = counter
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if name not in self._REQUESTS:
+            return value
+        counter, request = self._counter, self._REQUESTS[name]
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                outcome = value(*args, **kwargs)
+            except Exception:
+                counter.labels(request, "error").inc()
+                raise
+            label = ("ack" if outcome.acked else "nak") if outcome.answered else "no_answer"
+            counter.labels(request, label).inc()
+            return outcome
+
+        return counted

@@ -9,6 +9,7 @@ piece that is not started (yet) is reported as such rather than crashing a probe
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import threading
 import time
@@ -19,11 +20,13 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from hotspotd.httpserver import ServedApp
 from hotspotd.ops import backup, privacy
 from hotspotd.ops.alerts import AlertMonitor, AlertOptions
 from hotspotd.ops.instrument import Instruments
 from hotspotd.ops.metrics import ApplianceCollector, build_registry, exposition
 from hotspotd.ops.notifiers import AfricasTalkingSms, build_notifier
+from hotspotd.ops.sms_simulator import SmsSimulator
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +43,24 @@ class ApplianceOps:
             extra=self._extra_metrics)
         self.registry = build_registry(self.collector)
         self.instruments = Instruments(self.registry)
-        notifier = build_notifier(config)
+        notifier = self._sms_simulator() if config.alerts.backend == "sms-simulator" \
+            else build_notifier(config)
         receipts = notifier if isinstance(notifier, AfricasTalkingSms) else None
         self.alerts = AlertMonitor(self.db, notifier, AlertOptions.from_config(config.alerts),
                                    data_dir=appliance.data_dir, now=appliance.now,
                                    receipts=receipts)
         self._metrics_lock = threading.Lock()
+
+    def _sms_simulator(self) -> AfricasTalkingSms:
+        """The demo's SMS gateway: Africa's Talking simulated in-process, over HTTP."""
+        key = secrets.token_urlsafe(18)
+        simulator = SmsSimulator(username="sandbox", api_key=key)
+        served = ServedApp(simulator.app(), self.config.simulators.host, 0, threads=2,
+                           name="sms-simulator").start()
+        self.appliance._stoppers.append(served.stop)
+        self.appliance.addresses["sms_url"] = served.url + "/"
+        self.sms_simulator = simulator
+        return AfricasTalkingSms(base_url=served.url, username="sandbox", api_key=key)
 
     # -- health --------------------------------------------------------------------------
     def problems(self) -> list[str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +38,7 @@ GIGAWORD = 2**32
 MAX_TEXT = 253
 _HEADER = struct.Struct("!BBH16s")
 _ZERO_MA = bytes(16)
+_MA_HEADER = bytes((MESSAGE_AUTHENTICATOR, 18))
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def decode_request(data: bytes, secret: bytes, *, require_message_authenticator:
         position += size
     if ma_offset is not None:
         zeroed = data[:ma_offset] + _ZERO_MA + data[ma_offset + 16:]
-        expected = hmac.new(secret, zeroed, hashlib.md5).digest()
+        expected = hmac.digest(secret, zeroed, "md5")
         if not hmac.compare_digest(expected, data[ma_offset:ma_offset + 16]):
             raise DropPacket("bad_message_authenticator", "Message-Authenticator does not match")
     elif require_message_authenticator:
@@ -103,7 +104,7 @@ def access_request(raw: RawRequest, secret: bytes, nas_address: str) -> AccessRe
         raise DropPacket("malformed", "Framed-IP-Address is not 4 octets")
     return AccessRequest(
         user_name=user_name, calling_station_id=raw.text(CALLING_STATION_ID),
-        framed_ip=str(ipaddress.IPv4Address(framed)) if framed is not None else None,
+        framed_ip=socket.inet_ntoa(framed) if framed is not None else None,
         nas_address=nas_address, nas_identifier=raw.text(NAS_IDENTIFIER),
         password_matches=_password_checker(raw, secret))
 
@@ -131,14 +132,15 @@ def pap_decrypt(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes:
     """RFC 2865 5.2: undo the MD5 stream cipher; trailing NUL padding is removed."""
     if not hidden or len(hidden) % 16 or len(hidden) > 128:
         raise DropPacket("malformed", f"User-Password of {len(hidden)} octets")
-    clear = bytearray()
+    clear = []
     last = authenticator
     for start in range(0, len(hidden), 16):
         block = hidden[start:start + 16]
         key = hashlib.md5(secret + last).digest()
-        clear += bytes(a ^ b for a, b in zip(block, key, strict=True))
+        plain = int.from_bytes(block, "big") ^ int.from_bytes(key, "big")
+        clear.append(plain.to_bytes(16, "big"))
         last = block
-    return bytes(clear).rstrip(b"\x00")
+    return b"".join(clear).rstrip(b"\x00")
 
 
 def encode_reply(raw: RawRequest, secret: bytes, decision: AccessDecision,
@@ -166,9 +168,9 @@ def encode_reply(raw: RawRequest, secret: bytes, decision: AccessDecision,
     attributes_length = 18 + sum(len(part) for part in body)
     header = struct.pack("!BBH", code, raw.identifier, 20 + attributes_length)
     rest = b"".join(body)
-    signature = hmac.new(secret, header + raw.authenticator + bytes((MESSAGE_AUTHENTICATOR, 18))
-                         + _ZERO_MA + rest, hashlib.md5).digest()
-    attributes = bytes((MESSAGE_AUTHENTICATOR, 18)) + signature + rest
+    signature = hmac.digest(secret, header + raw.authenticator + _MA_HEADER + _ZERO_MA + rest,
+                            "md5")
+    attributes = _MA_HEADER + signature + rest
     response = hashlib.md5(header + raw.authenticator + attributes + secret).digest()
     return header + response + attributes
 

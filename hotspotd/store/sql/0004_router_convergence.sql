@@ -8,3 +8,4 @@ CREATE INDEX radius_sessions_ip ON radius_sessions (framed_ip, status);
 CREATE INDEX radius_sessions_status ON radius_sessions (status, mac);
 CREATE INDEX devices_last_ip ON devices (last_ip);
 CREATE INDEX entitlements_expires ON entitlements (expires_at);
+CREATE INDEX router_ops_mac ON router_ops (mac, state, action);

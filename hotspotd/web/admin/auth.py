@@ -70,6 +70,7 @@ def logout() -> Any:
     """Ends this login and every other one of the account (cookies cannot be recalled)."""
     ctx = web_context()
     end_sessions(ctx.db, account_id=g.account.id, now=ctx.now())
+    _audit(g.account.username, "logout")
     session.clear()
     return redirect(url_for("admin.login"), 303)
 

@@ -13,7 +13,7 @@ from hotspotd.admin.catalogue import all_plans
 from hotspotd.admin.charts import bar_chart
 from hotspotd.admin.devices import unresolved_unmatched
 from hotspotd.admin.payments_view import STATUSES, PaymentQuery, payment_story, search_payments
-from hotspotd.admin.reports import dashboard_figures, purchases_per_hour, revenue_per_day
+from hotspotd.admin.reports import dashboard_figures, purchases_per_hour
 from hotspotd.admin.security import mask_phone
 from hotspotd.web.admin import actor, blueprint, page, parse_day
 from hotspotd.web.context import web_context
@@ -35,16 +35,16 @@ def _show_phones() -> bool:
 def dashboard() -> Any:
     ctx = web_context()
     now, offset = ctx.now(), ctx.admin.utc_offset_minutes
-    days = revenue_per_day(ctx.db, now, offset)
+    figures = dashboard_figures(ctx.db, now, offset)
+    days = figures["revenue_days"]
     hours = purchases_per_hour(ctx.db, now, offset)
     day_labels = [time.strftime("%d %b", time.gmtime(start + offset * 60)) for start, _ in days]
     revenue_chart = bar_chart([value for _, value in days], day_labels, every=5,
                               title="Revenue per day, last 30 days (KES)")
     hour_chart = bar_chart(hours, [f"{hour:02d}" for hour in range(24)], every=3,
                            title="Purchases per hour, today")
-    return page("admin/dashboard.html", figures=dashboard_figures(ctx.db, now, offset),
-                health=ctx.health(), revenue_chart=revenue_chart, hour_chart=hour_chart,
-                today_revenue=days[-1][1])
+    return page("admin/dashboard.html", figures=figures,
+                health=ctx.health(), revenue_chart=revenue_chart, hour_chart=hour_chart)
 
 
 def _query_from_args() -> PaymentQuery:

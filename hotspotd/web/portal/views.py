@@ -73,7 +73,7 @@ def plan_rows(plans: list[Any], lang: str) -> list[dict[str, Any]]:
     for plan in plans:
         duration = format_duration(plan.duration_seconds, lang)
         english = format_duration(plan.duration_seconds, "en")
-        name = plan.name.strip().lower().replace("minutes", "min")
+        name = plan.name.strip().lower()
         extra = "" if name in (english.lower(), duration.lower()) else plan.name
         rows.append({"id": plan.id, "price": plan.price, "duration": duration,
                      "name": extra})
