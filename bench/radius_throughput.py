@@ -209,10 +209,12 @@ def main() -> int:
     if shutil.which("radclient") is None:
         print("radclient is missing: sudo apt-get install -y freeradius-utils")
         return 2
+    load_before = os.getloadavg()[0]
     results = run(args)
     record = {"parameters": vars(args) | {"output": str(args.output)},
               "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                          "cpus": __import__("os").cpu_count()},
+                          "cpus": os.cpu_count(),
+                          "load_average_1min": [load_before, os.getloadavg()[0]]},
               "timestamp": datetime.now(UTC).isoformat(timespec="seconds"), **results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(record, indent=2) + "\n")

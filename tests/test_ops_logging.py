@@ -64,13 +64,16 @@ def test_configure_logging_masks_config_secrets(capsys: pytest.CaptureFixture[st
     from hotspotd.commands.common import add_log_secrets, configure_logging
 
     config = load_config(None, env={}, overrides={"radius": {"secret": "radius-xyz-123"}})
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
     configure_logging(config)
     try:
         logging.getLogger("hotspotd.test").warning("secret is radius-xyz-123")
         add_log_secrets(config.replace("router", password="router-pw-456"))
         logging.getLogger("hotspotd.test").warning("password router-pw-456")
         err = capsys.readouterr().err
-    finally:
-        logging.basicConfig(force=True)
+    finally:  # leave no handler on capsys's stream, which closes after the test
+        root.handlers[:], level = saved
+        root.setLevel(level)
     assert "radius-xyz-123" not in err and "router-pw-456" not in err
     assert err.count("***") == 2

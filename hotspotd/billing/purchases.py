@@ -158,7 +158,9 @@ class PurchaseService:
         log.warning("payment %s: STK push refused: %s %s", payment.id, code, message)
         payments.record_push_rejected(self._db, payment.id, result_code=code,
                                       result_desc=message, now=self._now())
-        raise PaymentNotSent(push_refusal_message(code, message))
+        refusal = PaymentNotSent(push_refusal_message(code, message))
+        refusal.result_code = refusal_code(code, message)  # type: ignore[attr-defined]
+        raise refusal
 
     def query_payment(self, payment_id: int) -> Settlement | None:
         """Ask STK Query about one pending payment; apply a final answer."""
@@ -300,8 +302,10 @@ class PurchaseService:
         return payments.fail_interrupted_pushes(self._db, self._now())
 
 
+def refusal_code(code: str, message: str) -> str:
+    return SUBSCRIBER_BUSY if "lock subscriber" in message.lower() else code
+
+
 def push_refusal_message(code: str, message: str, lang: str = "en") -> str:
     """Words for the customer when Daraja refused the push itself."""
-    if "lock subscriber" in message.lower():
-        code = SUBSCRIBER_BUSY
-    return customer_message(code, "failed", lang)
+    return customer_message(refusal_code(code, message), "failed", lang)

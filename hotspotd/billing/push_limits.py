@@ -19,6 +19,7 @@ from hotspotd.ratelimit import RateLimiter
 class PushLimited(BillingError):
     code = "too_many_requests"
     status = 429
+    result_code = LIMITED_CODE  # for the customer's words in another language
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from hotspotd.billing.customer_messages import customer_message
 from hotspotd.billing.errors import BillingError, InvalidMac, UnknownPayment
 from hotspotd.billing.grants import get_entitlement
 from hotspotd.billing.macs import normalise_mac
@@ -31,7 +32,10 @@ def _lang() -> str:
 
 @blueprint.errorhandler(BillingError)
 def _billing_error(exc: BillingError) -> Any:
-    response = jsonify(error_body(exc.code, exc.message))
+    message, result_code = exc.message, getattr(exc, "result_code", None)
+    if result_code and _lang() != "en":
+        message = customer_message(result_code, "failed", _lang())
+    response = jsonify(error_body(exc.code, message))
     retry_after = getattr(exc, "retry_after", None)
     if retry_after:
         response.headers["Retry-After"] = str(int(retry_after) + 1)

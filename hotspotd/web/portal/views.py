@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from hotspotd.billing.grants import get_entitlement
 from hotspotd.billing.payments import Payment
 from hotspotd.billing.status import purchase_status
 from hotspotd.web.i18n import format_duration, translate
@@ -30,11 +29,6 @@ def device_online(conn: sqlite3.Connection, mac: str) -> bool:
     row = conn.execute("SELECT state FROM router_ops WHERE mac = ? AND action = 'login'"
                        " ORDER BY id DESC LIMIT 1", (mac,)).fetchone()
     return row is not None and row["state"] == "done"
-
-
-def seconds_left(conn: sqlite3.Connection, mac: str, now: float) -> int:
-    entitlement = get_entitlement(conn, mac)
-    return entitlement.seconds_remaining(now) if entitlement else 0
 
 
 def phase_of(payment: Payment, online: bool, now: float) -> str:
