@@ -226,7 +226,7 @@ def _grant_payment(conn: sqlite3.Connection, payment: Payment, now: float,
                    receipt: str | None, paid_amount: int | None) -> Grant | None:
     if paid_amount is not None and paid_amount < payment.amount:
         _hold(conn, payment, receipt, paid_amount, now,
-              f"paid KES {paid_amount}, plan costs KES {payment.amount}")
+              f"paid KES {paid_amount}, plan costs KES {payment.amount}", owner=True)
         record_event(conn, now, "grant.held", payment_id=payment.id, paid_amount=paid_amount,
                      price=payment.amount)
         return None
@@ -242,12 +242,18 @@ def _grant_payment(conn: sqlite3.Connection, payment: Payment, now: float,
 
 
 def _hold(conn: sqlite3.Connection, payment: Payment, receipt: str | None,
-          paid_amount: int | None, now: float, reason: str) -> None:
-    """Keep money that must not grant automatically where the owner sees it (invariant 3)."""
+          paid_amount: int | None, now: float, reason: str, *, owner: bool = False) -> None:
+    """Keep money that must not grant automatically where the owner sees it (invariant 3).
+
+    `owner`: this payment is the receipt's own (it settled with it): an unresolved hold of
+    the same receipt under another payment (a conflicting report) is moved to it."""
+    conflict = (" ON CONFLICT (receipt) DO UPDATE SET reference = excluded.reference,"
+                " amount = excluded.amount, phone = excluded.phone, reason = excluded.reason"
+                " WHERE resolved_at IS NULL") if owner and receipt else ""
     conn.execute(
-        "INSERT OR IGNORE INTO unmatched_payments (source, reference, receipt, amount, phone,"
-        " reason, received_at) VALUES ('stk', ?, ?, ?, ?, ?, ?)",
-        (payment.public_id, receipt, paid_amount, payment.phone, reason, now))
+        f"INSERT {'' if conflict else 'OR IGNORE '}INTO unmatched_payments (source, reference,"
+        " receipt, amount, phone, reason, received_at) VALUES ('stk', ?, ?, ?, ?, ?, ?)"
+        + conflict, (payment.public_id, receipt, paid_amount, payment.phone, reason, now))
     record_event(conn, now, "payment.held", payment_id=payment.id, receipt=receipt,
                  reason=reason)
 

@@ -57,6 +57,7 @@ def base_config(data_dir: Path) -> dict[str, dict[str, Any]]:
         "logging": {"level": "info"},
         "daraja": {"backend": "simulator", "timeout_seconds": 5.0,
                    "requests_per_minute": 6000},  # tests of the budget set their own
+        "c2b": {"pull_interval_seconds": 0},  # Pull races the other settlement paths
         "settlement": {"inline_query_delays": [0.5], "reconcile_interval_seconds": 1,
                        "query_backoff_seconds": [0.5, 1.0], "pending_expiry_seconds": 60},
         "radius": {"host": "127.0.0.1", "auth_port": 0, "acct_port": 0,
