@@ -18,23 +18,17 @@ from typing import Any
 import pytest
 import requests
 from support.appliance import running_appliance
+from support.browser import launched_chromium
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
+expect = pytest.importorskip("playwright.sync_api").expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "admin"
 OWNER, PASSWORD = "owner", "owner password 2026"
 BUYER_MAC, BUYER_IP = "AA:BB:CC:06:00:01", "10.0.6.1"
 VENUE_TZ = timezone(timedelta(minutes=180))
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
-
 
 @pytest.fixture(scope="module")
 def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
@@ -49,11 +43,8 @@ def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS,
-                                              headless=True)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
