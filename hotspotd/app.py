@@ -71,7 +71,8 @@ class Appliance:
             self.db, router, mac_password=self.config.radius.mac_password, now=self.now,
             coa=self.ops.instruments.coa(self._coa_client()),
             enforce_interval=self.config.router.enforce_interval_seconds,
-            reconcile_interval=self.config.router.reconcile_interval_seconds)
+            reconcile_interval=self.config.router.reconcile_interval_seconds,
+            before_apply=self.access_view.refresh_changed)
         self._start_web(daraja)
         self.outbox.start()
         self._stoppers.append(self.outbox.stop)
@@ -121,6 +122,7 @@ class Appliance:
         cfg = self.config.radius
         view = AccessView(self.db).start()  # RADIUS answers entitled devices from memory
         self._stoppers.append(view.stop)
+        self.access_view = view
         self.access = AccessPolicy(self.db, mac_password=cfg.mac_password,
                                    interim_interval=cfg.interim_interval_seconds, now=self.now,
                                    view=view)

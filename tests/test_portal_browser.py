@@ -6,6 +6,7 @@ recovery. Screenshots of the key states go to bench/results/portal/."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ import pytest
 import requests
 from support.appliance import running_appliance
 from support.browser import launched_chromium
+from support.mpesa import callback_root
 
 from hotspotd.app import Appliance
-from hotspotd.billing.grants import grant_time
 from hotspotd.billing.vouchers import create_batch
+from hotspotd.router.durations import parse_duration as seconds
 
 SHOTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "portal"
 ORIGINAL = "http://example.com/news"
@@ -189,9 +191,25 @@ def test_top_up_while_online(appliance: Appliance, new_page: Any) -> None:
     assert "You have 30 min left." in page.inner_text("#left")
     assert "Top up" in page.inner_text("#buy h2")
     shot(page, "08-top-up")
+    before = wait_for_host(appliance, mac)
     pay(page, "0700 000 000", plan=1)
     page.wait_for_selector("#title:has-text('Connected')")
     assert "1 hour 30 min" in page.inner_text("#left")
+    # Extended by CoA on the live session: the router kept the same session, no disconnect.
+    after = wait_for_host(appliance, mac, lambda row: seconds(row["session-time-left"]) > 3600)
+    assert after[".id"] == before[".id"]
+    assert abs(seconds(after["session-time-left"]) - 5400) <= 10
+
+
+def wait_for_host(appliance: Appliance, mac: str, ok: Any = lambda row: True,
+                  timeout: float = 10) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for row in appliance.router_simulator.active_hosts():
+            if row["mac-address"] == mac and ok(row):
+                return row
+        time.sleep(0.1)
+    raise AssertionError(f"{mac} not (yet) as expected among the router's active hosts")
 
 
 def test_voucher_grants_once(appliance: Appliance, new_page: Any) -> None:
@@ -244,8 +262,12 @@ def test_pay_from_the_mpesa_menu_page_notices_by_itself(appliance: Appliance,
     code = page.inner_text("#account-code")
     assert code and page.locator("#menu").get_attribute("open") is not None
     shot(page, "11-pay-from-menu")
-    with appliance.db.write() as conn:  # what a matched C2B confirmation does (issue 3)
-        grant_time(conn, mac=mac, seconds=3600, now=appliance.now(), plan_id=2,
-                   rate_limit=None, source="c2b", ip="10.5.50.22")
+    # The customer pays KES 20 (the 1-hour plan) to the paybill from the M-Pesa menu with
+    # that account code: the simulator runs C2B validation then confirmation to the daemon.
+    daraja = appliance.mpesa.purchases._daraja  # noqa: SLF001 - the appliance's own client
+    root = callback_root(appliance)
+    daraja.register_c2b_urls(confirmation_url=root + "/c2b/confirmation",
+                             validation_url=root + "/c2b/validation")
+    daraja.simulate_c2b(amount=20, msisdn="0711222333", bill_ref=code)
     page.wait_for_selector("#left")
     assert "1 hour" in page.inner_text("#left")

@@ -45,6 +45,7 @@ class AccessView:
         self._allowances: dict[str, Allowance] = {}
         self._blocked: frozenset[str] = frozenset()
         self._last_op_id = 0
+        self._refreshing = threading.Lock()  # the view's thread and the router outbox
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -66,6 +67,10 @@ class AccessView:
             self._thread.join(2.0)
 
     def reload_all(self) -> None:
+        with self._refreshing:
+            self._reload_all()
+
+    def _reload_all(self) -> None:
         conn = self._db.connection()
         last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM router_ops").fetchone()[0]
         rows = conn.execute(_SELECT).fetchall()
@@ -75,6 +80,10 @@ class AccessView:
 
     def refresh_changed(self) -> int:
         """Reload the devices named by router operations queued since the last look."""
+        with self._refreshing:
+            return self._refresh_changed()
+
+    def _refresh_changed(self) -> int:
         conn = self._db.connection()
         rows = conn.execute("SELECT id, mac FROM router_ops WHERE id > ? ORDER BY id",
                             (self._last_op_id,)).fetchall()

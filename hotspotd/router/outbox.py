@@ -36,7 +36,11 @@ class RouterOutbox:
     def __init__(self, db: Database, router: RouterPort, *, mac_password: str,
                  now: Callable[[], float] = time.time, poll_interval: float = 1.0,
                  coa: CoaPort | None = None, enforce_interval: float = 2.0,
-                 reconcile_interval: float = 15.0) -> None:
+                 reconcile_interval: float = 15.0,
+                 before_apply: Callable[[], object] = lambda: None) -> None:
+        # before_apply runs before the router is told anything, so every RADIUS request
+        # the router sends because of a change is answered from an up-to-date view.
+        self._before_apply = before_apply
         self._db = db
         self._router = router
         self._now = now
@@ -87,6 +91,8 @@ class RouterOutbox:
         rows = self._db.query(
             "SELECT id, mac, ip, action, attempts FROM router_ops WHERE state = 'pending'"
             " AND next_attempt_at <= ? ORDER BY id", (self._now(),))
+        if rows:
+            self._before_apply()
         blocked: set[str] = set()
         done = 0
         for row in rows:
