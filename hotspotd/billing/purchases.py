@@ -194,13 +194,21 @@ class PurchaseService:
         hint = self._db.query_one("SELECT * FROM stk_callback_hints WHERE"
                                   " checkout_request_id = ?", (checkout_request_id,))
         receipt = hint["receipt"] if hint and hint["result_code"] == result.result_code else None
-        if hint is not None and hint["result_code"] != result.result_code:
+        if hint is not None and hint["result_code"] != result.result_code and \
+                self._drop_hint(checkout_request_id, hint["result_code"]):
             record_rejection(self._db, kind="stk", now=self._now(), source=hint["source"],
                              reference=checkout_request_id,
                              reason=f"claimed result {hint['result_code']}; STK Query says"
                                     f" {result.result_code}")
         return self._apply(checkout_request_id, result.result_code, result.result_desc,
                            source="query", receipt=receipt)
+
+    def _drop_hint(self, checkout_request_id: str, result_code: str) -> bool:
+        """Consume a contradicted hint once, however many queries report the truth."""
+        with self._db.write() as conn:
+            return conn.execute("DELETE FROM stk_callback_hints WHERE checkout_request_id = ?"
+                                " AND result_code = ?",
+                                (checkout_request_id, result_code)).rowcount == 1
 
     def _reschedule(self, payment: Payment) -> None:
         next_at = self._now() + self._policy.backoff(payment.query_count)
