@@ -6,8 +6,8 @@ One line per check, `OK` or `FAIL` with the fix; the exit code is 1 if anything 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from hotspotd.commands.common import add_config_argument
 from hotspotd.ops.checks import run_checks
 
 NAME = "check"
@@ -15,9 +15,7 @@ HELP = "check the configuration and every link (Daraja, router, RADIUS, CoA, clo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path,
-                        default=Path("/etc/hotspotd/hotspotd.toml"),
-                        help="TOML configuration file (default: %(default)s)")
+    add_config_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

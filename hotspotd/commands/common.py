@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from hotspotd import failpoints
 from hotspotd.config import OPTIONS, Config
@@ -64,3 +66,12 @@ def wait_for_stop(tick: Callable[[], None] | None = None) -> None:
     while not stop.wait(TICK_SECONDS):
         if tick is not None:
             tick()
+
+
+DEFAULT_CONFIG = Path("/etc/hotspotd/hotspotd.toml")
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """The `--config/-c FILE` option every command that reads the configuration takes."""
+    parser.add_argument("--config", "-c", type=Path, default=DEFAULT_CONFIG,
+                        help="TOML configuration file (default: %(default)s)")

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from hotspotd.commands.common import fail
+from hotspotd.commands.common import add_config_argument, fail
 from hotspotd.config import ConfigError, load_config
 from hotspotd.daraja.msisdn import InvalidPhoneNumber
 from hotspotd.ops import privacy
@@ -29,9 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("export", "erase", "retention"))
     parser.add_argument("--phone", help="the data subject's phone number (export, erase)")
     parser.add_argument("--output", "-o", type=Path, help="export: write JSON here (0600)")
-    parser.add_argument("--config", "-c", type=Path,
-                        default=Path("/etc/hotspotd/hotspotd.toml"),
-                        help="TOML configuration file (default: %(default)s)")
+    add_config_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

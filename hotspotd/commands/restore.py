@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hotspotd.commands.common import fail
+from hotspotd.commands.common import add_config_argument, fail
 from hotspotd.config import ConfigError, load_config
 from hotspotd.ops.backup import BackupError, restore_database
 from hotspotd.ops.lock import DataDirBusy
@@ -20,9 +20,7 @@ HELP = "replace the database by the backup PATH (stop hotspotd first)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, help="backup file to restore")
-    parser.add_argument("--config", "-c", type=Path,
-                        default=Path("/etc/hotspotd/hotspotd.toml"),
-                        help="TOML configuration file (default: %(default)s)")
+    add_config_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

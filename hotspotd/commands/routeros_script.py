@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from hotspotd.commands.common import fail
+from hotspotd.commands.common import add_config_argument, fail
 from hotspotd.config import ConfigError, load_config
 from hotspotd.router.script import ROUTER_PAGES, inputs_from, render_router_page, render_script
 
@@ -14,9 +13,7 @@ HELP = "print the RouterOS script that sets the MikroTik router up for this appl
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path,
-                        default=Path("/etc/hotspotd/hotspotd.toml"),
-                        help="TOML configuration file (default: %(default)s)")
+    add_config_argument(parser)
     parser.add_argument("--placeholders", action="store_true",
                         help="leave the secrets as <...> to fill in (to share the script)")
     parser.add_argument("--page", choices=ROUTER_PAGES,

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 from hotspotd import __version__
-from hotspotd.commands.common import add_log_secrets, fail, prepare_daemon, wait_for_stop
+from hotspotd.commands.common import (
+    add_config_argument,
+    add_log_secrets,
+    fail,
+    prepare_daemon,
+    wait_for_stop,
+)
 from hotspotd.config import Config, ConfigError, load_config
 from hotspotd.ops.lock import DataDirBusy
 from hotspotd.ops.notify import SystemdNotifier, Watchdog
 
 NAME = "run"
 HELP = "run the appliance with a configuration file"
-DEFAULT_CONFIG = Path("/etc/hotspotd/hotspotd.toml")
 
 log = logging.getLogger("hotspotd")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, default=DEFAULT_CONFIG,
-                        help="TOML configuration file (default: %(default)s)")
+    add_config_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
