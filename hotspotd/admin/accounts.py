@@ -17,7 +17,9 @@ from hotspotd.store.db import Database
 
 ROLES = ("owner", "cashier")
 MIN_PASSWORD_LENGTH = 10
-_HASHER = PasswordHasher()
+# OWASP's argon2id recommendation (19 MiB, 2 passes): argon2-cffi's default 64 MiB per
+# login is a third of a Pi-class appliance's memory budget.
+_HASHER = PasswordHasher(memory_cost=19 * 1024, time_cost=2, parallelism=1)
 # Verified against when the username is unknown, so both cases take the same time.
 _DUMMY_HASH = _HASHER.hash("not a real password, only for timing")
 
