@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Blueprint, abort, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -83,6 +83,23 @@ def _body(kind: str, channel: str, source: str) -> Any:
         return None
 
 
+class Arrival(NamedTuple):
+    """Who sent a callback, on which channel, and its JSON body (None: refused, stored)."""
+
+    channel: str
+    source: str
+    trusted: bool
+    body: Any
+
+
+def _arrival(kind: str, token: str) -> Arrival:
+    """Every callback endpoint's first steps: channel from the path token (404 if unknown),
+    source check (403 outside the allow-list), body parsed as JSON."""
+    channel = _channel_for(token)
+    source, trusted = _source(kind, channel)
+    return Arrival(channel, source, trusted, _body(kind, channel, source))
+
+
 def _reject(kind: str, channel: str, source: str, reason: str, body: Any = None) -> None:
     ctx = web_context()
     record_rejection(ctx.db, kind=kind, reason=reason, now=ctx.now(), channel=channel,
@@ -91,9 +108,7 @@ def _reject(kind: str, channel: str, source: str, reason: str, body: Any = None)
 
 @blueprint.post("/<token>/stk")
 def stk_callback(token: str) -> Any:
-    channel = _channel_for(token)
-    source, trusted = _source("stk", channel)
-    body = _body("stk", channel, source)
+    channel, source, trusted, body = _arrival("stk", token)
     if body is None:
         return jsonify(ACCEPTED)
     try:
@@ -115,9 +130,7 @@ def stk_callback(token: str) -> Any:
 
 @blueprint.post("/<token>/c2b/validation")
 def c2b_validation(token: str) -> Any:
-    channel = _channel_for(token)
-    source, _ = _source("c2b-validation", channel)
-    body = _body("c2b-validation", channel, source)
+    channel, source, _, body = _arrival("c2b-validation", token)
     settings = _settings()
     try:
         payment = parse_c2b(body)
@@ -135,9 +148,7 @@ def c2b_validation(token: str) -> Any:
 
 @blueprint.post("/<token>/c2b/confirmation")
 def c2b_confirmation(token: str) -> Any:
-    channel = _channel_for(token)
-    source, _ = _source("c2b-confirmation", channel)
-    body = _body("c2b-confirmation", channel, source)
+    channel, source, _, body = _arrival("c2b-confirmation", token)
     if body is None:
         return jsonify(C2B_CONFIRMED)
     try:
