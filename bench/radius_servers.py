@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import socket
@@ -53,9 +54,16 @@ def fill_database(path: Path, macs: list[str]) -> None:
 def serve_hotspotd(db_path: str, secret: str, mac_password: str) -> None:
     from hotspotd.billing.access import AccessPolicy
     from hotspotd.billing.access_view import AccessView
+    from hotspotd.ops.logs import JournalFormatter, MaskingFilter
     from hotspotd.radius.server import RadiusServer
     from hotspotd.store.db import Database
 
+    # Log as the daemon does (INFO, its formatter and masking filter), to a file the bench
+    # deletes with its directory: the cost of logging is part of what is measured.
+    handler = logging.FileHandler(Path(db_path).with_suffix(".log"))
+    handler.setFormatter(JournalFormatter(journal=False))
+    handler.addFilter(MaskingFilter([secret, mac_password]))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     db = Database(db_path).open()
     view = AccessView(db).start()
     policy = AccessPolicy(db, mac_password=mac_password, interim_interval=INTERIM, view=view)

@@ -39,6 +39,27 @@ MAX_TEXT = 253
 _HEADER = struct.Struct("!BBH16s")
 _ZERO_MA = bytes(16)
 _MA_HEADER = bytes((MESSAGE_AUTHENTICATOR, 18))
+_HMAC_BLOCK = 64  # MD5's block size (RFC 2104)
+_hmac_pads: dict[bytes, tuple[object, object]] = {}
+
+
+def hmac_md5(secret: bytes, message: bytes) -> bytes:
+    """HMAC-MD5 (RFC 2104) with the secret's inner and outer pads hashed once per secret:
+    the same digest as `hmac.digest(secret, message, "md5")`, at about half the cost (each
+    request needs two: the request's and the reply's Message-Authenticator)."""
+    pads = _hmac_pads.get(secret)
+    if pads is None:
+        key = hashlib.md5(secret).digest() if len(secret) > _HMAC_BLOCK else secret
+        key = key.ljust(_HMAC_BLOCK, b"\0")
+        pads = (hashlib.md5(bytes(octet ^ 0x36 for octet in key)),
+                hashlib.md5(bytes(octet ^ 0x5C for octet in key)))
+        if len(_hmac_pads) < 256:  # one entry per configured RADIUS client secret
+            _hmac_pads[secret] = pads
+    inner = pads[0].copy()  # type: ignore[attr-defined]
+    inner.update(message)
+    outer = pads[1].copy()  # type: ignore[attr-defined]
+    outer.update(inner.digest())
+    return outer.digest()
 
 
 @dataclass(frozen=True)
@@ -86,7 +107,7 @@ def decode_request(data: bytes, secret: bytes, *, require_message_authenticator:
         position += size
     if ma_offset is not None:
         zeroed = data[:ma_offset] + _ZERO_MA + data[ma_offset + 16:]
-        expected = hmac.digest(secret, zeroed, "md5")
+        expected = hmac_md5(secret, zeroed)
         if not hmac.compare_digest(expected, data[ma_offset:ma_offset + 16]):
             raise DropPacket("bad_message_authenticator", "Message-Authenticator does not match")
     elif require_message_authenticator:
@@ -96,17 +117,22 @@ def decode_request(data: bytes, secret: bytes, *, require_message_authenticator:
 
 def access_request(raw: RawRequest, secret: bytes, nas_address: str) -> AccessRequest:
     """The daemon-facing request: names, addresses and a password checker."""
-    user_name = raw.text(USER_NAME)
-    if user_name is None:
+    attributes = raw.attributes
+    names = attributes.get(USER_NAME)
+    if names is None:
         raise DropPacket("malformed", "Access-Request without User-Name")
-    framed = raw.first(FRAMED_IP_ADDRESS)
-    if framed is not None and len(framed) != 4:
+    framed = attributes.get(FRAMED_IP_ADDRESS)
+    if framed is not None and len(framed[0]) != 4:
         raise DropPacket("malformed", "Framed-IP-Address is not 4 octets")
+    station = attributes.get(CALLING_STATION_ID)
+    nas_identifier = attributes.get(NAS_IDENTIFIER)
     return AccessRequest(
-        user_name=user_name, calling_station_id=raw.text(CALLING_STATION_ID),
-        framed_ip=socket.inet_ntoa(framed) if framed is not None else None,
-        nas_address=nas_address, nas_identifier=raw.text(NAS_IDENTIFIER),
-        password_matches=_password_checker(raw, secret))
+        names[0].decode("utf-8", "replace"),
+        station[0].decode("utf-8", "replace") if station is not None else None,
+        socket.inet_ntoa(framed[0]) if framed is not None else None,
+        nas_address,
+        nas_identifier[0].decode("utf-8", "replace") if nas_identifier is not None else None,
+        _password_checker(raw, secret))
 
 
 def _password_checker(raw: RawRequest, secret: bytes) -> Callable[[str], bool]:
@@ -168,8 +194,7 @@ def encode_reply(raw: RawRequest, secret: bytes, decision: AccessDecision,
     attributes_length = 18 + sum(len(part) for part in body)
     header = struct.pack("!BBH", code, raw.identifier, 20 + attributes_length)
     rest = b"".join(body)
-    signature = hmac.digest(secret, header + raw.authenticator + _MA_HEADER + _ZERO_MA + rest,
-                            "md5")
+    signature = hmac_md5(secret, header + raw.authenticator + _MA_HEADER + _ZERO_MA + rest)
     attributes = _MA_HEADER + signature + rest
     response = hashlib.md5(header + raw.authenticator + attributes + secret).digest()
     return header + response + attributes

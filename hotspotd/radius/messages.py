@@ -7,11 +7,13 @@ cleartext password (`AccessRequest.password_matches` checks a candidate instead)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class AccessRequest:
+# The two Access-Request values are named tuples, not frozen dataclasses: as immutable, and
+# built several times faster, which counts on the authentication port (see fastpath.py).
+class AccessRequest(NamedTuple):
     """One Access-Request from a NAS, decoded and authenticated."""
 
     user_name: str
@@ -20,11 +22,10 @@ class AccessRequest:
     nas_address: str  # source IP of the packet
     nas_identifier: str | None
     # True if the PAP User-Password or CHAP-Password matches the given cleartext.
-    password_matches: Callable[[str], bool] = field(repr=False, compare=False)
+    password_matches: Callable[[str], bool]
 
 
-@dataclass(frozen=True)
-class AccessDecision:
+class AccessDecision(NamedTuple):
     """The daemon's answer to an `AccessRequest`."""
 
     accept: bool

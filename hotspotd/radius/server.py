@@ -258,16 +258,16 @@ class RadiusServer:
             decision = AccessDecision(accept=False, reply_message=UNAVAILABLE)
             reply = fastpath.encode_reply(raw, secret, decision, self._interim_interval)
         if decision.accept:
+            # Accepts are counted (stats, /metrics) and logged only at DEBUG: a login burst
+            # would otherwise spend a third of the port's time writing log lines.
             self.stats.accepts += 1
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("Access-Accept for %s (%s) from NAS %s", request.user_name,
+                          request.calling_station_id, source_ip)
         else:
             self.stats.rejects += 1
-        log.info(
-            "Access-%s for %s (%s) from NAS %s",
-            "Accept" if decision.accept else "Reject",
-            request.user_name,
-            request.calling_station_id,
-            source_ip,
-        )
+            log.info("Access-Reject for %s (%s) from NAS %s: %s", request.user_name,
+                     request.calling_station_id, source_ip, decision.reply_message)
         return reply
 
     def _decide(self, request: AccessRequest) -> AccessDecision:
