@@ -35,8 +35,14 @@ def _radclient_installed() -> None:
 
 
 @pytest.fixture
-def server(db, make_plan) -> Iterator[RadiusServer]:
+def policy(db) -> Iterator[AccessPolicy]:
     policy = AccessPolicy(db, mac_password=MAC_PASSWORD, interim_interval=60)
+    yield policy
+    policy.stop()
+
+
+@pytest.fixture
+def server(policy) -> Iterator[RadiusServer]:
     running = RadiusServer(host="127.0.0.1", auth_port=0, acct_port=0,
                            clients={"127.0.0.1": SECRET.encode()}, authorize=policy.authorize,
                            record_accounting=policy.record_accounting,
@@ -91,7 +97,7 @@ def test_no_time_and_blocked_are_rejected(server, db, make_plan) -> None:
 
 
 def test_voucher_code_as_user_name_redeems_once_for_the_calling_mac(
-        server, db, make_plan, clock) -> None:
+        server, policy, db, make_plan, clock) -> None:
     plan = make_plan(duration_seconds=7200)
     _, (voucher,) = create_batch(db, plan_id=plan.id, count=1, now=time.time())
     typed = format_code(voucher.code).lower()
@@ -104,7 +110,9 @@ def test_voucher_code_as_user_name_redeems_once_for_the_calling_mac(
     other = auth(server, voucher.code, station=OTHER, User_Password=voucher.code)
     assert (other.code, other.attributes["Reply-Message"]) == ("Access-Reject",
                                                                VOUCHER_OTHER_DEVICE)
+    assert policy.voucher_logins.wait_idle()
     assert db.query_one("SELECT used_by_mac FROM vouchers")["used_by_mac"] == MAC
+    assert db.query_one("SELECT COUNT(*) FROM grants")[0] == 1
     assert auth(server, "NOSUCHCODE", User_Password="NOSUCHCODE").code == "Access-Reject"
 
 
@@ -132,7 +140,7 @@ def test_accounting_with_gigawords_and_presence_by_ip(server, db) -> None:
 
 
 def test_retransmission_gets_the_same_answer_without_a_second_redemption(
-        server, db, make_plan) -> None:
+        server, policy, db, make_plan) -> None:
     plan = make_plan(duration_seconds=600)
     _, (voucher,) = create_batch(db, plan_id=plan.id, count=1, now=time.time())
     request = rp.AuthPacket(code=rp.AccessRequest, secret=SECRET.encode(),
@@ -151,6 +159,7 @@ def test_retransmission_gets_the_same_answer_without_a_second_redemption(
     assert replies[0] == replies[1] == replies[2]
     assert replies[0][0] == rp.AccessAccept
     assert server.stats.duplicates == 2
+    assert policy.voucher_logins.wait_idle()
     assert db.query_one("SELECT COUNT(*) FROM grants")[0] == 1
 
 
@@ -205,3 +214,50 @@ def test_in_memory_view_follows_grants_and_blocks_and_falls_back(db, clock) -> N
         assert policy.decision_for(MAC).reply_message == BLOCKED
     finally:
         view.stop()
+
+
+def test_voucher_first_login_is_answered_while_a_writer_holds_the_database(
+        server, policy, db, make_plan) -> None:
+    """The redemption is a write; the auth thread answers first and a worker writes it."""
+    plan = make_plan(duration_seconds=1800)
+    _, (voucher,) = create_batch(db, plan_id=plan.id, count=1, now=time.time())
+    blocker = sqlite3.connect(db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # a slow writer elsewhere in the daemon
+    try:
+        first = auth(server, voucher.code, User_Password=voucher.code)
+        other = auth(server, voucher.code, station=OTHER, User_Password=voucher.code)
+        # Both answered while the lock is still held: nothing has been written yet.
+        assert db.query_one("SELECT status FROM vouchers")["status"] == "unused"
+    finally:
+        blocker.execute("ROLLBACK")
+    assert first.code == "Access-Accept", first.output
+    assert 1790 <= int(first.attributes["Session-Timeout"]) <= 1800
+    assert (other.code, other.attributes["Reply-Message"]) == ("Access-Reject",
+                                                               VOUCHER_OTHER_DEVICE)
+    assert policy.voucher_logins.wait_idle()
+    row = db.query_one("SELECT status, used_by_mac FROM vouchers")
+    assert (row["status"], row["used_by_mac"]) == ("used", MAC)
+    assert db.query_one("SELECT COUNT(*) FROM grants WHERE mac = ?", (MAC,))[0] == 1
+
+
+def test_voucher_login_that_loses_a_race_to_the_portal_is_taken_back(
+        server, policy, db, make_plan) -> None:
+    """Accepted on RADIUS, but another device redeemed the code first (its write held the
+    lock): the database wins and the router is told to disconnect the device."""
+    plan = make_plan(duration_seconds=1800)
+    _, (voucher,) = create_batch(db, plan_id=plan.id, count=1, now=time.time())
+    blocker = sqlite3.connect(db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        assert auth(server, voucher.code, User_Password=voucher.code).code == "Access-Accept"
+        blocker.execute("UPDATE vouchers SET status = 'used', used_by_mac = ? WHERE id = ?",
+                        (OTHER, voucher.id))  # the portal's redemption, committed first
+        blocker.execute("COMMIT")
+    except BaseException:
+        blocker.execute("ROLLBACK")
+        raise
+    assert policy.voucher_logins.wait_idle(10)
+    assert db.query_one("SELECT used_by_mac FROM vouchers")["used_by_mac"] == OTHER
+    assert db.query_one("SELECT COUNT(*) FROM grants WHERE mac = ?", (MAC,))[0] == 0
+    op = db.query_one("SELECT action FROM router_ops WHERE mac = ? ORDER BY id DESC", (MAC,))
+    assert op["action"] == "disconnect"

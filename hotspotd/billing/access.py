@@ -7,8 +7,9 @@ accounting on separate threads, so accounting writes never hold up an Access-Req
 
 User-Name is either the device's MAC (MAC login, with the shared MAC password) or a voucher
 code typed on the router's login page: an unused voucher is redeemed on its first
-Access-Request for the MAC in Calling-Station-Id; later logins of that device with the same
-code are accepted by its entitlement, like any paid device.
+Access-Request for the MAC in Calling-Station-Id (answered at once, written by a worker:
+see voucher_logins.py); later logins of that device with the same code are accepted by its
+entitlement, like any paid device.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from hotspotd.billing import vouchers
 from hotspotd.billing.access_view import AccessView
 from hotspotd.billing.macs import looks_like_mac, normalise_mac
+from hotspotd.billing.voucher_logins import VoucherLogins
 from hotspotd.radius.server import AccessDecision, AccessRequest, AccountingRecord
 from hotspotd.store.db import Database
 
@@ -50,6 +52,7 @@ class AccessPolicy:
         self._mac_password = mac_password
         self._interim_interval = interim_interval
         self._now = now
+        self.voucher_logins = VoucherLogins(db, now=now)
 
     def authorize(self, request: AccessRequest) -> AccessDecision:
         """MAC login (User-Name = MAC, shared MAC password) or voucher login (User-Name = code)."""
@@ -99,28 +102,37 @@ class AccessPolicy:
             return AccessDecision(accept=False, reply_message=BAD_PASSWORD)
         mac = normalise_mac(station)
         if voucher.status == "unused":
-            decision = self._redeem(code, mac, request.framed_ip)
-            if decision is not None:
-                return decision
-            voucher = vouchers.find_voucher(self._db.connection(), code)
-        if voucher is None or voucher.used_by_mac != mac:
+            return self._first_login(voucher, mac, request.framed_ip)
+        if voucher.used_by_mac != mac:
             return AccessDecision(accept=False, reply_message=VOUCHER_OTHER_DEVICE)
         return self.decision_for(mac)
 
-    def _redeem(self, code: str, mac: str, ip: str | None) -> AccessDecision | None:
-        """Redeem for `mac`; a rejection if the voucher cannot be used, None if redeemed
-        (by this request or, in a race, by another)."""
-        blocked = self.decision_for(mac)
-        if blocked.reply_message == BLOCKED:
-            return blocked
-        try:
-            vouchers.redeem(self._db, code=code, mac=mac, ip=ip, now=self._now())
-        except vouchers.VoucherUsed:
-            return None
-        except vouchers.VoucherError as error:
-            return AccessDecision(accept=False, reply_message=str(error))
-        log.info("RADIUS: voucher redeemed by %s", mac)
-        return None
+    def _first_login(self, voucher: vouchers.Voucher, mac: str,
+                     ip: str | None) -> AccessDecision:
+        """Accept with what the redemption will grant; the write happens off this thread
+        (see voucher_logins.py). Checks are the ones `vouchers.redeem` makes."""
+        current = self.decision_for(mac)
+        if current.reply_message == BLOCKED:
+            return current
+        now = self._now()
+        if voucher.valid_until is not None and now > voucher.valid_until:
+            return AccessDecision(accept=False, reply_message="That voucher has expired.")
+        plan = self._db.connection().execute(
+            "SELECT duration_seconds, rate_limit, data_cap_bytes, idle_timeout_seconds"
+            " FROM plans WHERE id = ?", (voucher.plan_id,)).fetchone()
+        if plan is None:
+            return AccessDecision(accept=False, reply_message=UNKNOWN_USER)
+        if not self.voucher_logins.claim(voucher.code, mac, ip):
+            return AccessDecision(accept=False, reply_message=VOUCHER_OTHER_DEVICE)
+        paid = (current.session_timeout or 0) if current.accept else 0
+        return AccessDecision(accept=True, session_timeout=paid + plan["duration_seconds"],
+                              rate_limit=plan["rate_limit"],
+                              idle_timeout=plan["idle_timeout_seconds"],
+                              total_limit_bytes=plan["data_cap_bytes"])
+
+    def stop(self) -> None:
+        """Write the voucher redemptions still queued."""
+        self.voucher_logins.stop()
 
     def record_accounting(self, record: AccountingRecord) -> None:
         now = self._now()
