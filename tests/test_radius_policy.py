@@ -14,7 +14,13 @@ import pytest
 from pyrad import packet as rp
 from support.radclient import radclient_path, run_radclient
 
-from hotspotd.billing.access import BLOCKED, NO_TIME, VOUCHER_OTHER_DEVICE, AccessPolicy
+from hotspotd.billing.access import (
+    BLOCKED,
+    DATA_USED_UP,
+    NO_TIME,
+    VOUCHER_OTHER_DEVICE,
+    AccessPolicy,
+)
 from hotspotd.billing.grants import grant_time
 from hotspotd.billing.vouchers import create_batch, format_code
 from hotspotd.radius.dictionary import load_dictionary
@@ -261,3 +267,31 @@ def test_voucher_login_that_loses_a_race_to_the_portal_is_taken_back(
     assert db.query_one("SELECT COUNT(*) FROM grants WHERE mac = ?", (MAC,))[0] == 0
     op = db.query_one("SELECT action FROM router_ops WHERE mac = ? ORDER BY id DESC", (MAC,))
     assert op["action"] == "disconnect"
+
+
+def test_data_cap_counts_what_was_used_before_a_router_reboot(server, db, make_plan) -> None:
+    """The router forgets its counters when it reboots; the daemon does not."""
+    give(db, capped_plan(db, make_plan))
+    port = server.acct_address[1]
+    base = {"User-Name": MAC, "Calling-Station-Id": MAC, "Framed-IP-Address": IP,
+            "Acct-Session-Id": "cap-1"}
+    used = 2**32 + 300  # 4 GiB and a bit, in and out together
+    for status in ("Start", "Interim-Update"):
+        counters = {"Acct-Input-Octets": 200, "Acct-Input-Gigawords": 1,
+                    "Acct-Output-Octets": 100} if status != "Start" else {}
+        assert run_radclient(port, "acct", SECRET, {**base, "Acct-Status-Type": status,
+                                                    **counters}).code == "Accounting-Response"
+    reboot = {"Acct-Status-Type": "Accounting-On", "NAS-Identifier": "hs1",
+              "Acct-Session-Id": "0"}
+    assert run_radclient(port, "acct", SECRET, reboot).code == "Accounting-Response"
+    reply = auth(server, MAC, User_Password=MAC_PASSWORD)
+    assert reply.code == "Access-Accept", reply.output
+    left = CAP - used
+    assert int(reply.attributes["Mikrotik-Total-Limit-Gigawords"]) == left // 2**32
+    assert int(reply.attributes["Mikrotik-Total-Limit"]) == left % 2**32
+    spent = {**base, "Acct-Session-Id": "cap-2", "Acct-Status-Type": "Interim-Update",
+             "Acct-Input-Gigawords": 4, "Acct-Input-Octets": 700}
+    assert run_radclient(port, "acct", SECRET, spent).code == "Accounting-Response"
+    refused = auth(server, MAC, User_Password=MAC_PASSWORD)
+    assert (refused.code, refused.attributes["Reply-Message"]) == ("Access-Reject",
+                                                                   DATA_USED_UP)

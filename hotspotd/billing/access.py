@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from hotspotd.billing import vouchers
 from hotspotd.billing.access_view import AccessView
+from hotspotd.billing.data_usage import bytes_left
 from hotspotd.billing.macs import looks_like_mac, normalise_mac
 from hotspotd.billing.voucher_logins import VoucherLogins
 from hotspotd.radius.server import AccessDecision, AccessRequest, AccountingRecord
@@ -34,6 +35,7 @@ BAD_PASSWORD = "Login refused."
 UNKNOWN_USER = "Unknown voucher or user."
 BLOCKED = "This device is not allowed on this hotspot."
 VOUCHER_OTHER_DEVICE = "That voucher is in use on another device."
+DATA_USED_UP = "The data allowance of this plan is used up. Open the portal to buy more."
 
 _CANONICAL_MAC = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}\Z")
 _ACCESS_QUERY = (
@@ -74,19 +76,27 @@ class AccessPolicy:
         if allowance is not None:
             seconds = int(allowance.expires_at - self._now())
             if seconds > 0:
-                return AccessDecision(accept=True, session_timeout=seconds,
-                                      rate_limit=allowance.rate_limit,
-                                      idle_timeout=allowance.idle_timeout,
-                                      total_limit_bytes=allowance.data_cap_bytes)
+                return self._accept(mac, seconds, allowance.rate_limit, allowance.idle_timeout,
+                                    allowance.data_cap_bytes)
         row = self._db.connection().execute(_ACCESS_QUERY, (mac, mac)).fetchone()
         if row["blocked"]:
             return AccessDecision(accept=False, reply_message=BLOCKED)
         seconds = int(row["expires_at"] - self._now()) if row["expires_at"] is not None else 0
         if seconds <= 0:
             return AccessDecision(accept=False, reply_message=NO_TIME)
-        return AccessDecision(accept=True, session_timeout=seconds, rate_limit=row["rate_limit"],
-                              idle_timeout=row["idle_timeout_seconds"],
-                              total_limit_bytes=row["data_cap_bytes"])
+        return self._accept(mac, seconds, row["rate_limit"], row["idle_timeout_seconds"],
+                            row["data_cap_bytes"])
+
+    def _accept(self, mac: str, seconds: int, rate_limit: str | None,
+                idle_timeout: int | None, data_cap: int | None) -> AccessDecision:
+        """Accept; a capped plan gets what is left of its cap (two indexed reads), since the
+        router's own counters start again with every session and every reboot."""
+        if data_cap:
+            data_cap = bytes_left(self._db.connection(), mac, data_cap, self._now())
+            if data_cap <= 0:
+                return AccessDecision(accept=False, reply_message=DATA_USED_UP)
+        return AccessDecision(accept=True, session_timeout=seconds, rate_limit=rate_limit,
+                              idle_timeout=idle_timeout, total_limit_bytes=data_cap)
 
     def _voucher_login(self, request: AccessRequest) -> AccessDecision:
         code = vouchers.normalise_code(request.user_name)

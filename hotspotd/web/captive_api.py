@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
+from hotspotd.billing.data_usage import bytes_left
 from hotspotd.billing.grants import get_entitlement
 from hotspotd.router.presence import device_for_ip
 from hotspotd.web.context import web_context
@@ -35,12 +36,7 @@ def bytes_remaining(conn: sqlite3.Connection, mac: str, plan_id: int | None,
         return None
     if row is None or not row[0]:
         return None
-    started = conn.execute("SELECT MIN(starts_at) FROM grants WHERE mac = ? AND expires_at > ?",
-                           (mac, now)).fetchone()[0] or now
-    used = conn.execute(
-        "SELECT COALESCE(SUM(input_octets + output_octets), 0) FROM radius_sessions"
-        " WHERE mac = ? AND updated_at >= ?", (mac, started)).fetchone()[0]
-    return max(0, int(row[0]) - int(used))
+    return bytes_left(conn, mac, int(row[0]), now)
 
 
 def captive_state(conn: sqlite3.Connection, ip: str, now: float,
