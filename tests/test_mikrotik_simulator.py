@@ -118,7 +118,9 @@ def test_login_sends_access_request_and_accounting_start(
     client.login()
     assert client.talk(*login_words()) == [["!done", ".tag=1"]]
     request = responder.access_requests[-1]
-    assert responder.passwords[-1] == "pw1"
+    assert (responder.methods[-1], responder.passwords[-1]) == ("chap", "pw1")
+    assert len(request["CHAP-Challenge"][0]) == 16  # RouterOS's default: http-chap
+    assert "User-Password" not in request
     assert request.message_authenticator
     expected = {
         "User-Name": MAC, "Calling-Station-Id": MAC, "Framed-IP-Address": "10.5.50.10",
@@ -290,3 +292,16 @@ def test_stop_is_prompt_with_open_connections(responder: RadiusResponder) -> Non
         with pytest.raises((ConnectionClosed, OSError)):
             raw.talk("/login")
         raw.close()
+
+
+def test_pap_login_method_sends_user_password(responder: RadiusResponder) -> None:
+    sim = make_simulator(responder, login_method="pap")
+    sim.start()
+    try:
+        sim.login_host(user=MAC, password="pw1", mac=MAC, ip="10.5.50.11")
+        assert (responder.methods[-1], responder.passwords[-1]) == ("pap", "pw1")
+        assert "CHAP-Password" not in responder.access_requests[-1]
+        with pytest.raises(ValueError):
+            make_simulator(responder, login_method="mschap")
+    finally:
+        sim.stop()

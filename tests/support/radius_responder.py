@@ -6,6 +6,7 @@ Message-Authenticator unless told not to, and records every request it received.
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
 import time
@@ -41,6 +42,7 @@ class RadiusResponder:
     access_requests: list[packet.AuthPacket] = field(default_factory=list)
     accounting: list[packet.AcctPacket] = field(default_factory=list)
     passwords: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)  # "chap" or "pap", per Access-Request
     bad_message_authenticators: int = 0
 
     def __post_init__(self) -> None:
@@ -108,12 +110,21 @@ class RadiusResponder:
         if request.message_authenticator and not request.verify_message_authenticator():
             self.bad_message_authenticators += 1
             return None
-        password = request.PwDecrypt(request["User-Password"][0])
+        grant = self.grants.get(request["Calling-Station-Id"][0])
+        if "CHAP-Password" in request:  # RFC 1994 / 2865 5.3, checked here independently
+            chap = request["CHAP-Password"][0]
+            challenge = request["CHAP-Challenge"][0] if "CHAP-Challenge" in request \
+                else request.authenticator
+            candidate = grant.password if grant is not None else ""
+            matches = hashlib.md5(chap[:1] + candidate.encode() + challenge).digest() == chap[1:]
+            password, method = (candidate if matches else "<CHAP mismatch>"), "chap"
+        else:
+            password, method = request.PwDecrypt(request["User-Password"][0]), "pap"
         time.sleep(self.delay)
         with self._lock:
             self.access_requests.append(request)
             self.passwords.append(password)
-        grant = self.grants.get(request["Calling-Station-Id"][0])
+            self.methods.append(method)
         options = {} if self.sign_replies else {"message_authenticator": False}
         if grant is None or grant.password != password:
             reply = request.CreateReply(Reply_Message=self.reject_message, **options)

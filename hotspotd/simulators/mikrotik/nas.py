@@ -7,9 +7,11 @@ Access-Request without a valid Message-Authenticator is dropped, as if it never 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import queue
+import secrets
 import socket
 import threading
 import time
@@ -137,13 +139,26 @@ class RadiusNas:
             "Acct-Session-Id": session.acct_session_id,
         }
 
-    def authenticate(self, session: Session, password: str) -> AuthResult:
-        """Send a PAP Access-Request for `session`; block until answered or given up."""
+    def authenticate(self, session: Session, password: str, method: str = "chap") -> AuthResult:
+        """Send an Access-Request for `session`; block until answered or given up.
+
+        `method` "chap" is the hotspot's default (`login-by=http-chap`): CHAP-Password
+        (identifier + MD5(identifier + password + challenge)) with a fresh 16-octet
+        CHAP-Challenge; "pap" sends User-Password hidden with the shared secret."""
         request = packet.AuthPacket(code=packet.AccessRequest, secret=self._secret,
                                     dict=self._dictionary)
         for name, value in self.identification(session).items():
             request[name] = value
-        request["User-Password"] = request.PwCrypt(password)
+        if method == "chap":
+            chap_id = secrets.token_bytes(1)
+            challenge = secrets.token_bytes(16)
+            request["CHAP-Password"] = chap_id + hashlib.md5(
+                chap_id + password.encode("utf-8") + challenge).digest()
+            request["CHAP-Challenge"] = challenge
+        elif method == "pap":
+            request["User-Password"] = request.PwCrypt(password)
+        else:
+            raise ValueError(f"unknown login method {method!r}: chap or pap")
         request.add_message_authenticator()
         reply = self._exchange(request, self.endpoint.auth_port)
         if reply is None:

@@ -46,8 +46,11 @@ class MikrotikSimulator:
                  hotspot_server: str = "hotspot1", require_message_auth: bool = True,
                  radius_timeout: float = 2.0, radius_retries: int = 2,
                  interim_interval: int | None = None, coa_port: int = 0,
-                 faults: Faults | None = None,
+                 faults: Faults | None = None, login_method: str = "chap",
                  clock: Callable[[], float] = time.monotonic) -> None:
+        if login_method not in ("chap", "pap"):
+            raise ValueError(f"login_method must be chap or pap, not {login_method!r}")
+        self.login_method = login_method  # how logins authenticate to RADIUS
         self.identity = identity
         self.hotspot_server = hotspot_server
         self.interim_interval = interim_interval
@@ -165,7 +168,7 @@ class MikrotikSimulator:
             raise CommandTrap("already logged in") from None
         self._table.see_host(mac, ip, self.hotspot_server)
         session = self._new_session(user, mac, ip)
-        result = self._nas.authenticate(session, password)
+        result = self._nas.authenticate(session, password, self.login_method)
         if not result.responded:
             raise CommandTrap(NOT_RESPONDING)
         if not result.accepted:
@@ -265,7 +268,7 @@ class MikrotikSimulator:
         with self._counter_lock:
             acct_session_id = next(self._session_ids)
             nas_port = next(self._nas_ports)
-        login_by = "mac" if user.upper() == mac else "http-pap"
+        login_by = "mac" if user.upper() == mac else f"http-{self.login_method}"
         return Session(user=user, mac=mac, ip=ip, server=self.hotspot_server,
                        login_by=login_by, acct_session_id=acct_session_id,
                        nas_port=nas_port, logged_in_at=self._clock())
