@@ -5,7 +5,8 @@ Why not `pyrad.server.Server`: it cannot bind port 0 and report the port it got,
 pyrad is still used for every packet (decode, PwDecrypt, Message-Authenticator, replies,
 see `packets.py`); this module is only the socket loops: one daemon thread per UDP socket
 (authentication, accounting: a slow accounting write never delays an Access-Request),
-each waiting in a selector on its socket and a wake-up socket that `stop()` writes to.
+each blocking in `recvfrom` on its socket (one system call per packet: no selector, no
+EAGAIN round); `stop()` wakes them with an empty datagram, which is never answered.
 
 The loop never blocks on anything but the sockets and the two callbacks. A packet that
 must not be answered (unknown NAS, malformed, bad authenticator, a failing accounting
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import selectors
 import socket
 import threading
 import time
@@ -49,7 +49,6 @@ UNAVAILABLE = "Service temporarily unavailable"
 MAX_PACKET = 4096  # RFC 2865 3: the largest RADIUS packet
 DUPLICATE_WINDOW = 30.0  # seconds a reply is kept to answer a retransmitted request
 DUPLICATE_ENTRIES = 1024
-BATCH = 64  # packets read per wake-up of a socket's thread
 RECEIVE_BUFFER = 1 << 20  # bytes: absorbs a login burst (the kernel may cap it)
 
 Handler = Callable[[bytes, str], bytes]
@@ -65,6 +64,7 @@ class RadiusStats:
     accounting: int = 0
     duplicates: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
+    last_access_request_at: float | None = None  # wall clock; the owner UI's self-test
 
 
 class _ReplyCache:
@@ -120,7 +120,7 @@ class RadiusServer:
         self._dictionary = load_dictionary()
         self._cache = _ReplyCache()
         self._sockets: dict[str, socket.socket] = {}
-        self._wake: tuple[socket.socket, socket.socket] | None = None
+        self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.stats = RadiusStats()
 
@@ -141,7 +141,7 @@ class RadiusServer:
         return host, port
 
     def start(self) -> None:
-        """Bind both UDP sockets (port 0 picks a free one) and start the server thread."""
+        """Bind both UDP sockets (port 0 picks a free one) and start the server threads."""
         if self._threads:
             raise RuntimeError("RADIUS server already started")
         try:
@@ -150,14 +150,11 @@ class RadiusServer:
         except OSError:
             self._close()
             raise
-        self._wake = socket.socketpair()
+        self._stopping.clear()
         handlers = {"auth": self._handle_auth, "acct": self._handle_acct}
         for kind, handler in handlers.items():
             # One thread per port: a slow accounting write never delays an Access-Request.
-            selector = selectors.DefaultSelector()
-            selector.register(self._sockets[kind], selectors.EVENT_READ, handler)
-            selector.register(self._wake[0], selectors.EVENT_READ, None)
-            thread = threading.Thread(target=self._run, args=(selector,),
+            thread = threading.Thread(target=self._run, args=(self._sockets[kind], handler),
                                       name=f"radius-{kind}", daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -169,10 +166,12 @@ class RadiusServer:
         )
 
     def stop(self) -> None:
-        """Stop the thread and close the sockets; safe to call twice."""
+        """Stop the threads and close the sockets; safe to call twice."""
         threads, self._threads = self._threads, []
-        if threads and self._wake is not None:
-            self._wake[1].send(b"\0")
+        if threads:
+            self._stopping.set()
+            for sock in self._sockets.values():
+                _wake(sock)
             for thread in threads:
                 thread.join(timeout=5)
             if any(thread.is_alive() for thread in threads):
@@ -185,36 +184,27 @@ class RadiusServer:
         for sock in self._sockets.values():
             sock.close()
         self._sockets = {}
-        if self._wake is not None:
-            for sock in self._wake:
-                sock.close()
-            self._wake = None
 
-    def _run(self, selector: selectors.BaseSelector) -> None:
-        with selector:
-            while True:
-                for key, _ in selector.select():
-                    if key.data is None:  # the wake-up socket: stop() was called
-                        return
-                    self._serve_ready(key.fileobj, key.data)  # type: ignore[arg-type]
-
-    def _serve_ready(self, sock: socket.socket, handler: Handler) -> None:
-        """Answer what is queued on `sock` (up to a batch) before waiting again."""
-        for _ in range(BATCH):
+    def _run(self, sock: socket.socket, handler: Handler) -> None:
+        """Block in recvfrom (one system call per packet, no selector) until stop()."""
+        while True:
             try:
                 data, address = sock.recvfrom(MAX_PACKET)
-            except BlockingIOError:
-                return
             except OSError as error:  # e.g. ICMP port unreachable reported on Linux
+                if self._stopping.is_set():
+                    return
                 log.debug("RADIUS recvfrom failed: %s", error)
+                continue
+            if self._stopping.is_set():
                 return
-            self._serve_one(sock, handler, data, address)
+            if data:  # an empty datagram is stop()'s wake-up, or nothing worth an answer
+                self._serve_one(sock, handler, data, address)
 
     def _serve_one(self, sock: socket.socket, handler: Handler, data: bytes,
                    address: tuple[str, int]) -> None:
         self.stats.requests += 1
         now = time.monotonic()
-        cache_key = (sock.fileno(), address, data)
+        cache_key = (sock, address, data)
         reply = self._cache.get(cache_key, now)
         if reply is not None:
             self.stats.duplicates += 1
@@ -250,6 +240,7 @@ class RadiusServer:
         raw = fastpath.decode_request(
             data, secret, require_message_authenticator=self._require_message_authenticator)
         request = fastpath.access_request(raw, secret, source_ip)
+        self.stats.last_access_request_at = time.time()
         decision = self._decide(request)
         try:
             reply = fastpath.encode_reply(raw, secret, decision, self._interim_interval)
@@ -312,9 +303,20 @@ def _bind_udp(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         sock.bind((host, port))
-        sock.setblocking(False)  # the loop drains the socket until EAGAIN
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
     except OSError:
         sock.close()
         raise
     return sock
+
+
+def _wake(sock: socket.socket) -> None:
+    """Send an empty datagram to `sock` so its thread's blocking recvfrom returns."""
+    host, port = sock.getsockname()[:2]
+    if ipaddress.ip_address(host).is_unspecified:
+        host = "::1" if sock.family == socket.AF_INET6 else "127.0.0.1"
+    try:
+        with socket.socket(sock.family, socket.SOCK_DGRAM) as waker:
+            waker.sendto(b"", (host, port))
+    except OSError as error:
+        log.warning("cannot wake the RADIUS socket %s:%s: %s", host, port, error)
