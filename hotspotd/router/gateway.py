@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,8 +117,9 @@ class RouterGateway:
 
     def __init__(self, *, host: str, port: int = 8728, user: str, password: str,
                  use_tls: bool = False, timeout: float = 5.0, tls_verify: bool = True,
-                 login_timeout: float | None = None) -> None:
+                 tls_ca_file: str | None = None, login_timeout: float | None = None) -> None:
         self.host = host
+        self.tls_ca_file = tls_ca_file or None  # the router's own certificate or its CA
         self.port = port
         self.user = user
         self._password = password
@@ -203,6 +205,15 @@ class RouterGateway:
         with self._lock:
             self._drop()
 
+    def reconfigure(self, *, host: str, port: int, user: str, password: str,
+                    use_tls: bool) -> None:
+        """Point at a new address or credentials (the owner's Settings): the open
+        connection is closed; the next call connects with the new values."""
+        with self._lock:
+            self._drop()
+            self.host, self.port, self.user, self.use_tls = host, port, user, use_tls
+            self._password = password
+
     # -- internals (the lock is held) ------------------------------------------------------
     def _retry_login(self, login: Callable[[RouterOsApi], None], mac: str, user: str) -> None:
         try:
@@ -268,12 +279,22 @@ class RouterGateway:
             raise RouterUnreachable(self._mask(
                 f"router API {self.host}:{self.port}: {exc or type(exc).__name__}")) from None
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """With a CA file, verify the router against it (a self-signed api-ssl certificate
+        pinned by the owner) instead of the system's authorities."""
+        if not self.use_tls or not self.tls_ca_file or not self.tls_verify:
+            return None
+        try:
+            return ssl.create_default_context(cafile=self.tls_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise RouterUnreachable(f"router TLS CA file {self.tls_ca_file}: {exc}") from None
+
     def _connect(self) -> RouterOsApi:
         if self._pool is not None:
             return self._pool.get_api()
         pool = _Pool(self.host, username=self.user, password=self._password, port=self.port,
                      plaintext_login=True, use_ssl=self.use_tls, ssl_verify=self.tls_verify,
-                     ssl_verify_hostname=self.tls_verify)
+                     ssl_verify_hostname=self.tls_verify, ssl_context=self._tls_context())
         pool.socket_timeout = self.timeout
         try:
             api = pool.get_api()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from .wire import Command, SocketReader, WireError, encode_sentence, read_senten
 log = logging.getLogger(__name__)
 
 LOGIN_FAILED = "invalid user name or password (6)"
+_HANDSHAKE_TIMEOUT = 5.0  # seconds for a client's TLS hello
 _ACCEPT_POLL = 0.2
 CATEGORY_GENERAL = 4  # "general failure"
 CATEGORY_API = 5  # "API related failure"
@@ -81,7 +83,9 @@ class ApiServer:
     """Accepts API connections and dispatches their commands to `handler`."""
 
     def __init__(self, *, handler: CommandHandler,
-                 check_password: Callable[[str, str], bool]) -> None:
+                 check_password: Callable[[str, str], bool],
+                 tls: ssl.SSLContext | None = None) -> None:
+        self._tls = tls  # api-ssl: every connection is TLS when set
         self._handler = handler
         self._check_password = check_password
         self._listener: socket.socket | None = None
@@ -141,14 +145,22 @@ class ApiServer:
                 continue
             except OSError:
                 return
-            sock.settimeout(None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            connection = _Connection(sock, peer)
-            with self._lock:
-                self._connections.add(connection)
-            self._spawn(self._serve, f"routeros-api-{peer[1]}", connection)
+            self._spawn(self._serve, f"routeros-api-{peer[1]}", sock, peer)
 
-    def _serve(self, connection: _Connection) -> None:
+    def _serve(self, sock: socket.socket, peer: tuple[str, int]) -> None:
+        if self._tls is not None:
+            sock.settimeout(_HANDSHAKE_TIMEOUT)
+            try:
+                sock = self._tls.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError) as exc:  # e.g. a plain-text client on api-ssl
+                log.info("API TLS handshake with %s:%s failed: %s", *peer, exc)
+                sock.close()
+                return
+        sock.settimeout(None)
+        connection = _Connection(sock, peer)
+        with self._lock:
+            self._connections.add(connection)
         try:
             while not self._stopping.is_set():
                 words = read_sentence(connection.reader.read_exactly)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ class MikrotikSimulator:
                  radius_timeout: float = 2.0, radius_retries: int = 2,
                  interim_interval: int | None = None, coa_port: int = 0,
                  faults: Faults | None = None, login_method: str = "chap",
+                 api_tls: ssl.SSLContext | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if login_method not in ("chap", "pap"):
             raise ValueError(f"login_method must be chap or pap, not {login_method!r}")
@@ -66,7 +68,8 @@ class MikrotikSimulator:
             retries=radius_retries, require_message_auth=require_message_auth)
         self.faults = faults or Faults()
         self._commands = RouterCommands(self)
-        self._api = ApiServer(handler=self._answer_command, check_password=self._check_password)
+        self._api = ApiServer(handler=self._answer_command, check_password=self._check_password,
+                              tls=api_tls)  # api-ssl (RouterOS's port 8729) when given
         self.coa_port = coa_port
         self._coa = CoaListener(secret=radius_secret.encode(), dictionary=load_dictionary(),
                                 apply=self._apply_coa, faults=self.faults,
