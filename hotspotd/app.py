@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from hotspotd import generated_secrets
 from hotspotd.admin.options import AdminOptions
+from hotspotd.admin.settings_store import SettingsStore
 from hotspotd.billing.access import AccessPolicy
 from hotspotd.billing.access_view import AccessView
 from hotspotd.billing.mpesa_setup import build_mpesa, request_budget
@@ -61,15 +62,22 @@ class Appliance:
         self._stoppers.append(DataDirLock(self.data_dir).acquire().release)
         self.db = Database(self.config.database.path).open()
         self._stoppers.append(self.db.close)
+        self.settings = SettingsStore(self.db, self.config,  # the owner UI's Settings page
+                                      key_file=Path(self.config.security.key_file))
+        self.config = self.settings.config()  # stored settings override the file
+        if self.settings.stored_keys():
+            log.info("owner UI settings override the file: %s",
+                     ", ".join(sorted(self.settings.stored_keys())))
         self.ops = ApplianceOps(self)  # health, /metrics, backups, retention, alerts
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
-        daraja = self.ops.instruments.daraja(self._start_daraja())
+        self.started_at = time.time()
+        daraja = self.daraja = self.ops.instruments.daraja(self._start_daraja())
         self._start_radius()
         router = self._start_router()
         self.outbox = RouterOutbox(
             self.db, router, mac_password=self.config.radius.mac_password, now=self.now,
-            coa=self.ops.instruments.coa(self._coa_client()),
+            coa=self.ops.instruments.coa(self.coa_client),
             enforce_interval=self.config.router.enforce_interval_seconds,
             reconcile_interval=self.config.router.reconcile_interval_seconds,
             before_apply=self.access_view.refresh_changed)
@@ -77,6 +85,7 @@ class Appliance:
         self.outbox.start()
         self._stoppers.append(self.outbox.stop)
         self._start_scheduler()
+        self._stoppers.append(self.mpesa.queue.start().stop)  # purchases waiting in line
         self.addresses["database"] = str(self.config.database.path)
         write_json(self.data_dir / RUNTIME_FILE, self.addresses)
         self.started.set()
@@ -123,9 +132,12 @@ class Appliance:
         view = AccessView(self.db).start()  # RADIUS answers entitled devices from memory
         self._stoppers.append(view.stop)
         self.access_view = view
+        self.settings.subscribe(  # a plan's data cap or idle timeout edited by the owner
+            lambda keys: view.reload_all() if "plans" in keys else None)
         self.access = AccessPolicy(self.db, mac_password=cfg.mac_password,
                                    interim_interval=cfg.interim_interval_seconds, now=self.now,
                                    view=view)
+        self._stoppers.append(self.access.stop)  # after RADIUS stops: write queued vouchers
         secret = cfg.secret.encode()
         self.radius = RadiusServer(
             host=cfg.host, auth_port=cfg.auth_port, acct_port=cfg.acct_port,
@@ -172,9 +184,27 @@ class Appliance:
                                     "password": cfg.password, "coa_port": coa_address[1]}
         gateway = RouterGateway(host=host, port=port, user=cfg.user, password=cfg.password,
                                 use_tls=cfg.use_tls, timeout=cfg.timeout_seconds,
-                                tls_verify=cfg.tls_verify)
+                                tls_verify=cfg.tls_verify, tls_ca_file=cfg.tls_ca_file)
         self._stoppers.append(gateway.close)
+        self.router_gateway, self.coa_client = gateway, self._coa_client()
+        self.settings.subscribe(self._router_settings_changed)
         return gateway
+
+    def _router_settings_changed(self, keys: set[str]) -> None:
+        """The owner changed the router connection in Settings: reconnect to a real router;
+        the embedded simulator keeps its address and credentials until a restart."""
+        changed = {key for key in keys if key.startswith("router.")}
+        if not changed:
+            return
+        if self.config.router.backend != "routeros":
+            self.settings.restart_needed |= changed
+            return
+        cfg = self.settings.config().router
+        self.router_gateway.reconfigure(host=cfg.host, port=cfg.api_port, user=cfg.user,
+                                        password=cfg.password, use_tls=cfg.use_tls)
+        self.coa_client.host, self.coa_client.port = cfg.host, cfg.coa_port
+        log.info("router connection changed in Settings: API %s:%s, CoA port %s",
+                 cfg.host, cfg.api_port, cfg.coa_port)
 
     def _coa_client(self) -> CoaClient:
         """CoA/Disconnect to the router's `/radius incoming` port (same secret as RADIUS)."""
@@ -190,7 +220,8 @@ class Appliance:
         base = cfg.public_url.rstrip("/") or f"http://{local_host}:{port}"
         self.mpesa = build_mpesa(self.config, self.db, daraja, callback_base=base,
                                  schedule=self._run_later, on_grant=self.outbox.wake,
-                                 now=self.now)  # issue 3: purchases, callbacks, Pull
+                                 now=self.now, simulator=self.daraja_simulator,
+                                 wrap=self.ops.instruments.daraja)  # issue 3: M-Pesa side
         self.purchases = self.mpesa.purchases
         interrupted = self.purchases.recover_after_restart()
         if interrupted:
@@ -202,7 +233,8 @@ class Appliance:
                              admin=self._admin_options(), wake_router=self.outbox.wake,
                              self_test=self._self_test,
                              portal=self._portal_options(), health=self.ops.health,
-                             metrics=self.ops.metrics, mpesa=self.mpesa.callbacks)
+                             metrics=self.ops.metrics, mpesa=self.mpesa.callbacks,
+                             settings=self.settings)
         self.web = ServedApp(create_app(context), sock=sock, name="web",
                              keep_forwarded_for=bool(self.config.daraja.trusted_proxies)).start()
         self._stoppers.append(self.web.stop)
@@ -227,15 +259,22 @@ class Appliance:
 
     def _self_test(self) -> list[Any]:
         """The owner UI's self-test: `hotspotd check`'s checks against the running config."""
+        from hotspotd.admin import selftest
         from hotspotd.ops import checks
 
         results = []
+        config = self.settings.config()  # with the owner's Settings
         for check in (checks.check_key_file, checks.check_daraja, checks.check_router,
                       checks.check_coa, checks.check_clock):
             try:
-                results.append(check(self.config))
+                results.append(check(config))
             except Exception as exc:  # one broken probe must not hide the others
                 results.append(checks.CheckResult(check.__name__[6:], False, repr(exc)))
+        stats = self.radius.stats  # the running daemon's own evidence
+        results.append(selftest.radius_requests_seen(
+            stats.last_access_request_at, now=time.time(), started_at=self.started_at,
+            auth_port=self.radius.auth_address[1], dropped=stats.dropped))
+        results.append(selftest.daraja_product_access(self.daraja.stk_query))
         return results
 
     def _admin_options(self) -> AdminOptions:

@@ -106,8 +106,8 @@ def test_self_test_says_what_to_fix(db: Database, clock: FakeClock) -> None:
     checks = {c.name: c for c in run_self_test(db, clock(), broken,
                                                public_url="http://127.0.0.1:1")}
     assert checks["database"].ok and checks["disk space"].ok
-    assert not checks["RADIUS from the router"].ok
-    assert "/radius" in checks["RADIUS from the router"].fix
+    assert not checks["RADIUS accounting"].ok
+    assert "radius-accounting=yes" in checks["RADIUS accounting"].fix
     assert not checks["callbacks reachable"].ok
     assert "STK Query" in checks["callbacks reachable"].fix
     assert not checks["live checks"].ok and "probe exploded" in checks["live checks"].detail

@@ -124,7 +124,10 @@ def admin_rules(appliance: Appliance, tmp_path: Path) -> list[tuple[str, str]]:
 def test_every_owner_route_refuses_without_a_session(
         appliance: Appliance, base: str, tmp_path: Path) -> None:
     rules = admin_rules(appliance, tmp_path)
-    assert len(rules) >= 25, rules
+    assert len(rules) >= 27, rules
+    for new_route in (("POST", "/admin/settings/edit/x"), ("POST", "/admin/settings/channels"),
+                      ("GET", "/admin/settings/self-test")):  # settings editing (issue 6)
+        assert new_route in rules
     root = appliance.addresses["portal_url"].rstrip("/")
     anonymous = requests.Session()
     token = csrf_of(anonymous.get(base + "login", timeout=5).text)  # a session, no account
@@ -214,7 +217,8 @@ def test_secrets_never_appear_in_any_response_or_log(
     hashes = [row[0] for row in appliance.db.query("SELECT password_hash FROM admin_accounts")]
     owner = login(base)
     pages = ["", "payments", "unmatched", "devices", "plans", "vouchers", "exports", "settings",
-             "settings/self-test", "audit", "exports/payments.csv", "exports/sessions.csv"]
+             "settings?channel=x", "settings/self-test", "audit", "exports/payments.csv",
+             "exports/sessions.csv"]
     bodies = [owner.get(base + page, timeout=10).text for page in pages]
     bodies.append(requests.get(appliance.addresses["portal_url"], timeout=5).text)
     for body in bodies:

@@ -46,7 +46,7 @@ def test_reopening_applies_nothing(db):
 
 
 def test_database_from_a_newer_release_is_refused(db):
-    newest = len(available_migrations())
+    newest = max(m.version for m in available_migrations())  # numbers may have gaps
     with db.write() as conn:
         conn.execute("INSERT INTO schema_migrations (version, name, applied_at)"
                      " VALUES (?, 'from_the_future', 0)", (newest + 1,))

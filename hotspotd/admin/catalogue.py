@@ -1,7 +1,8 @@
 """Plans and voucher batches as the owner manages them (audited).
 
 A plan change never alters time already paid: grants copied the seconds and rate limit
-they were sold with, and entitlements keep their own expiry.
+they were sold with, and entitlements keep their own expiry. The data cap and idle timeout
+are the plan's current ones (RADIUS reads them at each login).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from hotspotd.billing.plans import create_plan
 from hotspotd.store.db import Database
 
 RATE_LIMIT = re.compile(r"^\d+[kKmMgG]?(/\d+[kKmMgG]?)?$")
-PLAN_FIELDS = ("name", "price", "duration_seconds", "rate_limit", "data_cap_bytes", "sort_order",
-               "active")
+PLAN_FIELDS = ("name", "price", "duration_seconds", "rate_limit", "data_cap_bytes",
+               "idle_timeout_seconds", "sort_order", "active")
 MB = 1_000_000
 
 
@@ -28,7 +29,8 @@ def all_plans(db: Database) -> list[sqlite3.Row]:
 
 
 def parse_plan_form(form: Any) -> dict[str, Any]:
-    """Checked plan fields from a form: name, price (KES), minutes, rate limit."""
+    """Checked plan fields from a form: name, price (KES), minutes, rate limit, data cap
+    (MB), idle timeout (minutes; the router logs an idle device out, its time keeps)."""
     name = (form.get("name") or "").strip()
     if not 1 <= len(name) <= 40:
         raise AdminError("A plan name is 1-40 characters.")
@@ -47,8 +49,12 @@ def parse_plan_form(form: Any) -> dict[str, Any]:
     cap_text = (form.get("data_cap_mb") or "").strip()
     if cap_text and (not cap_text.isdigit() or int(cap_text) < 1):
         raise AdminError("A data cap is a whole number of MB (empty: no cap).")
+    idle_text = (form.get("idle_minutes") or "").strip()
+    if idle_text and (not idle_text.isdigit() or not 1 <= int(idle_text) <= 24 * 60):
+        raise AdminError("An idle timeout is 1-1440 minutes (empty: none).")
     return {"name": name, "price": price, "duration_seconds": minutes * 60, "rate_limit": rate,
-            "data_cap_bytes": int(cap_text) * MB if cap_text else None}
+            "data_cap_bytes": int(cap_text) * MB if cap_text else None,
+            "idle_timeout_seconds": int(idle_text) * 60 if idle_text else None}
 
 
 def _plan_row(conn: sqlite3.Connection, plan_id: int) -> dict[str, Any]:
@@ -62,9 +68,11 @@ def add_plan(db: Database, actor: Actor, fields: dict[str, Any]) -> int:
     with db.write() as conn:
         order = conn.execute("SELECT COALESCE(MAX(sort_order), 0) + 1 FROM plans").fetchone()[0]
         cap = fields.pop("data_cap_bytes", None)
+        idle = fields.pop("idle_timeout_seconds", None)
         plan = create_plan(conn, now=actor.now, sort_order=order, **fields)
-        conn.execute("UPDATE plans SET data_cap_bytes = ? WHERE id = ?", (cap, plan.id))
-        fields["data_cap_bytes"] = cap
+        conn.execute("UPDATE plans SET data_cap_bytes = ?, idle_timeout_seconds = ? WHERE id = ?",
+                     (cap, idle, plan.id))
+        fields.update(data_cap_bytes=cap, idle_timeout_seconds=idle)
         record_audit(conn, at=actor.now, username=actor.username, action="plan.create",
                      target=str(plan.id), after=fields, source_ip=actor.source_ip)
     return plan.id

@@ -1,4 +1,5 @@
-"""The dashboard's figures, computed in SQL over indexed ranges (fast with a year of history).
+"""The dashboard's figures, computed in SQL over indexed ranges (fast with a year of history):
+past days come from the cached daily summary (`admin.daily_summary`), recent ones live.
 
 Days and hours are the venue's, `utc_offset_minutes` east of UTC.
 """
@@ -9,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from hotspotd.admin.daily_summary import LIVE_DAYS, day_start, past_days, scan_days
 from hotspotd.store.db import Database
 
 DAY = 86400
@@ -41,16 +43,16 @@ def period_starts(now: float, offset_minutes: int) -> dict[str, float]:
     return {"today": today, "week": week, "month": month}
 
 
-def _daily(db: Database, since: float, offset_minutes: int) -> dict[int, tuple[int, int, int]]:
-    """{venue day number: (revenue, purchases, completed)} from `since` on: one index scan."""
-    rows = db.query(
-        "SELECT CAST((created_at + ?) / 86400 AS INTEGER) AS day, COUNT(*) AS purchases,"
-        " SUM(status = 'completed') AS completed,"
-        " COALESCE(SUM(CASE WHEN status = 'completed' THEN COALESCE(paid_amount, amount)"
-        " END), 0) AS revenue FROM payments WHERE created_at >= ? GROUP BY day",
-        (offset_minutes * 60, since))
-    return {int(r["day"]): (int(r["revenue"]), int(r["purchases"]), int(r["completed"]))
-            for r in rows}
+def _daily(db: Database, since: float, today_start: float, offset_minutes: int,
+           now: float) -> dict[int, tuple[int, int, int]]:
+    """{venue day number: (revenue, purchases, completed)} from `since` on: past days from
+    the cached daily summary, the last few days scanned live from `payments`."""
+    live_first = _day_number(today_start, offset_minutes) - (LIVE_DAYS - 1)
+    days = past_days(db, _day_number(since, offset_minutes), live_first, offset_minutes, now)
+    live_since = max(since, day_start(live_first, offset_minutes))
+    for day, sums in scan_days(db.connection(), live_since, None, offset_minutes).items():
+        days[day] = sums[:3]
+    return days
 
 
 def _day_number(start: float, offset_minutes: int) -> int:
@@ -62,7 +64,8 @@ def dashboard_figures(db: Database, now: float, offset_minutes: int,
     """Today / week / month figures, the revenue chart's days, and the live counts."""
     starts = period_starts(now, offset_minutes)
     first_chart_day = starts["today"] - (chart_days - 1) * DAY
-    daily = _daily(db, min(first_chart_day, *starts.values()), offset_minutes)
+    daily = _daily(db, min(first_chart_day, *starts.values()), starts["today"],
+                   offset_minutes, now)
     periods = []
     for label, start in starts.items():
         first = _day_number(start, offset_minutes)

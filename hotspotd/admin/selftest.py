@@ -2,22 +2,37 @@
 
 Checks that need a live outside system (Daraja OAuth, router API login, CoA, clock) are
 `hotspotd check`'s own (hotspotd.ops.checks), passed in by the wiring code as
-`WebContext.self_test`; only the callback reachability probe (through the public URL) is
-made here.
+`WebContext.self_test`, together with the two defined here that need the running daemon:
+Daraja product access (an STK Query through the daemon's own client) and the last RADIUS
+Access-Request the router sent. The callback reachability probe (through the public URL)
+is made here too.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+from hotspotd.daraja.errors import (
+    DarajaApiError,
+    DarajaAuthError,
+    DarajaError,
+    DarajaProtocolError,
+)
 from hotspotd.store.db import Database
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
+PROBE_CHECKOUT_ID = "ws_CO_hotspotd_selftest_0000"  # no such payment: a business error is OK
+NO_PRODUCT_STATUSES = (401, 403, 404)
+RADIUS_QUIET_SECONDS = 3600
+RADIUS_FIX = ("On the router: /radius must list this appliance's address with the same secret"
+              " and service=hotspot; /ip hotspot profile must have use-radius=yes; the"
+              " firewall must let UDP {port} through. Here: [radius] clients must list the"
+              " router's address. `hotspotd routeros-script` prints the router's side.")
 
 
 @dataclass(frozen=True)
@@ -33,7 +48,7 @@ def run_self_test(db: Database, now: float, probes: Callable[[], list[Any]], *,
     """This appliance's own evidence (database, disk, RADIUS seen, router outbox), callback
     reachability when a public URL is set, then the live probes of `hotspotd check` (key
     file, Daraja OAuth, router API, CoA, clock)."""
-    checks = [_database(db), _disk(db), _radius_seen(db, now), _router_outbox(db, now)]
+    checks = [_database(db), _disk(db), _radius_accounting(db, now), _router_outbox(db, now)]
     if public_url:
         checks.append(_callbacks_reachable(public_url))
     try:
@@ -72,15 +87,76 @@ def _disk(db: Database) -> Check:
                  "" if ok else "Free some disk space: the database needs room to grow.")
 
 
-def _radius_seen(db: Database, now: float) -> Check:
+def _radius_accounting(db: Database, now: float) -> Check:
     row = db.query_one("SELECT MAX(updated_at) FROM radius_sessions")
     last = row[0] if row else None
     if last is None:
-        return Check("RADIUS from the router", False, "no accounting received yet",
-                     "Check the router's /radius entry (address, secret) and that the"
-                     " hotspot profile uses RADIUS accounting.")
+        return Check("RADIUS accounting", False, "no accounting received yet",
+                     "Check that the router's hotspot profile has radius-accounting=yes"
+                     " (data used and who is online come from it).")
     minutes = int((now - last) // 60)
-    return Check("RADIUS from the router", True, f"last accounting {minutes} min ago")
+    return Check("RADIUS accounting", True, f"last accounting {minutes} min ago")
+
+
+def radius_requests_seen(last_at: float | None, *, now: float, started_at: float,
+                         auth_port: int, dropped: Mapping[str, int] | None = None) -> Check:
+    """Is the router asking this appliance? The last Access-Request (kept in memory by the
+    RADIUS server since the daemon started) says; a device joining the WiFi sends one."""
+    name = "RADIUS from the router"
+    fix = RADIUS_FIX.format(port=auth_port)
+    strangers = (dropped or {}).get("unknown_client", 0)
+    if strangers:
+        fix = (f"{strangers} request(s) came from an address not in [radius] clients: add the"
+               " router's address there (the address it sends from). " + fix)
+    if last_at is None:
+        minutes = int((now - started_at) // 60)
+        return Check(name, False, f"no Access-Request from the router since the daemon"
+                     f" started {minutes} min ago",
+                     "Join the WiFi with a phone: the router should ask this appliance at"
+                     " once. If this stays red, the router is not asking it. " + fix)
+    age = now - last_at
+    minutes = int(age // 60)
+    if age > RADIUS_QUIET_SECONDS:
+        return Check(name, False, f"last Access-Request {minutes} min ago",
+                     "Normal if nobody joined the WiFi since then; if customers are"
+                     " connecting now, the router is not asking this appliance. " + fix)
+    return Check(name, True, f"last Access-Request {minutes} min ago")
+
+
+def daraja_product_access(stk_query: Callable[[str], Any]) -> Check:
+    """OAuth can succeed while the Daraja app has no access to M-Pesa Express: then its API
+    answers 401/403/404 ("Invalid Access Token") to a fresh token. An STK Query for a
+    CheckoutRequestID that does not exist must get a business error instead."""
+    name = "Daraja product access"
+    try:
+        stk_query(PROBE_CHECKOUT_ID)
+    except DarajaAuthError as exc:
+        return Check(name, False, f"OAuth refused: {exc}",
+                     "The consumer key and secret are wrong or belong to the other"
+                     " environment (sandbox keys fail in production and back).")
+    except DarajaApiError as exc:
+        said = f"STK Query answered HTTP {exc.http_status} {exc.error_code}: {exc.error_message}"
+        if exc.http_status in NO_PRODUCT_STATUSES:
+            return Check(name, False, f"OAuth works, but {said}",
+                         "The Daraja app behind this consumer key has no access to M-Pesa"
+                         " Express. On developer.safaricom.co.ke open the app and add the"
+                         " M-Pesa Express (Lipa na M-Pesa Online) product; in production,"
+                         " ask Safaricom to map M-Pesa Express to your shortcode.")
+        if "credential" in exc.error_message.lower() or "merchant" in \
+                exc.error_message.lower():
+            return Check(name, False, f"M-Pesa Express reached, but {said}",
+                         "The shortcode or the passkey is wrong: copy both again from the"
+                         " Daraja portal (the passkey belongs to the shortcode).")
+        return Check(name, True, f"M-Pesa Express reached ({said} for a test request that"
+                     " matches no payment: expected)")
+    except DarajaProtocolError as exc:
+        return Check(name, False, f"unreadable answer: {exc}",
+                     "Check [daraja] base_url: something other than Daraja answered.")
+    except DarajaError as exc:
+        return Check(name, False, f"{type(exc).__name__}: {exc}",
+                     "Check the internet uplink and DNS; if the Daraja request budget is busy,"
+                     " run the self-test again in a minute.")
+    return Check(name, True, "M-Pesa Express reached (STK Query answered)")
 
 
 def _router_outbox(db: Database, now: float) -> Check:

@@ -5,6 +5,10 @@ only a hint: what it claims is kept (`stk_callback_hints`) and STK Query, asked 
 the background, decides. A forged success for a real CheckoutRequestID whose payment is
 still pending or failed at Daraja therefore grants nothing, and is stored in
 `callback_rejections` with why. The HTTP side acknowledges at once either way.
+
+Callbacks are matched against the channel whose secret path they arrived on: a callback
+for a payment pushed on another channel is refused (stored with why), and STK Query asks
+with the payment's own channel's credentials.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotspotd.billing import payments
+from hotspotd.billing.channels import DEFAULT_CHANNEL
 from hotspotd.billing.purchases import PurchaseService
 from hotspotd.billing.rejections import record_rejection
 from hotspotd.daraja.budget import BudgetExhausted
@@ -45,9 +50,14 @@ class CallbackIntake:
             channel: str = "default") -> str:
         """Take one parsed STK callback; returns what happened, for the log."""
         failpoint("callback.received")
+        payment = self._payment(callback.checkout_request_id)
+        if payment is not None and (payment.channel or DEFAULT_CHANNEL) != channel:
+            self._reject(callback, source, channel,
+                         f"arrived on the callback path of channel {channel}; the payment was"
+                         f" pushed on channel {payment.channel or DEFAULT_CHANNEL}")
+            return "rejected"
         if trusted:
             return self._purchases.handle_stk_callback(callback).outcome
-        payment = self._payment(callback.checkout_request_id)
         if payment is not None and payment.status == "completed":
             return self._purchases.handle_stk_callback(callback).outcome  # receipt at most
         if payment is not None and payment.status != "pending" and \
@@ -74,9 +84,11 @@ class CallbackIntake:
         if hint is None:
             return "no-hint"
         claimed = _callback_from_hint(checkout_request_id, hint)
+        payment = self._payment(checkout_request_id)
         try:
-            result = self._daraja.stk_query(  # a customer is waiting: wait for a slot
-                checkout_request_id, max_wait=getattr(self._daraja, "push_max_wait", None))
+            daraja = self._purchases.gateway_for(payment.channel if payment else channel)
+            result = daraja.stk_query(  # a customer is waiting: wait for a slot
+                checkout_request_id, max_wait=getattr(daraja, "push_max_wait", None))
         except BudgetExhausted as exc:
             if attempt < CONFIRM_ATTEMPTS:
                 self._schedule(CONFIRM_RETRY * (attempt + 1), lambda: self.confirm(

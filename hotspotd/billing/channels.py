@@ -5,7 +5,10 @@ field so one ciphertext cannot stand in for another). Never logged, never return
 Channel's repr masks them.
 
 The configured `[daraja]` section is the channel "default". Stored channels add their own
-secret callback path; the purchase flow pushes through the default channel.
+secret callback path and credentials. New STK pushes go out on the active channel (at most
+one stored channel is active, `set_active_channel`; none: "default"); each payment keeps
+its channel for its queries and callbacks, and Pull runs for every channel
+(`billing.channel_clients`).
 """
 
 from __future__ import annotations
@@ -88,3 +91,43 @@ def load_channels(db: Database, box: SecretBox) -> list[Channel]:
                                 shortcode=row["shortcode"], till_number=row["till_number"],
                                 **secrets))
     return channels
+
+
+DEFAULT_CHANNEL = "default"  # the `[daraja]` section of the configuration file
+
+
+def load_channel(db: Database, box: SecretBox, name: str) -> Channel | None:
+    """One stored channel, decrypted; None if there is no such channel."""
+    row = db.query_one("SELECT * FROM daraja_channels WHERE name = ?", (name,))
+    if row is None:
+        return None
+    secrets = {f: box.decrypt(row[f"{f}_enc"], purpose=_purpose(row["name"], f))
+               for f in SECRET_FIELDS}
+    return Channel(name=row["name"], kind=row["kind"], environment=row["environment"],
+                   base_url=row["base_url"], shortcode=row["shortcode"],
+                   till_number=row["till_number"], **secrets)
+
+
+def channel_versions(conn: sqlite3.Connection) -> dict[str, float]:
+    """Every stored channel's name -> updated_at (a changed channel is rebuilt)."""
+    return {row[0]: row[1] for row in
+            conn.execute("SELECT name, updated_at FROM daraja_channels ORDER BY name")}
+
+
+def active_channel(conn: sqlite3.Connection) -> str:
+    """The channel new STK pushes go out on: the stored channel marked active, else the
+    configuration's `[daraja]` channel ("default")."""
+    row = conn.execute("SELECT name FROM daraja_channels WHERE active = 1").fetchone()
+    return str(row[0]) if row else DEFAULT_CHANNEL
+
+
+def set_active_channel(db: Database, name: str) -> None:
+    """Make `name` the push channel ("default": the configuration's). ValueError if there
+    is no such stored channel. Payments already made keep their own channel."""
+    with db.write() as conn:
+        if name != DEFAULT_CHANNEL and conn.execute(
+                "SELECT 1 FROM daraja_channels WHERE name = ?", (name,)).fetchone() is None:
+            raise ValueError(f"no stored Daraja channel named {name!r}")
+        conn.execute("UPDATE daraja_channels SET active = 0 WHERE active = 1")
+        if name != DEFAULT_CHANNEL:
+            conn.execute("UPDATE daraja_channels SET active = 1 WHERE name = ?", (name,))

@@ -11,6 +11,8 @@ LANGUAGES = ("en", "sw")
 UNCERTAIN_CODE = "HOTSPOTD_UNCERTAIN"  # pending: the push call got no answer
 LIMITED_CODE = "HOTSPOTD_LIMITED"      # refused by our own abuse limits
 UNREACHABLE_CODE = "DarajaUnreachable"
+QUEUED_CODE = "HOTSPOTD_QUEUED"        # pending: in line for the Daraja budget, not sent yet
+QUEUE_TIMEOUT_CODE = "HOTSPOTD_QUEUE_TIMEOUT"  # billing.push_queue: never sent, expired
 
 _TRY_AGAIN_EN = " Nothing was charged; you can try again."
 _TRY_AGAIN_SW = " Hakuna pesa iliyokatwa; unaweza kujaribu tena."
@@ -97,6 +99,15 @@ _BY_CODE: dict[str, tuple[str, str]] = {
                    " and try again, or ask the staff for a voucher.",
                    "Maombi mengi mno ya malipo kutoka kifaa hiki au simu hii. Subiri dakika"
                    " chache kisha ujaribu tena, au omba vocha kwa wahudumu."),
+    QUEUED_CODE: ("You are in line: many people are paying right now. The M-Pesa prompt will"
+                  " come to your phone shortly; keep this page open and do not pay again.",
+                  "Uko kwenye foleni: watu wengi wanalipa sasa hivi. Ombi la M-Pesa litakuja"
+                  " kwenye simu yako hivi punde; acha ukurasa huu wazi na usilipe tena."),
+    QUEUE_TIMEOUT_CODE: ("M-Pesa was too busy to send you the prompt in time. No prompt was"
+                         " sent and nothing was charged; please try again in a few minutes.",
+                         "M-Pesa ilikuwa na shughuli nyingi mno kukutumia ombi kwa wakati."
+                         " Hakuna ombi lililotumwa na hakuna pesa iliyokatwa; tafadhali"
+                         " jaribu tena baada ya dakika chache."),
     UNCERTAIN_CODE: ("M-Pesa is slow to answer. Check your phone: if a prompt appears, enter"
                      " your PIN. Do not pay again; we are checking the payment.",
                      "M-Pesa inachelewa kujibu. Angalia simu yako: ombi likitokea, weka PIN"
@@ -121,7 +132,7 @@ def customer_message(result_code: str | None, status: str, lang: str = "en") -> 
     index = 1 if lang == "sw" else 0
     if status == "completed":
         return _BY_STATUS["completed"][index]
-    if status == "pending" and result_code != UNCERTAIN_CODE:
+    if status == "pending" and result_code not in (UNCERTAIN_CODE, QUEUED_CODE):
         return _BY_STATUS["pending"][index]
     if result_code is not None and result_code in _BY_CODE:
         return _BY_CODE[result_code][index]

@@ -7,6 +7,7 @@ policy and channel tokens, Pull Transactions.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from hotspotd.billing.callback_intake import CallbackIntake, CallbackSettings
+from hotspotd.billing.channel_clients import ChannelClients, callback_urls
 from hotspotd.billing.channels import has_channels, load_channels
-from hotspotd.billing.pull import PullService
+from hotspotd.billing.pull import ChannelPulls
 from hotspotd.billing.purchases import PurchaseService, SettlementPolicy
 from hotspotd.billing.push_limits import PushGuard, PushLimits
+from hotspotd.billing.push_queue import PushQueue
 from hotspotd.daraja.budget import RequestBudget
 from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.ratelimit import RateLimiter
@@ -31,7 +34,8 @@ Schedule = Callable[[float, Callable[[], None]], None]
 class MpesaSide:
     purchases: PurchaseService
     callbacks: CallbackSettings
-    pull: PullService | None
+    pull: ChannelPulls | None
+    queue: PushQueue
 
 
 def request_budget(config: Any) -> RequestBudget:
@@ -47,29 +51,34 @@ def stored_channel_tokens(config: Any, db: Database) -> dict[str, str]:
     return {channel.callback_token: channel.name for channel in load_channels(db, box)}
 
 
-def callback_urls(base: str, token: str) -> dict[str, str]:
-    root = f"{base.rstrip('/')}/callbacks/{token}"
-    return {"stk": f"{root}/stk", "validation": f"{root}/c2b/validation",
-            "confirmation": f"{root}/c2b/confirmation"}
-
-
 def build_mpesa(config: Any, db: Database, daraja: Any, *, callback_base: str,
                 schedule: Schedule, on_grant: Callable[[], None],
-                now: Callable[[], float] = time.time) -> MpesaSide:
+                now: Callable[[], float] = time.time, simulator: Any = None,
+                wrap: Callable[[Any], Any] = lambda client: client) -> MpesaSide:
+    """`simulator`: the embedded Daraja simulator, when that is the backend (stored channels
+    then talk to it too); `wrap`: the ops instruments' counting wrapper for channel clients."""
     token = config.web.callback_token
     urls = callback_urls(callback_base, token)
+    channels = ChannelClients(db, daraja, default_token=token, callback_base=callback_base,
+                              key_file=Path(config.security.key_file), simulator=simulator,
+                              wrap=wrap)
     settlement, limits = config.settlement, config.limits
     policy = SettlementPolicy(
         inline_query_delays=tuple(settlement.inline_query_delays),
         query_backoff=tuple(settlement.query_backoff_seconds),
         pending_expiry=float(settlement.pending_expiry_seconds),
+        queue_max_wait=float(settlement.queue_max_seconds),
         account_reference=config.daraja.account_reference)
     guard = PushGuard(RateLimiter(db, now), PushLimits(
         per_device=limits.push_per_device, per_phone=limits.push_per_phone,
         window=float(limits.push_window_seconds), cancel_limit=limits.cancel_limit,
         cancel_cooldown=float(limits.cancel_cooldown_seconds)))
+    in_line = threading.Event()  # set when a payment joins the line: wakes the worker
     purchases = PurchaseService(db, daraja, callback_url=urls["stk"], policy=policy,
-                                schedule=schedule, on_grant=on_grant, now=now, guard=guard)
+                                schedule=schedule, on_grant=on_grant, now=now, guard=guard,
+                                on_queued=in_line.set, channels=channels)
+    queue = PushQueue(db, purchases, budget=daraja.budget, wake=in_line,
+                      now=now)
     intake = CallbackIntake(db, purchases, daraja, schedule=schedule, now=now)
     sources = SourcePolicy.from_config(config.daraja.callback_allowlist,
                                        config.daraja.trusted_proxies)
@@ -78,7 +87,6 @@ def build_mpesa(config: Any, db: Database, daraja: Any, *, callback_base: str,
                                  c2b_validation=config.c2b.validation, on_grant=on_grant)
     pull = None
     if config.c2b.pull_interval_seconds:
-        pull = PullService(db, daraja, channel="default", callback_url=urls["confirmation"],
-                           nominated_number=config.c2b.pull_nominated_number,
-                           on_grant=on_grant, now=now)
-    return MpesaSide(purchases, callbacks, pull)
+        pull = ChannelPulls(db, channels, nominated_number=config.c2b.pull_nominated_number,
+                            on_grant=on_grant, now=now)
+    return MpesaSide(purchases, callbacks, pull, queue)

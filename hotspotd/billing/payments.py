@@ -49,6 +49,13 @@ class Payment:
     query_count: int
     settled_by: str | None
     reference: str | None = None
+    queued_at: float | None = None  # waiting in line for its push (push_queue)
+    push_sent_at: float | None = None
+    channel: str | None = None  # the Daraja channel it was pushed on
+
+    @property
+    def queued(self) -> bool:
+        return self.queued_at is not None and self.status == PENDING
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ def payment_from_row(row: sqlite3.Row) -> Payment:
                    row["phone"], row["amount"], row["status"], row["push_state"],
                    row["checkout_request_id"], row["result_code"], row["result_desc"],
                    row["receipt"], row["created_at"], row["query_count"], row["settled_by"],
-                   row["reference"])
+                   row["reference"], row["queued_at"], row["push_sent_at"], row["channel"])
 
 
 def get_payment(db: Database, *, public_id: str | None = None,
@@ -78,8 +85,12 @@ def get_payment(db: Database, *, public_id: str | None = None,
 
 
 def create_payment(db: Database, *, plan: Plan, phone: str, mac: str, ip: str | None,
-                   now: float, reference_prefix: str = "") -> Payment:
+                   now: float, reference_prefix: str = "", queued: bool = False,
+                   channel: str | None = None) -> Payment:
     """Store a pending payment (push_state `sending`) and the device, before any push.
+
+    `queued`: others are in line for the Daraja budget, so this one joins the end of the
+    line (`queued_at`, billing.push_queue) instead of being pushed by the caller.
 
     `reference` (the push's AccountReference, prefix + 7 random characters) comes back as
     BillRefNumber in a C2B confirmation or Pull row of the same payment.
@@ -87,7 +98,8 @@ def create_payment(db: Database, *, plan: Plan, phone: str, mac: str, ip: str | 
     for _ in range(REFERENCE_ATTEMPTS):
         try:
             return _create_payment(db, plan=plan, phone=phone, mac=mac, ip=ip, now=now,
-                                    reference=new_reference(reference_prefix))
+                                    reference=new_reference(reference_prefix), queued=queued,
+                                    channel=channel)
         except sqlite3.IntegrityError as exc:
             if "reference" not in str(exc):
                 raise
@@ -100,7 +112,8 @@ def new_reference(prefix: str) -> str:
 
 
 def _create_payment(db: Database, *, plan: Plan, phone: str, mac: str, ip: str | None,
-                    now: float, reference: str) -> Payment:
+                    now: float, reference: str, queued: bool = False,
+                    channel: str | None = None) -> Payment:
     public_id = secrets.token_urlsafe(12)
     with db.write() as conn:
         conn.execute(
@@ -109,11 +122,15 @@ def _create_payment(db: Database, *, plan: Plan, phone: str, mac: str, ip: str |
             " last_seen = excluded.last_seen", (mac, ip, now, now))
         cursor = conn.execute(
             "INSERT INTO payments (public_id, plan_id, mac, ip, phone, amount, created_at,"
-            " reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (public_id, plan.id, mac, ip, phone, plan.price, now, reference))
+            " reference, queued_at, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (public_id, plan.id, mac, ip, phone, plan.price, now, reference,
+             now if queued else None, channel))
         payment_id = int(cursor.lastrowid or 0)
         record_event(conn, now, "payment.created", payment_id=payment_id, mac=mac,
                      plan_id=plan.id, amount=plan.price)
+        if queued:
+            record_event(conn, now, "push.queued", payment_id=payment_id,
+                         reason="others are in line")
     payment = get_payment(db, payment_id=payment_id)
     assert payment is not None
     return payment
@@ -315,7 +332,8 @@ def fail_interrupted_pushes(db: Database, now: float) -> int:
     out, its callback carries an unknown CheckoutRequestID and is held for the owner.
     """
     count = 0
-    for payment in [p for p in pending_payments(db) if p.push_state == "sending"]:
+    for payment in [p for p in pending_payments(db)
+                    if p.push_state == "sending" and not p.queued]:  # the line is kept
         if expire_payment(db, payment.id, now=now, result_code=INTERRUPTED_CODE,
                           settled_by="restart",
                           reason="The payment request was interrupted before M-Pesa confirmed"
@@ -339,9 +357,10 @@ def adopt_checkout_id(db: Database, *, checkout_request_id: str, phone: str | No
     with db.write() as conn:
         rows = conn.execute(
             "SELECT * FROM payments WHERE checkout_request_id IS NULL AND phone = ?"
-            " AND amount = ? AND created_at >= ? AND ((status = 'pending' AND push_state IN"
-            " ('sending', 'uncertain')) OR (status IN ('failed', 'expired') AND settled_by IN"
-            " ('timeout', 'restart')))", (phone, amount, now - window)).fetchall()
+            " AND amount = ? AND created_at >= ? AND ((status = 'pending' AND queued_at IS"
+            " NULL AND push_state IN ('sending', 'uncertain')) OR (status IN ('failed',"
+            " 'expired') AND settled_by IN ('timeout', 'restart')))",
+            (phone, amount, now - window)).fetchall()
         if len(rows) != 1:
             return None
         payment = payment_from_row(rows[0])

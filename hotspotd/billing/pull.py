@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from hotspotd.billing.c2b import MalformedC2B, pull_row_to_c2b, record_c2b
+from hotspotd.billing.channel_clients import ChannelClients
 from hotspotd.daraja.budget import BudgetExhausted
 from hotspotd.daraja.errors import DarajaError
 from hotspotd.store.db import Database
@@ -56,6 +57,12 @@ class PullService:
             log.warning("Pull Transactions (%s) failed: %s", self._channel, exc)
             self._note(last_error=str(exc))
             return 0
+
+    def transactions(self, start: float, end: float) -> list[dict[str, Any]]:
+        """Register if needed, then every Pull row between `start` and `end` (epoch
+        seconds). DarajaError and BudgetExhausted reach the caller."""
+        self._register_once()
+        return self._daraja.pull_query(_utc(start), _utc(end))
 
     def _state(self) -> dict[str, Any]:
         row = self._db.query_one("SELECT * FROM pull_state WHERE channel = ?", (self._channel,))
@@ -100,6 +107,41 @@ class PullService:
             for name, value in values.items():
                 conn.execute(f"UPDATE pull_state SET {name} = ? WHERE channel = ?",
                              (value, self._channel))
+
+
+class ChannelPulls:
+    """Pull Transactions for every channel ("default" and each stored one), each with its
+    own credentials, registration and `pull_state` row; one channel's failure does not stop
+    the others."""
+
+    def __init__(self, db: Database, channels: ChannelClients, *, nominated_number: str,
+                 on_grant: Callable[[], None] = lambda: None,
+                 now: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._channels = channels
+        self._nominated_number = nominated_number
+        self._on_grant = on_grant
+        self._now = now
+
+    def run(self) -> int:
+        """Every channel's Pull run; returns the rows newly processed over all of them."""
+        total = 0
+        for name in self._channels.names():
+            try:
+                service = self.service(name)
+            except DarajaError as exc:
+                log.warning("Pull Transactions (%s) skipped: %s", name, exc)
+                continue
+            total += service.run()
+        return total
+
+    def service(self, name: str) -> PullService:
+        """The Pull service of one channel (ChannelUnavailable if the channel is gone)."""
+        endpoint = self._channels.endpoint(name)
+        return PullService(self._db, endpoint.client, channel=name,
+                           callback_url=endpoint.urls["confirmation"],
+                           nominated_number=self._nominated_number,
+                           on_grant=self._on_grant, now=self._now)
 
 
 def _utc(timestamp: float) -> datetime:

@@ -9,12 +9,14 @@ that finds the budget taken waits for the next round.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
-from hotspotd.billing import payments
+from hotspotd.billing import payments, push_queue
+from hotspotd.billing.channel_clients import ChannelClients
 from hotspotd.billing.customer_messages import UNREACHABLE_CODE, customer_message
 from hotspotd.billing.errors import InvalidPhone, PaymentNotSent
 from hotspotd.billing.macs import normalise_mac
@@ -25,13 +27,13 @@ from hotspotd.billing.rejections import record_rejection
 from hotspotd.daraja.budget import BudgetExhausted
 from hotspotd.daraja.callbacks import StkCallback
 from hotspotd.daraja.errors import (
-    SPIKE_ARREST,
     SUBSCRIBER_BUSY,
     DarajaApiError,
     DarajaError,
     DarajaProtocolError,
     DarajaTimeout,
     DarajaUnreachable,
+    is_quota,
     is_spike_arrest,
 )
 from hotspotd.daraja.msisdn import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
@@ -56,10 +58,15 @@ class SettlementPolicy:
     query_backoff: Sequence[float] = (3.0, 5.0, 10.0, 20.0, 30.0)
     pending_expiry: float = 180.0
     account_reference: str = "WIFI"
-    push_retry_delays: Sequence[float] = (0.2, 0.5)  # refused connections, spike arrest
+    push_retry_delays: Sequence[float] = (0.2, 0.5)  # refused connections
+    queue_max_wait: float = 300.0  # a payment in line this long without a push expires
 
     def backoff(self, query_count: int) -> float:
         return self.query_backoff[min(query_count, len(self.query_backoff) - 1)]
+
+
+class PushDeferred(Exception):
+    """The push was not sent (no budget slot, Daraja busy or unreachable): wait in line."""
 
 
 class PurchaseService:
@@ -67,7 +74,9 @@ class PurchaseService:
                  policy: SettlementPolicy, schedule: Callable[[float, Callable[[], None]], None],
                  on_grant: Callable[[], None] = lambda: None,
                  now: Callable[[], float] = time.time, guard: PushGuard | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_queued: Callable[[], None] = lambda: None,
+                 channels: ChannelClients | None = None) -> None:
         self._db = db
         self._daraja = daraja
         self._callback_url = callback_url
@@ -77,6 +86,10 @@ class PurchaseService:
         self._now = now
         self._guard = guard
         self._sleep = sleep
+        self._on_queued = on_queued
+        self._channels = channels
+        self._trying: set[int] = set()  # payments whose request is trying its push now
+        self._trying_lock = threading.Lock()
 
     @property
     def db(self) -> Database:
@@ -84,7 +97,9 @@ class PurchaseService:
 
     def start_purchase(self, *, plan_id: object, phone: str, mac: str,
                        ip: str | None) -> Payment:
-        """Store the payment, then push. Raises a BillingError for input the customer fixes."""
+        """Store the payment, then push — or put it in line when others wait or the budget
+        has no slot soon enough (billing.push_queue). Raises a BillingError for input the
+        customer fixes, PaymentNotSent when Daraja refused the push."""
         device_mac = normalise_mac(mac)
         try:
             msisdn = normalise_msisdn(phone)
@@ -93,17 +108,81 @@ class PurchaseService:
         plan = get_plan(self._db.connection(), plan_id)
         if self._guard is not None:
             self._guard.check(mac=device_mac, phone=msisdn)
+        in_line = push_queue.queue_length(self._db.connection()) > 0
+        channel = self._channels.push_channel() if self._channels else None
         payment = payments.create_payment(self._db, plan=plan, phone=msisdn, mac=device_mac,
-                                          ip=ip, now=self._now(),
-                                          reference_prefix=self._policy.account_reference)
+                                          ip=ip, now=self._now(), queued=in_line,
+                                          reference_prefix=self._policy.account_reference,
+                                          channel=channel)
         failpoint("payment.stored")
-        log.info("payment %s: KES %s for %s from %s, sending STK push", payment.id,
-                 plan.price, device_mac, mask_msisdn(msisdn))
-        self._push(payment, description=plan.name)
+        if in_line:
+            log.info("payment %s: KES %s for %s from %s, in line for M-Pesa", payment.id,
+                     plan.price, device_mac, mask_msisdn(msisdn))
+            self._on_queued()
+        else:
+            log.info("payment %s: KES %s for %s from %s, sending STK push", payment.id,
+                     plan.price, device_mac, mask_msisdn(msisdn))
+            with self._trying_lock:
+                self._trying.add(payment.id)
+            try:
+                self._push(payment, description=plan.name)
+            except PushDeferred as exc:
+                self._back_in_line(payment, str(exc))
+            finally:
+                with self._trying_lock:
+                    self._trying.discard(payment.id)
         return payments.get_payment(self._db, payment_id=payment.id) or payment
 
-    def _push(self, payment: Payment, *, description: str) -> None:
-        accepted = self._send_push(payment, description)
+    def earlier_push_in_flight(self, payment_id: int) -> bool:
+        """Is an older purchase still trying its push from its own request? It either goes
+        out or joins the line in a moment: the line waits for it, so order is kept."""
+        with self._trying_lock:
+            return any(other < payment_id for other in self._trying)
+
+    def push_queued(self, payment_id: int) -> str:
+        """Send the push of a payment waiting in line (the PushQueue worker calls this).
+
+        Returns `pushed`, `uncertain`, `refused`, `deferred` (back in line) or `gone`."""
+        payment = payments.get_payment(self._db, payment_id=payment_id)
+        if payment is None or not payment.queued:
+            return "gone"
+        if not push_queue.claim(self._db, payment.id, self._now()):
+            return "gone"
+        plan = get_plan(self._db.connection(), payment.plan_id)
+        log.info("payment %s: its turn in line, sending STK push", payment.id)
+        try:
+            self._push(payment, description=plan.name, from_queue=True)
+        except PushDeferred as exc:
+            self._back_in_line(payment, str(exc))
+            return "deferred"
+        except PaymentNotSent:
+            return "refused"  # stored as failed with Daraja's words; the page shows them
+        after = payments.get_payment(self._db, payment_id=payment.id)
+        return "uncertain" if after and after.push_state == "uncertain" else "pushed"
+
+    def gateway_for(self, channel: str | None) -> Any:
+        """The Daraja client of a payment's channel (None: the configured one)."""
+        if self._channels is None:
+            return self._daraja
+        return self._channels.endpoint(channel).client
+
+    def _callback_url_for(self, channel: str | None) -> str:
+        if self._channels is None:
+            return self._callback_url
+        return self._channels.endpoint(channel).urls["stk"]
+
+    def _back_in_line(self, payment: Payment, reason: str) -> None:
+        with self._db.write() as conn:
+            push_queue.enqueue(conn, payment.id, self._now(), reason)
+        log.info("payment %s: in line for M-Pesa (%s)", payment.id, reason)
+        self._on_queued()
+
+    def expire_queue(self, now: float) -> list[int]:
+        """End the payments that waited in line too long; no prompt was ever sent."""
+        return push_queue.expire_waiting(self._db, now, self._policy.queue_max_wait)
+
+    def _push(self, payment: Payment, *, description: str, from_queue: bool = False) -> None:
+        accepted = self._send_push(payment, description, from_queue=from_queue)
         if accepted is None:
             return
         failpoint("push.sent")
@@ -116,21 +195,28 @@ class PurchaseService:
         for delay in self._policy.inline_query_delays:
             self._schedule(delay, lambda pid=payment.id: self.query_payment(pid))
 
-    def _send_push(self, payment: Payment, description: str) -> Any:
-        """The push, retried only when it surely did not reach the phone; None if uncertain."""
+    def _send_push(self, payment: Payment, description: str, *, from_queue: bool = False) -> Any:
+        """The push, retried only when it surely did not reach the phone; None if uncertain.
+
+        PushDeferred when nothing was sent and the payment should wait in line: no budget
+        slot, spike arrest or quota (the budget pauses everybody), or — for a payment already
+        in line — Daraja unreachable after the retries."""
         delays = [0.0, *self._policy.push_retry_delays]
         for attempt, delay in enumerate(delays):
             last = attempt == len(delays) - 1
             if delay:
                 self._sleep(delay)
             try:
-                return self._daraja.stk_push(
+                return self.gateway_for(payment.channel).stk_push(
                     phone=payment.phone, amount=payment.amount,
                     account_reference=payment.reference or self._policy.account_reference,
-                    description=description[:13], callback_url=self._callback_url)
+                    description=description[:13],
+                    callback_url=self._callback_url_for(payment.channel))
             except BudgetExhausted as exc:
-                self._reject(payment, SPIKE_ARREST, str(exc))
+                raise PushDeferred(str(exc)) from None
             except DarajaUnreachable as exc:  # nothing was sent: safe to try again
+                if last and from_queue:
+                    raise PushDeferred(f"Daraja unreachable: {exc}") from None
                 if last:
                     self._reject(payment, UNREACHABLE_CODE, str(exc))
                 log.warning("payment %s: Daraja unreachable (%s), retrying", payment.id, exc)
@@ -143,9 +229,9 @@ class PurchaseService:
                                                now=self._now())
                 return None
             except DarajaApiError as exc:
-                if not (is_spike_arrest(exc) and not last):
-                    self._reject(payment, exc.error_code, exc.error_message)
-                log.warning("payment %s: spike arrest on push, retrying", payment.id)
+                if is_spike_arrest(exc) or is_quota(exc):  # nothing sent; budget paused
+                    raise PushDeferred(f"{exc.error_code} {exc.error_message}") from None
+                self._reject(payment, exc.error_code, exc.error_message)
             except DarajaError as exc:
                 self._reject(payment, type(exc).__name__, str(exc))
             except Exception as exc:
@@ -176,7 +262,7 @@ class PurchaseService:
         if payment.checkout_request_id is None:
             return None
         try:
-            result = self._daraja.stk_query(payment.checkout_request_id)
+            result = self.gateway_for(payment.channel).stk_query(payment.checkout_request_id)
         except BudgetExhausted:
             raise
         except DarajaError as exc:
@@ -294,9 +380,11 @@ class PurchaseService:
         self.expire_overdue(self._now())
 
     def expire_overdue(self, now: float) -> None:
+        self.expire_queue(now)
         deadline = now - self._policy.pending_expiry
         for payment in payments.pending_payments(self._db):
-            if payment.created_at < deadline and payment.push_state != "sending":
+            started = payment.push_sent_at or payment.created_at  # the line is not counted
+            if started < deadline and payment.push_state != "sending":
                 what = ("the push got no answer, so it could not be queried"
                         if payment.push_state == "uncertain" else
                         f"{payment.query_count} STK queries")

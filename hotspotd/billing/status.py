@@ -5,9 +5,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from hotspotd.billing.customer_messages import UNCERTAIN_CODE, customer_message
+from hotspotd.billing.customer_messages import QUEUED_CODE, UNCERTAIN_CODE, customer_message
 from hotspotd.billing.grants import get_entitlement
 from hotspotd.billing.payments import Payment
+from hotspotd.billing.push_queue import position
 
 
 def purchase_status(conn: sqlite3.Connection, payment: Payment, now: float,
@@ -18,11 +19,14 @@ def purchase_status(conn: sqlite3.Connection, payment: Payment, now: float,
     return {"id": payment.public_id, "status": payment.status,
             "result_code": payment.result_code, "message": message_for(payment, lang),
             "seconds_remaining": seconds, "receipt": payment.receipt,
-            "mac": payment.mac}
+            "mac": payment.mac, "queued": payment.queued,
+            "queue_position": position(conn, payment.id) if payment.queued else 0}
 
 
 def message_for(payment: Payment, lang: str = "en") -> str:
     code = payment.result_code
     if payment.status == "pending" and payment.push_state == "uncertain":
         code = UNCERTAIN_CODE
+    elif payment.queued:
+        code = QUEUED_CODE
     return customer_message(code, payment.status, lang)

@@ -1,13 +1,15 @@
-"""`hotspotd mpesa register-c2b | add-channel | list-channels`.
+"""`hotspotd mpesa register-c2b | add-channel | list-channels | use-channel`.
 
-- `register-c2b`: register the C2B confirmation/validation URLs of the configured Daraja
-  channel and print Daraja's answer.
+- `register-c2b [--name N]`: register the C2B confirmation/validation URLs of the
+  configured Daraja channel (or of the stored channel N) and print Daraja's answer.
 - `add-channel --name N --kind paybill|till --shortcode S [--till-number T]
   [--environment sandbox|production]`: store a Daraja credential set, its secrets read
   from the environment (HOTSPOTD_CHANNEL_CONSUMER_KEY, HOTSPOTD_CHANNEL_CONSUMER_SECRET,
   HOTSPOTD_CHANNEL_PASSKEY; the callback path token is generated) and encrypted with the
   `[security] key_file`. Prints the channel's callback URLs once.
-- `list-channels`: names, kinds and shortcodes; never a secret.
+- `list-channels`: names, kinds and shortcodes, and which one is active; never a secret.
+- `use-channel --name N`: new STK pushes go out on channel N ("default": the `[daraja]`
+  section). Payments already made keep their own channel. A running daemon follows at once.
 
 The URLs are `[web] public_url` + `/callbacks/<callback_token>/c2b/confirmation` and
 `.../c2b/validation` (the secret path token keeps strangers out). Production URLs must be
@@ -24,7 +26,15 @@ import sys
 import time
 from pathlib import Path
 
-from hotspotd.billing.channels import Channel, load_channels, save_channel
+from hotspotd.billing.channels import (
+    DEFAULT_CHANNEL,
+    Channel,
+    active_channel,
+    load_channel,
+    load_channels,
+    save_channel,
+    set_active_channel,
+)
 from hotspotd.billing.mpesa_setup import callback_urls, request_budget
 from hotspotd.commands.common import fail
 from hotspotd.config import Config, ConfigError, load_config
@@ -39,9 +49,10 @@ FORBIDDEN_WORDS = ("mpesa", "safaricom", "sql", "query", "exe", "cmd")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("register-c2b", "add-channel", "list-channels"),
-                        help="what to do")
-    parser.add_argument("--name", help="channel name (add-channel)")
+    parser.add_argument("action", choices=("register-c2b", "add-channel", "list-channels",
+                                           "use-channel"), help="what to do")
+    parser.add_argument("--name", help="channel name (add-channel, use-channel; register-c2b"
+                                       " of a stored channel)")
     parser.add_argument("--kind", choices=("paybill", "till"), default="paybill")
     parser.add_argument("--environment", choices=("sandbox", "production"), default="sandbox")
     parser.add_argument("--shortcode", help="BusinessShortCode (add-channel)")
@@ -59,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(exc)
     if args.action != "register-c2b":
         return channel_command(args, config)
+    if args.name and args.name != DEFAULT_CHANNEL:
+        return register_stored_channel(args, config)
     base, token = config.web.public_url, config.web.callback_token
     if not base or not token:
         print("hotspotd: [web] public_url and [web] callback_token must be set to register"
@@ -75,10 +88,39 @@ def run(args: argparse.Namespace) -> int:
                           passkey=cfg.passkey, transaction_type=cfg.transaction_type,
                           till_number=cfg.till_number, timeout=cfg.timeout_seconds,
                           budget=request_budget(config))
+    return register(client, urls, args.response_type or config.c2b.response_type)
+
+
+def register_stored_channel(args: argparse.Namespace, config: Config) -> int:
+    """register-c2b for a stored channel: its own credentials and callback path."""
+    if not config.web.public_url:
+        print("hotspotd: [web] public_url must be set to register C2B URLs", file=sys.stderr)
+        return 1
+    try:
+        box = SecretBox.from_key_file(Path(config.security.key_file))
+    except SecretBoxError as exc:
+        return fail(exc)
+    db = Database(config.database.path).open()
+    try:
+        channel = load_channel(db, box, args.name)
+    finally:
+        db.close()
+    if channel is None:
+        return fail(f"no stored Daraja channel named {args.name!r}")
+    client = DarajaClient(base_url=channel.base_url, consumer_key=channel.consumer_key,
+                          consumer_secret=channel.consumer_secret, shortcode=channel.shortcode,
+                          passkey=channel.passkey, transaction_type=channel.kind,
+                          till_number=channel.till_number, timeout=config.daraja.timeout_seconds,
+                          budget=request_budget(config))
+    urls = callback_urls(config.web.public_url, channel.callback_token)
+    return register(client, urls, args.response_type or config.c2b.response_type)
+
+
+def register(client: DarajaClient, urls: dict[str, str], response_type: str) -> int:
     try:
         answer = client.register_c2b_urls(
             confirmation_url=urls["confirmation"], validation_url=urls["validation"],
-            response_type=args.response_type or config.c2b.response_type)
+            response_type=response_type)
     except DarajaError as exc:
         print(f"hotspotd: Daraja refused the registration: {exc}", file=sys.stderr)
         return 1
@@ -99,9 +141,19 @@ def channel_command(args: argparse.Namespace, config: Config) -> int:
         return fail(exc)
     db = Database(config.database.path).open()
     try:
+        active = active_channel(db.connection())
         if args.action == "list-channels":
+            print(json.dumps({"name": DEFAULT_CHANNEL, "source": "[daraja]",
+                              "shortcode": config.daraja.shortcode,
+                              "active": active == DEFAULT_CHANNEL}))
             for channel in load_channels(db, box):
-                print(json.dumps(channel.public()))
+                print(json.dumps(channel.public() | {"active": active == channel.name}))
+            return 0
+        if args.action == "use-channel":
+            if not args.name:
+                return fail("use-channel needs --name (a stored channel, or default)")
+            set_active_channel(db, args.name)
+            print(f"new STK pushes go out on channel {args.name}")
             return 0
         missing = [env for env in SECRET_ENV.values() if not os.environ.get(env)]
         if not args.name or not args.shortcode or missing:

@@ -169,6 +169,10 @@ SCHEMA: tuple[Option, ...] = (
            " stored in the database. Keep it out of database backups' reach."),
     Option("venue", "name", "WiFi Hotspot", NON_EMPTY_STR,
            "Venue name shown on the portal and in payment prompts."),
+    Option("venue", "portal_text", "", Converter(
+        "a string of at most 500 characters", str, lambda text: len(text) <= 500),
+           "A short note shown on the portal's plans page and on printed vouchers (opening"
+           " hours, where to ask for help). Editable in the owner UI's Settings."),
     Option("logging", "level", "info", enum("debug", "info", "warning", "error"),
            "Log level."),
     Option("daraja", "backend", "daraja", _DARAJA_CHOICES,
@@ -202,14 +206,17 @@ SCHEMA: tuple[Option, ...] = (
            float_list(non_empty=True),
            "Delays between successive STK queries of one payment; the last one repeats."),
     Option("settlement", "pending_expiry_seconds", 180, POSITIVE_INT,
-           "A payment with no final answer after this long ends as expired."),
+           "A payment with no final answer this long after its push ends as expired."),
+    Option("settlement", "queue_max_seconds", 300, POSITIVE_INT,
+           "A purchase waiting in line for the Daraja budget whose push was not sent within"
+           " this long ends expired (no prompt sent, nothing charged)."),
     Option("daraja", "requests_per_minute", 100, POSITIVE_INT,
            "Budget shared by ALL Daraja requests of the appliance (OAuth, pushes, queries,"
            " C2B, Pull), handed out first come first served. Spike-arrest and quota answers"
            " pause it with a doubling backoff."),
-    Option("daraja", "push_max_wait_seconds", 20.0, NON_NEGATIVE_FLOAT,
-           "How long a purchase waits for a slot of the budget before the customer is told"
-           " M-Pesa is busy (nothing is sent, nothing charged)."),
+    Option("daraja", "push_max_wait_seconds", 5.0, NON_NEGATIVE_FLOAT,
+           "How long a purchase waits for a slot of the budget before it is put in line"
+           " (stored, the customer told the prompt comes shortly, pushed in arrival order)."),
     Option("daraja", "callback_allowlist", (), list_of(NON_EMPTY_STR, "addresses or networks"),
            "Addresses/networks (e.g. 196.201.214.200, 196.201.212.0/24) whose callbacks are"
            " trusted. Empty: any source may post, and every STK callback is confirmed by STK"
@@ -269,6 +276,9 @@ SCHEMA: tuple[Option, ...] = (
     Option("router", "tls_verify", True, BOOL,
            "Verify the router's api-ssl certificate (turn off only for a self-signed one on a"
            " trusted LAN)."),
+    Option("router", "tls_ca_file", "", STR,
+           "PEM file to verify the router's api-ssl certificate against instead of the system's"
+           " authorities: export the router's self-signed certificate and pin it here."),
     Option("router", "coa_port", 3799, PORT,
            "UDP port of the router's /radius incoming listener (CoA, Disconnect). RouterOS's"
            " default is 1700; the script from `hotspotd routeros-script` sets this one."),

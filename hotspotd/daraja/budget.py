@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from .errors import DarajaUnreachable
 
@@ -41,9 +42,26 @@ class RequestBudget:
         self._strikes = 0
         self.used = 0
         self.backoffs = 0
+        self._held = threading.local()  # a slot this thread already waited for
+
+    @contextmanager
+    def slot_in_hand(self, max_wait: float) -> Iterator[None]:
+        """Wait for a slot now (BudgetExhausted beyond `max_wait`); the next `acquire` of
+        this thread inside the block uses it instead of queueing again. Lets a caller wait
+        its turn before it commits to a request (the push queue claims a payment only
+        once its slot has come)."""
+        self.acquire(max_wait)
+        self._held.slot = True
+        try:
+            yield
+        finally:
+            self._held.slot = False
 
     def acquire(self, max_wait: float) -> None:
         """Take the next slot, waiting up to `max_wait` seconds; BudgetExhausted otherwise."""
+        if getattr(self._held, "slot", False):
+            self._held.slot = False
+            return
         with self._lock:
             now = self._clock()
             slot = max(now, self._next_slot, self._paused_until)

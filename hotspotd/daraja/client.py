@@ -291,6 +291,19 @@ class DarajaClient:
         return str(reply["access_token"]), expires_in
 
 
+def client_for(template: DarajaClient, *, base_url: str, consumer_key: str,
+               consumer_secret: str, shortcode: str, passkey: str, transaction_type: str,
+               till_number: str = "") -> DarajaClient:
+    """A client for another credential set (a Daraja channel) sharing the template's request
+    budget, timeout and waits: the appliance's Daraja traffic stays under one budget."""
+    return DarajaClient(base_url=base_url, consumer_key=consumer_key,
+                        consumer_secret=consumer_secret, shortcode=shortcode, passkey=passkey,
+                        transaction_type=transaction_type, till_number=till_number,
+                        timeout=template.timeout, budget=template.budget,
+                        push_max_wait=template.push_max_wait,
+                        background_max_wait=template.background_max_wait)
+
+
 def _oauth_error(response: requests.Response,
                  reply: dict[str, Any] | None) -> DarajaError:
     """4xx from OAuth means the credentials are refused; 5xx is Daraja's problem."""

@@ -10,6 +10,7 @@ from typing import Any
 from flask import current_app
 
 from hotspotd.admin.options import AdminOptions
+from hotspotd.admin.settings_store import SettingsStore
 from hotspotd.billing.callback_intake import CallbackSettings
 from hotspotd.billing.purchases import PurchaseService
 from hotspotd.store.db import Database
@@ -29,6 +30,15 @@ class WebContext:
     self_test: Callable[[], list[Any]] = field(default=lambda: [])  # owner UI self-test
     portal: PortalOptions = field(default_factory=lambda: PortalOptions())  # issue 5
     mpesa: CallbackSettings | None = None  # issue 3: callback intake, channels, sources
+    settings: SettingsStore | None = None  # owner UI settings over the config file (issue 6)
+
+    def venue(self) -> str:
+        """The venue name in force now (the owner may change it in Settings)."""
+        return self.settings.config().venue.name if self.settings else self.venue_name
+
+    def portal_text(self) -> str:
+        """The owner's note for the portal and the voucher sheet ("" when none)."""
+        return self.settings.config().venue.portal_text if self.settings else ""
 
 
 @dataclass

@@ -3,6 +3,8 @@
 Follows ../shared/reference/daraja.md: OAuth (one valid token per credential set, string
 `expires_in`), STK push and query with Daraja's validation and error shapes, callbacks to
 CallBackURL, a phone page, automatic answers (`AUTO_OUTCOMES`) and fault injection.
+Several accounts (`add_account`: a second paybill or till with its own keys) can be served
+at once; each token works only for its own account's shortcode and prompts.
 
 OAuth choices: a missing or non-Basic Authorization header and a wrong consumer key/secret
 both answer HTTP 400 `400.008.01` "Invalid Authentication passed"; a grant_type other than
@@ -16,7 +18,6 @@ import base64
 import binascii
 import contextlib
 import logging
-import secrets
 import threading
 from collections import Counter
 from datetime import datetime
@@ -26,8 +27,9 @@ from flask import Flask
 
 from hotspotd.httpserver import ServedApp
 
+from .accounts import Account, Accounts
 from .app import create_app
-from .c2b import C2BBook, C2BTransaction
+from .c2b import C2BTransaction
 from .callbacks import callback_body, deliver
 from .faults import Faults
 from .scheduler import Scheduler
@@ -40,7 +42,6 @@ from .state import (
     UnknownPrompt,
     auto_outcome,
 )
-from .tokens import TokenStore
 from .validation import (
     EAT,
     INVALID_TOKEN,
@@ -50,7 +51,6 @@ from .validation import (
     WRONG_AUTH_TYPE,
     WRONG_GRANT_TYPE,
     ApiError,
-    Merchant,
     invalid,
     parse_push,
     parse_query,
@@ -68,15 +68,16 @@ class DarajaSimulator:
     def __init__(self, *, consumer_key: str, consumer_secret: str, shortcode: str = "174379",
                  passkey: str, till_number: str = "", token_ttl: int = 3599,
                  approve_delay: float = 2.0, auto_resolve_delay: float = 1.0) -> None:
-        self._consumer_key = consumer_key
-        self._consumer_secret = consumer_secret
-        self._merchant = Merchant(str(shortcode), passkey, str(till_number))
         self.approve_delay = approve_delay
         self.auto_resolve_delay = auto_resolve_delay
-        self._tokens = TokenStore(token_ttl)
-        self.faults = Faults(self._tokens.invalidate_all)
+        self._token_ttl = token_ttl
+        self._accounts = Accounts()
+        default = self._accounts.add(consumer_key=consumer_key, consumer_secret=consumer_secret,
+                                     shortcode=shortcode, passkey=passkey,
+                                     till_number=till_number, token_ttl=token_ttl)
+        self.faults = Faults(self._accounts.invalidate_all)
         self._book = PromptBook()
-        self.c2b = C2BBook(str(shortcode))
+        self.c2b = default.c2b  # the default account's C2B book
         self._scheduler = Scheduler()
         self._stopping = threading.Event()
         self._counts: Counter[str] = Counter()
@@ -109,6 +110,18 @@ class DarajaSimulator:
         return self._app
 
     # -- inspection and control ------------------------------------------------------------
+
+    def has_account(self, consumer_key: str) -> bool:
+        return any(a.consumer_key == consumer_key for a in self._accounts.all())
+
+    def add_account(self, *, consumer_key: str, consumer_secret: str, shortcode: str,
+                    passkey: str, till_number: str = "") -> None:
+        """Another Daraja credential set (a second paybill or till, its own app keys): its
+        tokens work only with its own shortcode and prompts. ValueError if the consumer key
+        is taken."""
+        self._accounts.add(consumer_key=consumer_key, consumer_secret=consumer_secret,
+                           shortcode=shortcode, passkey=passkey, till_number=till_number,
+                           token_ttl=self._token_ttl)
 
     def prompts(self) -> list[dict[str, Any]]:
         """Every STK push received so far and how it stands, oldest first."""
@@ -144,22 +157,24 @@ class DarajaSimulator:
     def _record_stk_as_c2b(self, prompt: Any) -> None:
         """An STK payment to the paybill: in the Pull history, and confirmed through the
         registered C2B URL too when the `c2b_for_stk` fault says so."""
+        book = self._accounts.by_shortcode(prompt.shortcode).c2b
         transaction = C2BTransaction(
             trans_id=prompt.receipt, trans_time=datetime.now(EAT).replace(microsecond=0),
             transaction_type="Pay Bill Online", amount=prompt.amount,
-            shortcode=self._merchant.shortcode, bill_ref=prompt.account_reference,
+            shortcode=book.shortcode, bill_ref=prompt.account_reference,
             msisdn=prompt.phone)
-        self.c2b.record(transaction)
+        book.record(transaction)
         if self.faults.c2b_for_stk:
             self._send_confirmation(transaction)
 
     def _send_confirmation(self, transaction: C2BTransaction) -> None:
         drop, copies, delay = self.faults.callback_plan()
+        book = self._accounts.by_shortcode(transaction.shortcode).c2b
         if not drop:
-            self._scheduler.call_later(delay, lambda: self.c2b.confirm(transaction, copies))
+            self._scheduler.call_later(delay, lambda: book.confirm(transaction, copies))
 
     def c2b_transactions(self) -> list[dict[str, Any]]:
-        return self.c2b.snapshot()
+        return [row for account in self._accounts.all() for row in account.c2b.snapshot()]
 
     def new_request_id(self) -> str:
         return self._book.new_request_id()
@@ -171,16 +186,17 @@ class DarajaSimulator:
         key, secret = _basic_credentials(authorization)
         if grant_type != "client_credentials":
             raise ApiError(WRONG_GRANT_TYPE, "Invalid grant type passed")
-        if not (secrets.compare_digest(key, self._consumer_key)
-                and secrets.compare_digest(secret, self._consumer_secret)):
+        account = self._accounts.by_credentials(key, secret)
+        if account is None:
             raise ApiError(WRONG_AUTH_TYPE, "Invalid Authentication passed")
-        return {"access_token": self._tokens.issue(), "expires_in": str(self._tokens.ttl)}
+        return {"access_token": account.tokens.issue(), "expires_in": str(account.tokens.ttl)}
 
     def handle_push(self, authorization: str | None, body: Any) -> dict[str, str]:
         self._count("stkpush")
-        self._gate(authorization)
+        account = self._gate(authorization)
         now = datetime.now(EAT)
-        fields = parse_push(body, self._merchant, now)
+        fields = parse_push(body, account.merchant, now) | {
+            "shortcode": account.merchant.shortcode}
         try:
             prompt = self._book.add(now, **fields)
         except SubscriberLocked:
@@ -194,12 +210,14 @@ class DarajaSimulator:
 
     def handle_query(self, authorization: str | None, body: Any) -> dict[str, str]:
         self._count("stkquery")
-        self._gate(authorization)
-        checkout_id = parse_query(body, self._merchant, datetime.now(EAT))
+        account = self._gate(authorization)
+        checkout_id = parse_query(body, account.merchant, datetime.now(EAT))
         try:
             prompt = self._book.get(checkout_id)
         except UnknownPrompt:
             raise invalid("CheckoutRequestID") from None
+        if prompt.shortcode != account.merchant.shortcode:  # another account's prompt
+            raise invalid("CheckoutRequestID")
         if prompt.state == PENDING:
             raise ApiError(MERCHANT_ERROR, "The transaction is being processed")
         return {"ResponseCode": "0", "ResponseDescription": QUERY_ACCEPTED,
@@ -209,17 +227,16 @@ class DarajaSimulator:
 
     def handle_c2b_register(self, authorization: str | None, body: Any) -> dict[str, str]:
         self._count("c2b_register")
-        self._gate(authorization)
-        return self.c2b.register(body)
+        return self._gate(authorization).c2b.register(body)
 
     def handle_c2b_simulate(self, authorization: str | None, body: Any) -> dict[str, str]:
         """The customer pays from the M-Pesa menu: validation, then confirmation (async)."""
         self._count("c2b_simulate")
-        self._gate(authorization)
-        amount, msisdn, bill_ref = self.c2b.parse_simulate(body)
+        book = self._gate(authorization).c2b
+        amount, msisdn, bill_ref = book.parse_simulate(body)
         transaction = C2BTransaction(
             trans_id=self._book.new_receipt(), trans_time=datetime.now(EAT).replace(microsecond=0),
-            transaction_type="Pay Bill", amount=amount, shortcode=self._merchant.shortcode,
+            transaction_type="Pay Bill", amount=amount, shortcode=book.shortcode,
             bill_ref=bill_ref, msisdn=msisdn)
         self._scheduler.call_later(0, lambda: self._run_c2b(transaction))
         return {"OriginatorCoversationID": self.new_request_id(), "ResponseCode": "0",
@@ -227,22 +244,21 @@ class DarajaSimulator:
                 "TransID": transaction.trans_id}
 
     def _run_c2b(self, transaction: C2BTransaction) -> None:
-        if not self.c2b.validate(transaction):
+        book = self._accounts.by_shortcode(transaction.shortcode).c2b
+        if not book.validate(transaction):
             transaction.state = "rejected"
-            self.c2b.record(transaction)
+            book.record(transaction)
             return
-        self.c2b.record(transaction)
+        book.record(transaction)
         self._send_confirmation(transaction)
 
     def handle_pull_register(self, authorization: str | None, body: Any) -> dict[str, str]:
         self._count("pull_register")
-        self._gate(authorization)
-        return self.c2b.register_pull(body)
+        return self._gate(authorization).c2b.register_pull(body)
 
     def handle_pull_query(self, authorization: str | None, body: Any) -> dict[str, Any]:
         self._count("pull_query")
-        self._gate(authorization)
-        return self.c2b.query(body, datetime.now(EAT))
+        return self._gate(authorization).c2b.query(body, datetime.now(EAT))
 
     # -- internals --------------------------------------------------------------------------
 
@@ -250,18 +266,23 @@ class DarajaSimulator:
         with self._counts_lock:
             self._counts[name] += 1
 
-    def _gate(self, authorization: str | None) -> None:
-        """Spike-arrest fault first (the gateway answers before auth), then the token."""
+    def _gate(self, authorization: str | None) -> Account:
+        """Spike-arrest fault first (the gateway answers before auth), then the token;
+        returns the account the token belongs to."""
         if self.faults.take_spike_arrest():
             raise ApiError(SPIKE_ARREST, "Spike arrest violation")
         if self.faults.take_quota():
             raise ApiError(QUOTA, "Quota Violation")
         scheme, _, token = (authorization or "").partition(" ")
         lifetime = self.faults.token_lifetime
-        if lifetime and self._tokens.age() > lifetime:
-            self._tokens.invalidate_all()
-        if scheme != "Bearer" or not self._tokens.is_valid(token.strip()):
+        if lifetime:
+            for account in self._accounts.all():
+                if account.tokens.age() > lifetime:
+                    account.tokens.invalidate_all()
+        account = self._accounts.by_token(token.strip()) if scheme == "Bearer" else None
+        if account is None:
             raise ApiError(INVALID_TOKEN, "Invalid Access Token")
+        return account
 
     def _schedule_auto_answer(self, checkout_id: str, phone: str) -> None:
         outcome = auto_outcome(phone)

@@ -104,6 +104,7 @@ class Prompt:
     callbacks_sent: int = 0
     callbacks_failed: int = 0
     callback_dropped: bool = False
+    shortcode: str = ""  # the account (BusinessShortCode) it was pushed with
 
 
 class PromptBook:

@@ -116,8 +116,8 @@ def _megabytes(octets: int | None) -> str:
 def page(template: str, **values: Any) -> str:
     """Render an owner page with what every page needs."""
     ctx = web_context()
-    return render_template(template, venue=ctx.venue_name, account=g.get("account"),
-                           csrf_token=csrf_token(), **values)
+    return render_template(template, venue=ctx.venue(), portal_text=ctx.portal_text(),
+                           account=g.get("account"), csrf_token=csrf_token(), **values)
 
 
 def actor() -> Actor:

@@ -29,8 +29,16 @@ def create_plan() -> Any:
 def edit_plan(plan_id: int) -> Any:
     fields = catalogue.parse_plan_form(request.form)
     catalogue.update_plan(web_context().db, actor(), plan_id, fields)
+    _plans_changed()
     flash(f"Plan {fields['name']!r} saved. Time already paid is unchanged.")
     return redirect(url_for("admin.plans"), 303)
+
+
+def _plans_changed() -> None:
+    """RADIUS answers from memory: have the plans' data caps and idle timeouts re-read."""
+    settings = web_context().settings
+    if settings is not None:
+        settings.announce({"plans"})
 
 
 @blueprint.post("/plans/<int:plan_id>/visibility")

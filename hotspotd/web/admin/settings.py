@@ -1,25 +1,106 @@
-"""Settings: accounts (add a read-only cashier, change a password), self-test, audit log."""
+"""Settings: venue and portal text, router connection, limits, Daraja channels (secrets
+write-only), accounts (add a read-only cashier, change a password), self-test, audit log."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 
 from hotspotd.admin.accounts import AdminError, create_account, list_accounts, set_password
 from hotspotd.admin.audit import recent_audit, record_audit
+from hotspotd.admin.channel_forms import ENVIRONMENTS, save_channel_form
 from hotspotd.admin.selftest import run_self_test
-from hotspotd.web.admin import blueprint, page, start_session
+from hotspotd.admin.settings_store import GROUPS, SETTINGS, SettingsRefused, SettingsStore
+from hotspotd.web.admin import actor, blueprint, page, start_session
 from hotspotd.web.context import web_context
+
+LIVE_NOTE = {
+    "venue": "Applies at once: the portal and the voucher sheet show it on the next page load.",
+    "limits": "Applies at once, from the next M-Pesa prompt.",
+}
 
 
 @blueprint.get("/settings")
 def settings() -> Any:
+    return _settings_page()
+
+
+def _settings_page(*, errors: dict[str, list[str]] | None = None,
+                   submitted: dict[str, Any] | None = None, status: int = 200) -> Any:
     ctx = web_context()
-    channels = ctx.db.query("SELECT name, kind, environment, shortcode, till_number,"
+    store = ctx.settings
+    channels = ctx.db.query("SELECT name, kind, environment, base_url, shortcode, till_number,"
                             " updated_at FROM daraja_channels ORDER BY name")
+    editing = request.args.get("channel", "")
+    channel_form = dict(submitted.get("channel", {})) if submitted else {}
+    if not channel_form and editing:
+        channel_form = next((dict(row) for row in channels if row["name"] == editing), {})
+    values = store.form_values() if store else {}
+    for key, value in (submitted or {}).items():
+        if key != "channel":
+            values[key] = value
+    backend = store.config().router.backend if store else ""
     return page("admin/settings.html", accounts=list_accounts(ctx.db), channels=channels,
-                options=ctx.admin, public_url=ctx.admin.public_url)
+                options=ctx.admin, public_url=ctx.admin.public_url, store=store,
+                settings_fields=SETTINGS, values=values, errors=errors or {},
+                channel_form=channel_form, environments=ENVIRONMENTS, live_note=LIVE_NOTE,
+                router_note=_router_note(backend),
+                restart_needed=sorted(store.restart_needed) if store else []), status
+
+
+def _router_note(backend: str) -> str:
+    if backend == "routeros":
+        return "Applies at once: the daemon closes its router connection and reconnects."
+    return ("The embedded MikroTik simulator is in use ([router] backend = \"simulator\"):"
+            " these values are stored, and apply at the next restart.")
+
+
+def _store() -> SettingsStore:
+    store = web_context().settings
+    if store is None:
+        abort(404, "Settings cannot be edited in this set-up.")
+    return store
+
+
+@blueprint.post("/settings/edit/<group>")
+def save_settings(group: str) -> Any:
+    if group not in GROUPS:
+        abort(404)
+    ctx = web_context()
+    try:
+        changed = _store().save(group, request.form, username=g.account.username,
+                                now=ctx.now(), source_ip=request.remote_addr)
+    except SettingsRefused as exc:
+        submitted = {s.key: request.form.get(s.field, "") for s in SETTINGS
+                     if s.group == group and s.kind not in ("secret", "bool")}
+        return _settings_page(errors={group: exc.problems}, submitted=submitted, status=400)
+    if not changed:
+        flash("Nothing changed.")
+    else:
+        labels = ", ".join(s.label for s in SETTINGS if s.key in changed)
+        note = _router_note(ctx.settings.config().router.backend) if group == "router" \
+            else LIVE_NOTE[group]
+        flash(f"Saved: {labels}. {note}")
+    return redirect(url_for("admin.settings") + f"#{group}", 303)
+
+
+@blueprint.post("/settings/channels")
+def save_channel() -> Any:
+    ctx = web_context()
+    box = _store().box()
+    try:
+        channel, created = save_channel_form(ctx.db, box, actor(), request.form)
+    except SettingsRefused as exc:
+        kept = {key: request.form.get(key, "") for key in
+                ("name", "kind", "environment", "base_url", "shortcode", "till_number")}
+        return _settings_page(errors={"channel": exc.problems}, submitted={"channel": kept},
+                              status=400)
+    if created and ctx.mpesa is not None:  # its callback path works from now on
+        ctx.mpesa.channel_tokens[channel.callback_token] = channel.name
+    flash(f"Channel {channel.name!r} {'added' if created else 'saved'}; its secrets are"
+          " stored encrypted and are never shown.")
+    return redirect(url_for("admin.settings") + "#channels", 303)
 
 
 @blueprint.get("/settings/self-test")
@@ -63,3 +144,4 @@ def change_password() -> Any:
     _audit("account.password", g.account.username)
     flash("Password changed.")
     return redirect(url_for("admin.settings"), 303)
+

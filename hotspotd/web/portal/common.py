@@ -62,7 +62,8 @@ def render(template: str, status: int = 200, **values: Any) -> tuple[str, int]:
     switch = [(code, LANGUAGE_NAMES[code], "?" + query_string(router, code))
               for code in LANGUAGES if code != lang]
     values.setdefault("router", router)
-    page = render_template(template, venue=ctx.venue_name, lang=lang, t=t, switch=switch,
+    page = render_template(template, venue=ctx.venue(), portal_text=ctx.portal_text(),
+                           lang=lang, t=t, switch=switch,
                            csrf=security.csrf_token(portal_secret(ctx)),
                            duration=lambda seconds: format_duration(seconds, lang),
                            money=format_money, **values)

@@ -1,6 +1,7 @@
 """What the portal shows about a purchase or a device, in the customer's language.
 
-A purchase goes through phases the page names: `prompt` (check your phone), `confirming`
+A purchase goes through phases the page names: `queued` (in line for M-Pesa, the prompt
+comes shortly), `prompt` (check your phone), `confirming`
 (M-Pesa is slow, we are asking), `connecting` (paid, the router is letting the device in),
 `connected`, or `failed` with the specific reason and the next step.
 """
@@ -15,9 +16,9 @@ from hotspotd.billing.status import purchase_status
 from hotspotd.web.i18n import format_duration, translate
 
 CONFIRMING_AFTER_SECONDS = 20.0
-PHASE_TITLES = {"prompt": "prompt_title", "confirming": "confirming_title",
-                "connecting": "connecting_title", "connected": "connected_title",
-                "failed": "failed_title"}
+PHASE_TITLES = {"queued": "queued_title", "prompt": "prompt_title",
+                "confirming": "confirming_title", "connecting": "connecting_title",
+                "connected": "connected_title", "failed": "failed_title"}
 
 
 def device_online(conn: sqlite3.Connection, mac: str) -> bool:
@@ -36,7 +37,10 @@ def phase_of(payment: Payment, online: bool, now: float) -> str:
         return "connected" if online else "connecting"
     if payment.status != "pending":
         return "failed"
-    slow = payment.push_state == "uncertain" or now - payment.created_at > CONFIRMING_AFTER_SECONDS
+    if payment.queued:
+        return "queued"
+    sent_at = payment.push_sent_at or payment.created_at
+    slow = payment.push_state == "uncertain" or now - sent_at > CONFIRMING_AFTER_SECONDS
     return "confirming" if slow else "prompt"
 
 
@@ -46,7 +50,7 @@ def purchase_view(conn: sqlite3.Connection, payment: Payment, now: float,
     base = purchase_status(conn, payment, now, lang)
     online = device_online(conn, payment.mac) if payment.status == "completed" else False
     phase = phase_of(payment, online, now)
-    specific = phase == "failed" or payment.push_state == "uncertain"
+    specific = phase in ("failed", "queued") or payment.push_state == "uncertain"
     message = base["message"] if specific else translate(lang, phase)
     plan = conn.execute("SELECT duration_seconds FROM plans WHERE id = ?",
                         (payment.plan_id,)).fetchone()
@@ -58,7 +62,7 @@ def purchase_view(conn: sqlite3.Connection, payment: Payment, now: float,
             "bought": translate(lang, "bought", time=format_duration(
                 plan["duration_seconds"], lang)) if plan else "",
             "receipt": payment.receipt if payment.status == "completed" else None,
-            "online": online}
+            "online": online, "queue_position": base["queue_position"]}
 
 
 def plan_rows(plans: list[Any], lang: str) -> list[dict[str, Any]]:

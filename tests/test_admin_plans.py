@@ -1,0 +1,120 @@
+"""Plan edits from the owner UI over HTTP, seen by an independent RADIUS peer (FreeRADIUS's
+radclient): a new data cap and idle timeout are in the next Access-Accept at once, while the
+time already paid (expiry, Session-Timeout, the rate limit sold) does not change. Also the
+form's checks, reorder and hide."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from support.appliance import running_appliance
+from support.radclient import RadclientReply, run_radclient
+
+from hotspotd.admin.accounts import create_account
+from hotspotd.app import Appliance
+from hotspotd.billing.grants import grant_time
+
+OWNER, PASSWORD = "owner", "plans owner password"
+MAC = "AA:BB:CC:0D:00:01"
+
+
+@pytest.fixture(scope="module")
+def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
+    with running_appliance(tmp_path_factory.mktemp("admin-plans")) as running:
+        create_account(running.db, username=OWNER, password=PASSWORD, now=time.time())
+        yield running
+
+
+@pytest.fixture(scope="module")
+def owner(appliance: Appliance) -> tuple[requests.Session, str]:
+    base = appliance.addresses["portal_url"] + "admin/"
+    session = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"',  # type: ignore[index]
+                      session.get(base + "login", timeout=5).text)[1]
+    session.post(base + "login", timeout=10, data={"username": OWNER, "password": PASSWORD,
+                                                     "csrf_token": token})
+    return session, base
+
+
+def post(owner: tuple[requests.Session, str], path: str, data: dict[str, str]
+         ) -> requests.Response:
+    session, base = owner
+    token = re.search(r'name="csrf_token" value="([^"]+)"',  # type: ignore[index]
+                      session.get(base + "plans", timeout=5).text)[1]
+    return session.post(base + path, data={**data, "csrf_token": token}, timeout=10)
+
+
+def login(appliance: Appliance) -> RadclientReply:
+    radius = appliance.addresses["radius"]
+    return run_radclient(radius["auth_port"], "auth", radius["secret"], {
+        "User-Name": MAC, "User-Password": radius["mac_password"],
+        "Calling-Station-Id": MAC}, host=radius["host"])
+
+
+def test_data_cap_and_idle_timeout_edit_reach_the_radius_reply(
+        appliance: Appliance, owner: tuple[requests.Session, str]) -> None:
+    plan = appliance.db.query_one("SELECT * FROM plans WHERE id = 2")
+    with appliance.db.write() as conn:
+        grant_time(conn, mac=MAC, seconds=3600, now=time.time(), plan_id=2,
+                   rate_limit=plan["rate_limit"], source="test")
+    paid = appliance.db.query_one("SELECT expires_at, rate_limit FROM entitlements"
+                                  " WHERE mac = ?", (MAC,))
+    appliance.access_view.reload_all()  # RADIUS answers this device from memory now
+    assert appliance.access_view.get(MAC) is not None
+    before = login(appliance)
+    assert before.code == "Access-Accept", before.output
+    assert "Mikrotik-Total-Limit" not in before.attributes
+    assert "Idle-Timeout" not in before.attributes
+    saved = post(owner, "plans/2", {"name": plan["name"], "price": "25", "minutes": "90",
+                                    "rate_limit": "1M/1M", "data_cap_mb": "500",
+                                    "idle_minutes": "15"})
+    assert saved.status_code == 200 and "Time already paid is unchanged" in saved.text
+    after = login(appliance)
+    assert after.code == "Access-Accept", after.output
+    assert int(after.attributes["Mikrotik-Total-Limit"]) == 500_000_000
+    assert int(after.attributes["Idle-Timeout"]) == 900
+    # time already paid: same expiry, same rate limit as sold, Session-Timeout from it
+    assert tuple(appliance.db.query_one("SELECT expires_at, rate_limit FROM entitlements"
+                                        " WHERE mac = ?", (MAC,))) == tuple(paid)
+    assert after.attributes["Mikrotik-Rate-Limit"] == plan["rate_limit"] != "1M/1M"
+    assert 3500 <= int(after.attributes["Session-Timeout"]) <= 3600
+    stored = appliance.db.query_one("SELECT price, duration_seconds, data_cap_bytes,"
+                                    " idle_timeout_seconds FROM plans WHERE id = 2")
+    assert tuple(stored) == (25, 5400, 500_000_000, 900)
+    audit = appliance.db.query_one("SELECT after FROM admin_audit WHERE action ="
+                                   " 'plan.update' ORDER BY id DESC")
+    assert '"idle_timeout_seconds": 900' in audit["after"]
+
+
+def test_bad_plan_values_are_refused(appliance: Appliance,
+                                     owner: tuple[requests.Session, str]) -> None:
+    before = tuple(appliance.db.query_one("SELECT * FROM plans WHERE id = 3"))
+    for field, value, words in (("idle_minutes", "0", "idle timeout is 1-1440 minutes"),
+                                ("data_cap_mb", "-5", "whole number of MB"),
+                                ("rate_limit", "fast", "rate limit looks like")):
+        form = {"name": "1 day", "price": "80", "minutes": "1440", field: value}
+        refused = post(owner, "plans/3", form)
+        assert refused.status_code == 400 and words in refused.text, field
+    assert tuple(appliance.db.query_one("SELECT * FROM plans WHERE id = 3")) == before
+
+
+def test_create_with_idle_timeout_reorder_and_hide(
+        appliance: Appliance, owner: tuple[requests.Session, str]) -> None:
+    url = appliance.addresses["portal_url"]
+    made = post(owner, "plans", {"name": "Night", "price": "50", "minutes": "600",
+                                 "data_cap_mb": "2000", "idle_minutes": "30"})
+    assert made.status_code == 200
+    night = appliance.db.query_one("SELECT * FROM plans WHERE name = 'Night'")
+    assert (night["data_cap_bytes"], night["idle_timeout_seconds"]) == (2_000_000_000, 1800)
+    order = [p["id"] for p in requests.get(url + "api/plans", timeout=5).json()]
+    assert order[-1] == night["id"]
+    post(owner, f"plans/{night['id']}/move", {"direction": "up"})
+    order = [p["id"] for p in requests.get(url + "api/plans", timeout=5).json()]
+    assert order.index(night["id"]) == len(order) - 2
+    post(owner, f"plans/{night['id']}/visibility", {"active": "0"})
+    assert night["id"] not in [p["id"] for p in requests.get(url + "api/plans",
+                                                             timeout=5).json()]
