@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +54,9 @@ class C2BVerifier:
         self._within = within
         self._on_grant = on_grant
         self._now = now
+        self._running = threading.Lock()  # one check at a time
+        self._plan_lock = threading.Lock()
+        self._planned: float | None = None  # when the next check is scheduled
 
     def hold(self, payment: C2BPayment, *, channel: str, source: str) -> str:
         """Keep an untrusted confirmation until Pull confirms it: `verifying`, or
@@ -72,12 +76,39 @@ class C2BVerifier:
             return "duplicate"
         log.info("C2B %s from %s (channel %s): waiting for Pull Transactions to confirm it",
                  payment.trans_id, source, channel)
-        self._schedule(0.0, self.verify_due)
+        self._plan(0.0)
         return "verifying"
+
+    def _plan(self, delay: float) -> None:
+        """Schedule a check in `delay` s unless one is already due by then."""
+        at = self._now() + delay
+        with self._plan_lock:
+            if self._planned is not None and self._planned <= at + 0.05:
+                return
+            self._planned = at
+        self._schedule(delay, self._planned_check)
+
+    def _planned_check(self) -> None:
+        with self._plan_lock:
+            self._planned = None
+        self.verify_due()
 
     def verify_due(self) -> int:
         """Check every confirmation that is due, one Pull query per channel; returns how
         many were decided. Schedules itself again while any is still waiting."""
+        if not self._running.acquire(blocking=False):
+            return 0  # a check is running; it schedules the next one
+        try:
+            decided = self._verify_due()
+        finally:
+            self._running.release()
+        waiting = self._db.query_one("SELECT MIN(next_check_at) FROM c2b_unverified WHERE"
+                                     " state = 'pending'")[0]
+        if waiting is not None:
+            self._plan(max(0.2, waiting - self._now()))
+        return decided
+
+    def _verify_due(self) -> int:
         now = self._now()
         due = self._db.query("SELECT * FROM c2b_unverified WHERE state = 'pending' AND"
                              " next_check_at <= ? ORDER BY received_at", (now,))
@@ -88,10 +119,6 @@ class C2BVerifier:
         for channel, rows in by_channel.items():
             listed, error = self._pull(channel, min(r["received_at"] for r in rows), now)
             decided += sum(self._decide(row, listed, error, now) for row in rows)
-        waiting = self._db.query_one("SELECT MIN(next_check_at) FROM c2b_unverified WHERE"
-                                     " state = 'pending'")[0]
-        if waiting is not None and due:
-            self._schedule(max(0.2, waiting - self._now()), self.verify_due)
         return decided
 
     def _pull(self, channel: str, since: float,

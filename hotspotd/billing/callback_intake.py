@@ -159,3 +159,4 @@ class CallbackSettings:
     sources: SourcePolicy = field(default_factory=SourcePolicy)
     c2b_validation: bool = True
     on_grant: Callable[[], None] = lambda: None
+    c2b_verifier: Any = None  # billing.c2b_verify.C2BVerifier: untrusted confirmations

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hotspotd.billing.c2b_verify import C2BVerifier
 from hotspotd.billing.callback_intake import CallbackIntake, CallbackSettings
 from hotspotd.billing.channel_clients import ChannelClients, callback_urls
 from hotspotd.billing.channels import has_channels, load_channels
@@ -83,10 +84,13 @@ def build_mpesa(config: Any, db: Database, daraja: Any, *, callback_base: str,
     sources = SourcePolicy.from_config(config.daraja.callback_allowlist,
                                        config.daraja.trusted_proxies)
     tokens = {token: "default"} | stored_channel_tokens(config, db)
+    pulls = ChannelPulls(db, channels, nominated_number=config.c2b.pull_nominated_number,
+                         on_grant=on_grant, now=now)
+    verifier = C2BVerifier(db, pulls, schedule=schedule, on_grant=on_grant, now=now,
+                           within=float(config.c2b.verify_within_seconds))
+    schedule(1.0, verifier.verify_due)  # confirmations still waiting from before a stop
     callbacks = CallbackSettings(intake, channel_tokens=tokens, sources=sources,
-                                 c2b_validation=config.c2b.validation, on_grant=on_grant)
-    pull = None
-    if config.c2b.pull_interval_seconds:
-        pull = ChannelPulls(db, channels, nominated_number=config.c2b.pull_nominated_number,
-                            on_grant=on_grant, now=now)
+                                 c2b_validation=config.c2b.validation, on_grant=on_grant,
+                                 c2b_verifier=verifier)
+    pull = pulls if config.c2b.pull_interval_seconds else None
     return MpesaSide(purchases, callbacks, pull, queue)

@@ -245,6 +245,10 @@ SCHEMA: tuple[Option, ...] = (
         "a non-negative integer", int, lambda number: number >= 0, int),
            "How often Pull Transactions fetches the last 48 h of C2B payments to fill in"
            " confirmations that never arrived; 0 turns Pull off."),
+    Option("c2b", "verify_within_seconds", 900, POSITIVE_INT,
+           "A C2B confirmation from a source outside [daraja] callback_allowlist grants only"
+           " once Pull Transactions lists its TransID; one still unlisted after this long is"
+           " rejected (stored with why), or held for the owner if Daraja could not be asked."),
     Option("c2b", "pull_nominated_number", "", STR,
            "NominatedNumber for the Pull Transactions registration (the owner's M-Pesa"
            " number, as Safaricom requires)."),

@@ -5,7 +5,9 @@ acknowledgement in the shape its protocol wants; nothing it sends can break the 
   Query confirms it in the background).
 - `POST /callbacks/<token>/c2b/validation`: accept, or refuse with C2B00012 (unknown
   account) / C2B00013 (amount below the cheapest plan) when validation is on.
-- `POST /callbacks/<token>/c2b/confirmation`: record the money (grant, settle or hold).
+- `POST /callbacks/<token>/c2b/confirmation`: record the money (grant, settle or hold);
+  from a source outside the allow-list only once Pull Transactions lists its TransID
+  (`billing.c2b_verify`).
 
 A wrong token answers 404; a source outside the allow-list answers 403 and is stored.
 """
@@ -148,7 +150,7 @@ def c2b_validation(token: str) -> Any:
 
 @blueprint.post("/<token>/c2b/confirmation")
 def c2b_confirmation(token: str) -> Any:
-    channel, source, _, body = _arrival("c2b-confirmation", token)
+    channel, source, trusted, body = _arrival("c2b-confirmation", token)
     if body is None:
         return jsonify(C2B_CONFIRMED)
     try:
@@ -157,9 +159,13 @@ def c2b_confirmation(token: str) -> Any:
         _reject("c2b-confirmation", channel, source, f"malformed: {exc}", body)
         return jsonify(C2B_CONFIRMED)
     ctx = web_context()
+    settings = _settings()
+    if settings is not None and settings.c2b_verifier is not None and not trusted:
+        held = settings.c2b_verifier.hold(payment, channel=channel, source=source)
+        log.info("C2B confirmation %s from %s: %s", payment.trans_id, source, held)
+        return jsonify(C2B_CONFIRMED)
     outcome = record_c2b(ctx.db, payment, source="confirmation", now=ctx.now(),
                          channel=channel)
-    settings = _settings()
     if outcome.granted and settings is not None:
         settings.on_grant()
     return jsonify(C2B_CONFIRMED)
