@@ -1,7 +1,7 @@
 """Plan edits from the owner UI over HTTP, seen by an independent RADIUS peer (FreeRADIUS's
-radclient): a new data cap and idle timeout are in the next Access-Accept at once, while the
-time already paid (expiry, Session-Timeout, the rate limit sold) does not change. Also the
-form's checks, reorder and hide."""
+radclient): what was already paid keeps the terms it was sold with (expiry, Session-Timeout,
+rate limit, data cap, idle timeout), and the next purchase of the plan gets the new ones.
+Also the form's checks, reorder and hide."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from hotspotd.billing.grants import grant_time
 
 OWNER, PASSWORD = "owner", "plans owner password"
 MAC = "AA:BB:CC:0D:00:01"
+NEXT_BUYER = "AA:BB:CC:0D:00:02"
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +49,14 @@ def post(owner: tuple[requests.Session, str], path: str, data: dict[str, str]
     return session.post(base + path, data={**data, "csrf_token": token}, timeout=10)
 
 
-def login(appliance: Appliance) -> RadclientReply:
+def login(appliance: Appliance, mac: str = MAC) -> RadclientReply:
     radius = appliance.addresses["radius"]
     return run_radclient(radius["auth_port"], "auth", radius["secret"], {
-        "User-Name": MAC, "User-Password": radius["mac_password"],
-        "Calling-Station-Id": MAC}, host=radius["host"])
+        "User-Name": mac, "User-Password": radius["mac_password"],
+        "Calling-Station-Id": mac}, host=radius["host"])
 
 
-def test_data_cap_and_idle_timeout_edit_reach_the_radius_reply(
+def test_plan_edit_keeps_what_was_sold_and_applies_to_the_next_purchase(
         appliance: Appliance, owner: tuple[requests.Session, str]) -> None:
     plan = appliance.db.query_one("SELECT * FROM plans WHERE id = 2")
     with appliance.db.write() as conn:
@@ -75,13 +76,23 @@ def test_data_cap_and_idle_timeout_edit_reach_the_radius_reply(
     assert saved.status_code == 200 and "Time already paid is unchanged" in saved.text
     after = login(appliance)
     assert after.code == "Access-Accept", after.output
-    assert int(after.attributes["Mikrotik-Total-Limit"]) == 500_000_000
-    assert int(after.attributes["Idle-Timeout"]) == 900
-    # time already paid: same expiry, same rate limit as sold, Session-Timeout from it
+    # what was paid for: same expiry, rate limit, no cap and no idle timeout, as sold
     assert tuple(appliance.db.query_one("SELECT expires_at, rate_limit FROM entitlements"
                                         " WHERE mac = ?", (MAC,))) == tuple(paid)
     assert after.attributes["Mikrotik-Rate-Limit"] == plan["rate_limit"] != "1M/1M"
     assert 3500 <= int(after.attributes["Session-Timeout"]) <= 3600
+    assert "Mikrotik-Total-Limit" not in after.attributes
+    assert "Idle-Timeout" not in after.attributes
+    # the next purchase of the plan is sold on the new terms
+    with appliance.db.write() as conn:
+        grant_time(conn, mac=NEXT_BUYER, seconds=5400, now=time.time(), plan_id=2,
+                   rate_limit="1M/1M", source="test")
+    appliance.access_view.reload_all()
+    new = login(appliance, NEXT_BUYER)
+    assert new.code == "Access-Accept", new.output
+    assert int(new.attributes["Mikrotik-Total-Limit"]) == 500_000_000
+    assert int(new.attributes["Idle-Timeout"]) == 900
+    assert new.attributes["Mikrotik-Rate-Limit"] == "1M/1M"
     stored = appliance.db.query_one("SELECT price, duration_seconds, data_cap_bytes,"
                                     " idle_timeout_seconds FROM plans WHERE id = 2")
     assert tuple(stored) == (25, 5400, 500_000_000, 900)

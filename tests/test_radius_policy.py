@@ -295,3 +295,29 @@ def test_data_cap_counts_what_was_used_before_a_router_reboot(server, db, make_p
     refused = auth(server, MAC, User_Password=MAC_PASSWORD)
     assert (refused.code, refused.attributes["Reply-Message"]) == ("Access-Reject",
                                                                    DATA_USED_UP)
+
+
+def test_stacked_purchases_add_their_caps_and_an_uncapped_one_lifts_it(
+        server, db, make_plan) -> None:
+    capped = capped_plan(db, make_plan)
+    give(db, capped)
+    give(db, capped)  # a top-up of the same plan: twice the data
+    reply = auth(server, MAC, User_Password=MAC_PASSWORD)
+    total = 2 * CAP
+    assert int(reply.attributes["Mikrotik-Total-Limit-Gigawords"]) == total // 2**32
+    assert int(reply.attributes["Mikrotik-Total-Limit"]) == total % 2**32
+    give(db, None)  # time without a cap (e.g. the owner's gift) while it runs: no cap
+    reply = auth(server, MAC, User_Password=MAC_PASSWORD)
+    assert reply.code == "Access-Accept"
+    assert "Mikrotik-Total-Limit" not in reply.attributes
+
+
+def test_a_plan_edit_does_not_change_the_cap_already_sold(server, db, make_plan) -> None:
+    plan = capped_plan(db, make_plan)
+    give(db, plan)
+    with db.write() as conn:
+        conn.execute("UPDATE plans SET data_cap_bytes = 1000, idle_timeout_seconds = 60"
+                     " WHERE id = ?", (plan,))
+    reply = auth(server, MAC, User_Password=MAC_PASSWORD)
+    assert int(reply.attributes["Mikrotik-Total-Limit-Gigawords"]) == CAP // 2**32
+    assert reply.attributes["Idle-Timeout"] == "300"

@@ -39,11 +39,10 @@ DATA_USED_UP = "The data allowance of this plan is used up. Open the portal to b
 
 _CANONICAL_MAC = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}\Z")
 _ACCESS_QUERY = (
-    "SELECT e.expires_at, e.rate_limit, p.data_cap_bytes, p.idle_timeout_seconds,"
+    "SELECT e.expires_at, e.rate_limit, e.data_cap_bytes, e.idle_timeout_seconds,"
     " (SELECT 1 FROM blocked_macs b WHERE b.mac = ?) AS blocked"
     " FROM (SELECT ? AS mac) AS d"
-    " LEFT JOIN entitlements e ON e.mac = d.mac"
-    " LEFT JOIN plans p ON p.id = e.plan_id")
+    " LEFT JOIN entitlements e ON e.mac = d.mac")
 
 
 class AccessPolicy:
@@ -88,15 +87,14 @@ class AccessPolicy:
                             row["data_cap_bytes"])
 
     def _accept(self, mac: str, seconds: int, rate_limit: str | None,
-                idle_timeout: int | None, data_cap: int | None) -> AccessDecision:
-        """Accept; a capped plan gets what is left of its cap (two indexed reads), since the
-        router's own counters start again with every session and every reboot."""
-        if data_cap:
-            data_cap = bytes_left(self._db.connection(), mac, data_cap, self._now())
-            if data_cap <= 0:
-                return AccessDecision(accept=False, reply_message=DATA_USED_UP)
+                idle_timeout: int | None, capped: int | None) -> AccessDecision:
+        """Accept; a capped device gets what is left of its data (two indexed reads), since
+        the router's own counters start again with every session and every reboot."""
+        left = bytes_left(self._db.connection(), mac, self._now()) if capped else None
+        if left is not None and left <= 0:
+            return AccessDecision(accept=False, reply_message=DATA_USED_UP)
         return AccessDecision(accept=True, session_timeout=seconds, rate_limit=rate_limit,
-                              idle_timeout=idle_timeout, total_limit_bytes=data_cap)
+                              idle_timeout=idle_timeout, total_limit_bytes=left)
 
     def _voucher_login(self, request: AccessRequest) -> AccessDecision:
         code = vouchers.normalise_code(request.user_name)
@@ -135,10 +133,14 @@ class AccessPolicy:
         if not self.voucher_logins.claim(voucher.code, mac, ip):
             return AccessDecision(accept=False, reply_message=VOUCHER_OTHER_DEVICE)
         paid = (current.session_timeout or 0) if current.accept else 0
+        data = plan["data_cap_bytes"]  # what the redemption adds (see data_usage.py)
+        if data and current.accept:
+            data = None if current.total_limit_bytes is None else \
+                data + current.total_limit_bytes
         return AccessDecision(accept=True, session_timeout=paid + plan["duration_seconds"],
                               rate_limit=plan["rate_limit"],
                               idle_timeout=plan["idle_timeout_seconds"],
-                              total_limit_bytes=plan["data_cap_bytes"])
+                              total_limit_bytes=data)
 
     def stop(self) -> None:
         """Write the voucher redemptions still queued."""

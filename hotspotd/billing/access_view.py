@@ -22,15 +22,15 @@ from hotspotd.store.db import Database
 
 log = logging.getLogger(__name__)
 
-_SELECT = ("SELECT e.mac, e.expires_at, e.rate_limit, p.data_cap_bytes,"
-           " p.idle_timeout_seconds FROM entitlements e LEFT JOIN plans p ON p.id = e.plan_id")
+_SELECT = ("SELECT e.mac, e.expires_at, e.rate_limit, e.data_cap_bytes,"
+           " e.idle_timeout_seconds FROM entitlements e")
 
 
 @dataclass(frozen=True)
 class Allowance:
     expires_at: float
     rate_limit: str | None
-    data_cap_bytes: int | None
+    data_cap_bytes: int | None  # non-None: capped, the policy works out what is left
     idle_timeout: int | None
 
 

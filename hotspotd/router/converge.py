@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hotspotd.billing.data_usage import bytes_left
 from hotspotd.radius.coa import CoaOutcome, SessionChange, SessionRef
 from hotspotd.router.gateway import RouterError
 
@@ -65,9 +66,9 @@ class Live:
 def wanted_state(conn: sqlite3.Connection, mac: str, now: float) -> Wanted:
     """Time left (0 if none, expired or blocked), rate limit, data cap, idle timeout."""
     row = conn.execute(
-        "SELECT e.expires_at, e.rate_limit, p.data_cap_bytes, p.idle_timeout_seconds,"
+        "SELECT e.expires_at, e.rate_limit, e.data_cap_bytes, e.idle_timeout_seconds,"
         " EXISTS (SELECT 1 FROM blocked_macs b WHERE b.mac = e.mac) AS blocked"
-        " FROM entitlements e LEFT JOIN plans p ON p.id = e.plan_id WHERE e.mac = ?",
+        " FROM entitlements e WHERE e.mac = ?",
         (mac,)).fetchone()
     if row is None or row["blocked"]:
         return Wanted(0, None, False, None, None)
@@ -75,7 +76,7 @@ def wanted_state(conn: sqlite3.Connection, mac: str, now: float) -> Wanted:
         "SELECT rate_limit FROM grants WHERE mac = ? ORDER BY id DESC LIMIT 2", (mac,))]
     return Wanted(max(0, int(row["expires_at"] - now)), row["rate_limit"],
                   len(rates) == 2 and rates[0] != rates[1], row["idle_timeout_seconds"],
-                  row["data_cap_bytes"])
+                  bytes_left(conn, mac, now) if row["data_cap_bytes"] else None)
 
 
 def live_sessions(conn: sqlite3.Connection, mac: str) -> list[Live]:

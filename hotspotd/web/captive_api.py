@@ -24,19 +24,12 @@ MEDIA_TYPE = "application/captive+json"
 PATH = "/captive-portal/api"
 
 
-def bytes_remaining(conn: sqlite3.Connection, mac: str, plan_id: int | None,
-                    now: float) -> int | None:
-    """The plan's data cap minus what the device used since its current time began."""
-    if plan_id is None:
-        return None
+def bytes_remaining(conn: sqlite3.Connection, mac: str, now: float) -> int | None:
+    """What the device has left of the data it bought (None: no cap)."""
     try:
-        row = conn.execute("SELECT data_cap_bytes FROM plans WHERE id = ?",
-                           (plan_id,)).fetchone()
+        return bytes_left(conn, mac, now)
     except sqlite3.OperationalError:  # a database without data caps
         return None
-    if row is None or not row[0]:
-        return None
-    return bytes_left(conn, mac, int(row[0]), now)
 
 
 def captive_state(conn: sqlite3.Connection, ip: str, now: float,
@@ -51,7 +44,7 @@ def captive_state(conn: sqlite3.Connection, ip: str, now: float,
                              "can-extend-session": True}
     if seconds > 0 and entitlement is not None and mac is not None:
         state["seconds-remaining"] = seconds
-        remaining = bytes_remaining(conn, mac, entitlement.plan_id, now)
+        remaining = bytes_remaining(conn, mac, now)
         if remaining is not None:
             state["bytes-remaining"] = remaining
     return state
