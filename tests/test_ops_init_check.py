@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,3 +211,34 @@ def test_check_tries_oauth_on_every_stored_channel(
     assert results["daraja channel good"].ok
     stale = results["daraja channel stale"]
     assert not stale.ok and "OAuth refused" in stale.detail and "owner UI" in stale.fix
+
+
+def test_check_uses_the_settings_the_owner_saved_in_the_web_ui(
+        tmp_path: Path, real_links: tuple[DarajaSimulator, MikrotikSimulator]) -> None:
+    """The file holds an old router password; the owner fixed it in Settings: `check` tests
+    what the daemon will run with (the stored, encrypted one)."""
+    from hotspotd.admin.settings_store import SettingsStore
+    from hotspotd.config import load_config
+    from hotspotd.secretbox import create_key_file
+    from hotspotd.store.db import Database
+
+    path = write_config(tmp_path, *real_links, router_password="old-pass")
+    key = tmp_path / "hotspotd.key"
+    create_key_file(key)
+    path.write_text(path.read_text().replace(str(tmp_path / "missing.key"), str(key)))
+    assert not by_name(run_checks(path, env={}))["router"].ok
+    config = load_config(path, env={})
+    db = Database(config.database.path).open()
+    try:
+        SettingsStore(db, config, key_file=key).save(
+            "router", {"router__host": config.router.host,
+                       "router__api_port": str(config.router.api_port),
+                       "router__user": config.router.user, "router__password": "router-pass-1",
+                       "router__coa_port": str(config.router.coa_port)},
+            username="owner", now=time.time())
+    finally:
+        db.close()
+    results = by_name(run_checks(path, env={}))
+    assert results["router"].ok, results["router"]
+    assert "router.password" in results["owner settings"].detail
+    assert "router-pass-1" not in results["owner settings"].line()

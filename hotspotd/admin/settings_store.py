@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,16 +105,8 @@ class SettingsStore:
 
     def overrides(self) -> dict[str, Any]:
         """key -> stored value (secrets decrypted) for every stored setting still editable."""
-        found: dict[str, Any] = {}
-        for row in self.db.query("SELECT key, value, secret FROM settings"):
-            if row["key"] not in BY_KEY:
-                continue
-            if row["secret"]:
-                found[row["key"]] = self.box().decrypt(row["value"],
-                                                       purpose=f"setting/{row['key']}")
-            else:
-                found[row["key"]] = json.loads(row["value"])
-        return found
+        return stored_overrides(self.db.query("SELECT key, value, secret FROM settings"),
+                                self.box)
 
     def stored_keys(self) -> set[str]:
         return {row[0] for row in self.db.query("SELECT key FROM settings")}
@@ -224,6 +216,19 @@ def _convert(setting: Setting, raw: str) -> Any:
     except (ValueError, TypeError, KeyError):
         shown = "the value given" if setting.kind == "secret" else repr(value)[:40]
         raise ValueError(f"expected {convert.expected}, got {shown}.") from None
+
+
+def stored_overrides(rows: Iterable[Sequence[Any]], box: Callable[[], SecretBox]
+                     ) -> dict[str, Any]:
+    """key -> value of `settings` rows (key, value, secret); secrets decrypted with `box()`,
+    asked for only when a secret is stored. Keys no longer editable are left out."""
+    found: dict[str, Any] = {}
+    for key, value, secret in rows:
+        if key not in BY_KEY:
+            continue
+        found[key] = box().decrypt(value, purpose=f"setting/{key}") if secret else \
+            json.loads(value)
+    return found
 
 
 def apply_overrides(base: Config, overrides: Mapping[str, Any], *,

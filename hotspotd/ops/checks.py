@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from hotspotd.admin.settings_store import apply_overrides, stored_overrides
 from hotspotd.billing.channels import load_channels
 from hotspotd.config import Config, ConfigError, check_production, load_config
 from hotspotd.daraja.client import DarajaClient
@@ -54,6 +55,10 @@ def run_checks(config_path: Path, *, env: dict[str, str] | None = None) -> list[
         return [CheckResult("config", False, str(exc),
                             f"edit {config_path} (every option: hotspotd.example.toml)")]
     results = [CheckResult("config", True, f"{config_path} loaded")]
+    config, applied = with_owner_settings(config)
+    if applied:
+        results.append(CheckResult("owner settings", True, "the owner UI's Settings override"
+                                   f" the file for: {', '.join(sorted(applied))}"))
     for check in (check_key_file, check_database, check_daraja, check_daraja_channels,
                   check_router, check_radius_ports, check_coa, check_clock):
         try:
@@ -62,6 +67,25 @@ def run_checks(config_path: Path, *, env: dict[str, str] | None = None) -> list[
             found = CheckResult(check.__name__[6:], False, f"check crashed: {exc!r}")
         results += found if isinstance(found, list) else [found]
     return results
+
+
+def with_owner_settings(config: Config) -> tuple[Config, set[str]]:
+    """The configuration the daemon runs with: the file's, with the Settings the owner saved
+    in the web UI (read-only from the database; nothing applied when it cannot be read)."""
+    path = Path(config.database.path)
+    if not path.exists():
+        return config, set()
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = conn.execute("SELECT key, value, secret FROM settings").fetchall()
+        finally:
+            conn.close()
+        overrides = stored_overrides(
+            rows, lambda: SecretBox.from_key_file(Path(config.security.key_file)))
+    except (sqlite3.DatabaseError, SecretBoxError, OSError):
+        return config, set()  # an old schema or no key: the database/key checks say why
+    return apply_overrides(config, overrides), set(overrides)
 
 
 def check_key_file(config: Config) -> CheckResult:
@@ -169,7 +193,8 @@ def check_router(config: Config) -> CheckResult:
         return CheckResult("router", True, "embedded MikroTik simulator")
     gateway = RouterGateway(host=cfg.host, port=cfg.api_port, user=cfg.user,
                             password=cfg.password, use_tls=cfg.use_tls,
-                            timeout=cfg.timeout_seconds)
+                            timeout=cfg.timeout_seconds, tls_verify=cfg.tls_verify,
+                            tls_ca_file=cfg.tls_ca_file)
     try:
         identity, version = gateway.identity(), gateway.version()
     except RouterLoginFailed as exc:
