@@ -30,7 +30,7 @@ TILL = Channel(name="till-2", kind="till", environment="sandbox",
                till_number="600200", consumer_key="ck-till-plain",
                consumer_secret="cs-till-plain", passkey="pk-till-plain",
                callback_token="tok-till-plain")
-SECRETS = ("ck-till-plain", "cs-till-plain", "pk-till-plain")
+SECRETS = ("ck-till-plain", "cs-till-plain", "pk-till-plain", "tok-till-plain")
 
 
 def store_till_channel(data_dir: Path) -> None:

@@ -33,7 +33,6 @@ from hotspotd.daraja.errors import (
     DarajaProtocolError,
     DarajaTimeout,
     DarajaUnreachable,
-    is_quota,
     is_spike_arrest,
 )
 from hotspotd.daraja.msisdn import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
@@ -199,8 +198,8 @@ class PurchaseService:
         """The push, retried only when it surely did not reach the phone; None if uncertain.
 
         PushDeferred when nothing was sent and the payment should wait in line: no budget
-        slot, spike arrest or quota (the budget pauses everybody), or — for a payment already
-        in line — Daraja unreachable after the retries."""
+        slot, spike arrest (the budget pauses everybody), or — for a payment already in
+        line — Daraja unreachable after the retries. Quota is refused as before."""
         delays = [0.0, *self._policy.push_retry_delays]
         for attempt, delay in enumerate(delays):
             last = attempt == len(delays) - 1
@@ -229,8 +228,10 @@ class PurchaseService:
                                                now=self._now())
                 return None
             except DarajaApiError as exc:
-                if is_spike_arrest(exc) or is_quota(exc):  # nothing sent; budget paused
+                if is_spike_arrest(exc):  # nothing sent; the budget is paused
                     raise PushDeferred(f"{exc.error_code} {exc.error_message}") from None
+                # Quota is the account's limit for a long while: refused, with words that
+                # point to a voucher, rather than a long wait in line.
                 self._reject(payment, exc.error_code, exc.error_message)
             except DarajaError as exc:
                 self._reject(payment, type(exc).__name__, str(exc))

@@ -1,7 +1,7 @@
 """The line of purchases waiting for the Daraja request budget: durable, FIFO, bounded.
 
 A purchase whose STK push cannot get a slot of the one request budget within
-`[daraja] push_max_wait_seconds` (or that Daraja answered with spike arrest / quota) is not
+`[daraja] push_max_wait_seconds` (or that Daraja answered with spike arrest) is not
 refused: it is stored in line (`payments.queued_at`, push_state still `sending`, nothing
 sent) and the customer reads "you are in line". While anyone is in line, new purchases join
 the end of it instead of racing for slots, so nobody jumps ahead; per-device and per-phone

@@ -214,9 +214,10 @@ SCHEMA: tuple[Option, ...] = (
            "Budget shared by ALL Daraja requests of the appliance (OAuth, pushes, queries,"
            " C2B, Pull), handed out first come first served. Spike-arrest and quota answers"
            " pause it with a doubling backoff."),
-    Option("daraja", "push_max_wait_seconds", 5.0, NON_NEGATIVE_FLOAT,
-           "How long a purchase waits for a slot of the budget before it is put in line"
-           " (stored, the customer told the prompt comes shortly, pushed in arrival order)."),
+    Option("daraja", "push_max_wait_seconds", 1.0, NON_NEGATIVE_FLOAT,
+           "How long a purchase request waits for a slot of the budget before its payment is"
+           " put in line (stored, the customer told the prompt comes shortly, pushed in"
+           " arrival order). Keep it short: a waiting request holds a web server thread."),
     Option("daraja", "callback_allowlist", (), list_of(NON_EMPTY_STR, "addresses or networks"),
            "Addresses/networks (e.g. 196.201.214.200, 196.201.212.0/24) whose callbacks are"
            " trusted. Empty: any source may post, and every STK callback is confirmed by STK"
