@@ -212,12 +212,18 @@ class Purchases:
             self.counts["errors"] += 1
             return
         self.counts["accepted"] += 1
-        conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=10)
-        try:
-            row = conn.execute("SELECT checkout_request_id FROM payments WHERE public_id = ?",
-                               (response.json()["id"],)).fetchone()
-        finally:
-            conn.close()
+        row = None
+        deadline = time.monotonic() + 20  # a purchase may wait in line for its push
+        while time.monotonic() < deadline and not self.stop.is_set():
+            conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=10)
+            try:
+                row = conn.execute("SELECT checkout_request_id FROM payments"
+                                   " WHERE public_id = ?", (response.json()["id"],)).fetchone()
+            finally:
+                conn.close()
+            if row and row[0]:
+                break
+            time.sleep(0.2)
         if row and row[0]:
             approved = http.post(f"{self.phone_url}/{row[0]}/approve", timeout=30,
                                  allow_redirects=False)
