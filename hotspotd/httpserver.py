@@ -61,15 +61,43 @@ class ServedApp:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close the listener and every connection from inside the server's own loop (so
-        its select() never sees a closed descriptor), then stop the worker threads."""
+        """Stop in an order that never lets a thread touch a closed descriptor: stop
+        accepting, let the worker threads finish what they are serving (they write to their
+        channels and wake the loop through its trigger), then close every connection and the
+        trigger from inside the server's own loop, and wait for the loop to end."""
         server = self._server
-        if self._thread.is_alive():
-            server.trigger.pull_trigger(self._close_all)
-            self._thread.join(timeout)
-        else:
+        if not self._thread.is_alive():
             self._close_all()
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+            server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+            return
+        self._in_loop(self._stop_accepting)
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=min(timeout, 2.0))
+        self._in_loop(self._close_all)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("%s server loop did not stop within %.0f s", self.name, timeout)
+
+    def _in_loop(self, thunk: Callable[[], None]) -> None:
+        """Run `thunk` in the server's loop thread, and wait for it (up to 5 s)."""
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                thunk()
+            finally:
+                done.set()
+
+        try:
+            self._server.trigger.pull_trigger(run)
+        except OSError as error:  # the loop is gone already
+            log.debug("%s server loop not reachable (%s); closing from here", self.name, error)
+            run()
+        done.wait(5.0)
+
+    def _stop_accepting(self) -> None:
+        self._server.accepting = False
+        self._server.del_channel()
+        self._server.socket.close()
 
     def _close_all(self) -> None:
         for channel in list(self._server._map.values()):
