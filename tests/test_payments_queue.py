@@ -154,6 +154,8 @@ def test_a_restart_while_purchases_wait_in_line_loses_none(tmp_path: Path) -> No
     with fast_appliance(tmp_path, daraja=slow) as appliance:
         ids = [b.json()["id"] for b in burst(appliance, 4, first=30)]
         assert appliance.daraja_simulator.stats()["stkpush"] == 0
+        metrics = requests.get(appliance.addresses["portal_url"] + "metrics", timeout=10).text
+        assert "hotspotd_push_queue_length 4.0" in metrics
     waiting = rows(appliance, "SELECT * FROM payments WHERE queued_at IS NOT NULL")
     assert len(waiting) == 4  # stopped with everybody in line
 

@@ -153,6 +153,14 @@ class ApplianceCollector(Collector):
         yield GaugeMetricFamily("hotspotd_payments_pending", "Payments waiting for an answer.",
                                 value=self._count("SELECT COUNT(*) FROM payments WHERE"
                                                   " status = 'pending'"))
+        line = self.db.query_one("SELECT COUNT(*) AS n, MIN(queued_at) AS oldest FROM payments"
+                                 " WHERE queued_at IS NOT NULL AND status = 'pending'")
+        yield GaugeMetricFamily("hotspotd_push_queue_length",
+                                "Purchases waiting in line for the Daraja request budget.",
+                                value=line["n"])
+        yield GaugeMetricFamily("hotspotd_push_queue_oldest_age_seconds",
+                                "How long the first purchase in line has waited.",
+                                value=now - line["oldest"] if line["oldest"] is not None else 0.0)
         yield from self._rejections()
 
     def _rejections(self) -> Iterator[Metric]:
