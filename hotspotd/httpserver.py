@@ -17,6 +17,11 @@ from waitress.server import create_server
 
 log = logging.getLogger(__name__)
 
+# Open connections per listener (waitress's default is 100). A busy venue's phones keep
+# connections alive and each open portal page holds one long poll; past the limit waitress
+# stops accepting until one closes. Far below the unit's LimitNOFILE (4096).
+CONNECTION_LIMIT = 500
+
 
 def bind_tcp(host: str, port: int) -> socket.socket:
     """A listening TCP socket, bound before the app exists (so its URL can be known first)."""
@@ -45,7 +50,8 @@ class ServedApp:
         self._server = create_server(app, sockets=[listening], threads=threads,
                                      ident="hotspotd",
                                      clear_untrusted_proxy_headers=not keep_forwarded_for,
-                                     asyncore_loop_timeout=0.1)
+                                     asyncore_loop_timeout=0.1,
+                                     connection_limit=CONNECTION_LIMIT)
         self.host = str(self._server.effective_host)
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name=f"{name}-server",
