@@ -53,7 +53,15 @@ def one_purchase(appliance: Appliance, index: int, pin_delay: float) -> dict[str
         "plan_id": 1, "phone": phone, "mac": mac, "ip": f"10.5.{index // 250}.{index % 250 + 2}"})
     response.raise_for_status()
     sim, router = appliance.daraja_simulator, appliance.router_simulator
-    checkout = next(p["checkout_request_id"] for p in sim.prompts() if p["phone"] == phone)
+    checkout = None
+    waited_until = time.time() + 300  # the purchase may wait in line for its push
+    while checkout is None and time.time() < waited_until:
+        checkout = next((p["checkout_request_id"] for p in sim.prompts()
+                         if p["phone"] == phone), None)
+        if checkout is None:
+            time.sleep(0.05)
+    if checkout is None:
+        return {"mac": mac, "paid_to_online": None}
     time.sleep(pin_delay)
     sim.resolve(checkout, "approve")
     paid_at = next(p["resolved_at"] for p in sim.prompts() if p["phone"] == phone)
