@@ -71,6 +71,8 @@ class Appliance:
         self.ops = ApplianceOps(self)  # health, /metrics, backups, retention, alerts
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+        self._scheduling = threading.Lock()  # see _stop_scheduler
+        self._scheduling_closed = False
         self.started_at = time.time()
         daraja = self.daraja = self.ops.instruments.daraja(self._start_daraja())
         self._start_radius()
@@ -298,11 +300,25 @@ class Appliance:
         self.ops.schedule(self.scheduler)
         self.scheduler.start()
         # Let a running job (a settlement, a backup) finish before the database closes.
-        self._stoppers.append(lambda: self.scheduler.shutdown(wait=True))
+        self._stoppers.append(self._stop_scheduler)
+
+    def _stop_scheduler(self) -> None:
+        # APScheduler's shutdown(wait=True) holds its job-store lock while it waits for the
+        # running jobs; a job that schedules a follow-up (add_job) would wait for that lock
+        # for ever. So: no new jobs from here on (what they would have done is in the
+        # database, and the reconciler picks it up at the next start), then wait.
+        with self._scheduling:
+            self._scheduling_closed = True
+        self.scheduler.shutdown(wait=True)
 
     def _run_later(self, delay: float, job: Callable[[], None]) -> None:
-        self.scheduler.add_job(job, "date",
-                               run_date=datetime.now() + timedelta(seconds=delay))
+        with self._scheduling:
+            if self._scheduling_closed:
+                log.info("stopping: %s not scheduled (the reconciler resumes it at the next"
+                         " start)", getattr(job, "__qualname__", job))
+                return
+            self.scheduler.add_job(job, "date",
+                                   run_date=datetime.now() + timedelta(seconds=delay))
 
 
 def fill_generated_secrets(config: Config) -> Config:
