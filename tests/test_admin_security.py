@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support.admin_http import csrf_of, owner_session
 from support.appliance import running_appliance
 
 from hotspotd.admin.accounts import create_account
@@ -58,19 +59,8 @@ def base(appliance: Appliance) -> str:
     return appliance.addresses["portal_url"] + "admin/"
 
 
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, html[:500]
-    return match[1]
-
-
 def login(base: str, username: str = OWNER, password: str = PASSWORD) -> requests.Session:
-    session = requests.Session()
-    token = csrf_of(session.get(base + "login", timeout=5).text)
-    response = session.post(base + "login", timeout=10, data={
-        "username": username, "password": password, "csrf_token": token})
-    assert response.url.rstrip("/") == base.rstrip("/"), response.text[:300]
-    return session
+    return owner_session(base, username, password)
 
 
 def test_first_visit_sets_up_the_owner_from_loopback(appliance: Appliance, base: str) -> None:

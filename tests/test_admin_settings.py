@@ -6,13 +6,13 @@ encrypted at rest and never echoed, audited with secrets redacted, cashiers refu
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from support.admin_http import csrf_of, owner_session
 from support.appliance import running_appliance
 
 from hotspotd.admin.accounts import create_account
@@ -44,19 +44,8 @@ def base(appliance: Appliance) -> str:
     return appliance.addresses["portal_url"] + "admin/"
 
 
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, html[:500]
-    return match[1]
-
-
 def login(base: str, username: str = OWNER, password: str = PASSWORD) -> requests.Session:
-    session = requests.Session()
-    token = csrf_of(session.get(base + "login", timeout=5).text)
-    response = session.post(base + "login", timeout=10, data={
-        "username": username, "password": password, "csrf_token": token})
-    assert response.url.rstrip("/") == base.rstrip("/"), response.text[:300]
-    return session
+    return owner_session(base, username, password)
 
 
 def post_settings(session: requests.Session, base: str, path: str,
