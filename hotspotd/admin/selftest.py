@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -23,6 +22,7 @@ from hotspotd.daraja.errors import (
     DarajaError,
     DarajaProtocolError,
 )
+from hotspotd.ops.checks import CheckResult as Check
 from hotspotd.store.db import Database
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
@@ -33,14 +33,6 @@ RADIUS_FIX = ("On the router: /radius must list this appliance's address with th
               " and service=hotspot; /ip hotspot profile must have use-radius=yes; the"
               " firewall must let UDP {port} through. Here: [radius] clients must list the"
               " router's address. `hotspotd routeros-script` prints the router's side.")
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
 
 
 def run_self_test(db: Database, now: float, probes: Callable[[], list[Any]], *,
@@ -56,7 +48,7 @@ def run_self_test(db: Database, now: float, probes: Callable[[], list[Any]], *,
     except Exception as exc:  # a failing probe is itself a finding, never a crash
         return [*checks, Check("live checks", False, f"could not run: {exc!r}",
                                "See the daemon's log for the error.")]
-    return checks + [Check(r.name, r.ok, r.detail, r.fix) for r in found]
+    return checks + list(found)
 
 
 def _callbacks_reachable(public_url: str) -> Check:

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hotspotd.billing.data_usage import bytes_left
 from hotspotd.radius.coa import CoaOutcome, SessionChange, SessionRef
 from hotspotd.router.gateway import RouterError
 
@@ -51,8 +50,6 @@ class Wanted:
     seconds_left: int
     rate_limit: str | None
     rate_changed: bool
-    idle_timeout: int | None
-    total_limit_bytes: int | None
 
 
 @dataclass(frozen=True)
@@ -64,19 +61,19 @@ class Live:
 
 
 def wanted_state(conn: sqlite3.Connection, mac: str, now: float) -> Wanted:
-    """Time left (0 if none, expired or blocked), rate limit, data cap, idle timeout."""
+    """Time left (0 if none, expired or blocked), rate limit, and whether it changed (a
+    CoA then carries it). Data cap and idle timeout reach the router in the Access-Accept."""
     row = conn.execute(
-        "SELECT e.expires_at, e.rate_limit, e.data_cap_bytes, e.idle_timeout_seconds,"
+        "SELECT e.expires_at, e.rate_limit,"
         " EXISTS (SELECT 1 FROM blocked_macs b WHERE b.mac = e.mac) AS blocked"
         " FROM entitlements e WHERE e.mac = ?",
         (mac,)).fetchone()
     if row is None or row["blocked"]:
-        return Wanted(0, None, False, None, None)
+        return Wanted(0, None, False)
     rates = [r[0] for r in conn.execute(
         "SELECT rate_limit FROM grants WHERE mac = ? ORDER BY id DESC LIMIT 2", (mac,))]
     return Wanted(max(0, int(row["expires_at"] - now)), row["rate_limit"],
-                  len(rates) == 2 and rates[0] != rates[1], row["idle_timeout_seconds"],
-                  bytes_left(conn, mac, now) if row["data_cap_bytes"] else None)
+                  len(rates) == 2 and rates[0] != rates[1])
 
 
 def live_sessions(conn: sqlite3.Connection, mac: str) -> list[Live]:
