@@ -24,6 +24,8 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hotspotd.billing.channels import (
@@ -68,10 +70,13 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(Path(args.config))
     except ConfigError as exc:
         return fail(exc)
-    if args.action != "register-c2b":
-        return channel_command(args, config)
-    if args.name and args.name != DEFAULT_CHANNEL:
-        return register_stored_channel(args, config)
+    try:
+        if args.action != "register-c2b":
+            return channel_command(args, config)
+        if args.name and args.name != DEFAULT_CHANNEL:
+            return register_stored_channel(args, config)
+    except SecretBoxError as exc:  # no key file, or an unsafe one: stored channels unreadable
+        return fail(exc)
     base, token = config.web.public_url, config.web.callback_token
     if not base or not token:
         print("hotspotd: [web] public_url and [web] callback_token must be set to register"
@@ -96,15 +101,8 @@ def register_stored_channel(args: argparse.Namespace, config: Config) -> int:
     if not config.web.public_url:
         print("hotspotd: [web] public_url must be set to register C2B URLs", file=sys.stderr)
         return 1
-    try:
-        box = SecretBox.from_key_file(Path(config.security.key_file))
-    except SecretBoxError as exc:
-        return fail(exc)
-    db = Database(config.database.path).open()
-    try:
+    with channel_store(config) as (db, box):
         channel = load_channel(db, box, args.name)
-    finally:
-        db.close()
     if channel is None:
         return fail(f"no stored Daraja channel named {args.name!r}")
     client = DarajaClient(base_url=channel.base_url, consumer_key=channel.consumer_key,
@@ -134,12 +132,25 @@ SECRET_ENV = {"consumer_key": "HOTSPOTD_CHANNEL_CONSUMER_KEY",
               "passkey": "HOTSPOTD_CHANNEL_PASSKEY"}
 
 
-def channel_command(args: argparse.Namespace, config: Config) -> int:
-    try:
-        box = SecretBox.from_key_file(Path(config.security.key_file))
-    except SecretBoxError as exc:
-        return fail(exc)
+@contextmanager
+def channel_store(config: Config) -> Iterator[tuple[Database, SecretBox]]:
+    """The database and the key that decrypts stored channels; SecretBoxError if the key
+    file is missing or unsafe (the callers' `run` reports it)."""
+    box = SecretBox.from_key_file(Path(config.security.key_file))
     db = Database(config.database.path).open()
+    try:
+        yield db, box
+    finally:
+        db.close()
+
+
+def channel_command(args: argparse.Namespace, config: Config) -> int:
+    with channel_store(config) as (db, box):
+        return _channel_action(args, config, db, box)
+
+
+def _channel_action(args: argparse.Namespace, config: Config, db: Database,
+                    box: SecretBox) -> int:
     try:
         active = active_channel(db.connection())
         if args.action == "list-channels":
@@ -171,5 +182,3 @@ def channel_command(args: argparse.Namespace, config: Config) -> int:
         return 0
     except ValueError as exc:
         return fail(exc)
-    finally:
-        db.close()
