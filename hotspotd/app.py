@@ -8,6 +8,7 @@ outbox, the web server and the scheduler. `stop()` takes them down in reverse.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -276,7 +277,8 @@ class Appliance:
         results.append(selftest.radius_requests_seen(
             stats.last_access_request_at, now=time.time(), started_at=self.started_at,
             auth_port=self.radius.auth_address[1], dropped=stats.dropped))
-        results.append(selftest.daraja_product_access(self.daraja.stk_query))
+        results.append(selftest.daraja_product_access(functools.partial(
+            self.daraja.stk_query, max_wait=selftest.BUDGET_WAIT_SECONDS)))
         return results
 
     def _admin_options(self) -> AdminOptions:

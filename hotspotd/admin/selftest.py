@@ -29,6 +29,9 @@ MIN_FREE_BYTES = 200 * 1024 * 1024
 PROBE_CHECKOUT_ID = "ws_CO_hotspotd_selftest_0000"  # no such payment: a business error is OK
 NO_PRODUCT_STATUSES = (401, 403, 404)
 RADIUS_QUIET_SECONDS = 3600
+# The owner is waiting on the page: the probe waits its turn behind the reconciler's and
+# Pull's requests (a slot is 0.6 s at the default 100 req/min) instead of giving up at once.
+BUDGET_WAIT_SECONDS = 15.0
 RADIUS_FIX = ("On the router: /radius must list this appliance's address with the same secret"
               " and service=hotspot; /ip hotspot profile must have use-radius=yes; the"
               " firewall must let UDP {port} through. Here: [radius] clients must list the"
