@@ -97,6 +97,9 @@ def test_a_bad_value_is_refused_with_a_message_and_changes_nothing(
     too_long = post_settings(owner, base, "settings/edit/venue",
                              {"venue__name": "Cafe", "venue__portal_text": "x" * 501})
     assert too_long.status_code == 400 and "at most 500 characters" in too_long.text
+    long_name = post_settings(owner, base, "settings/edit/venue",
+                              {"venue__name": "C" * 61, "venue__portal_text": ""})
+    assert long_name.status_code == 400 and "at most 60 characters" in long_name.text
     assert [tuple(r) for r in appliance.db.query("SELECT * FROM settings ORDER BY key")] == \
         [tuple(r) for r in before]
     assert appliance.db.query_one("SELECT COUNT(*) FROM admin_audit")[0] == audits

@@ -167,8 +167,11 @@ SCHEMA: tuple[Option, ...] = (
     Option("security", "key_file", "/etc/hotspotd/secret.key", NON_EMPTY_STR,
            "32-byte key (mode 0600, created by `hotspotd init`) that encrypts the secrets"
            " stored in the database. Keep it out of database backups' reach."),
-    Option("venue", "name", "WiFi Hotspot", NON_EMPTY_STR,
-           "Venue name shown on the portal and in payment prompts."),
+    Option("venue", "name", "WiFi Hotspot", Converter(
+        "a non-empty string of at most 60 characters", str,
+        lambda text: bool(text.strip()) and len(text) <= 60),
+           "Venue name shown on the portal, the voucher sheet and in payment prompts (60"
+           " characters at most: it heads a phone screen and every voucher)."),
     Option("venue", "portal_text", "", Converter(
         "a string of at most 500 characters", str, lambda text: len(text) <= 500),
            "A short note shown on the portal's plans page and on printed vouchers (opening"
