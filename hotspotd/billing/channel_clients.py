@@ -2,14 +2,16 @@
 
 "default" is the `[daraja]` section's client (built in app.py). Every stored channel
 (`billing.channels`, secrets AES-GCM at rest) gets its own `DarajaClient`, built on first
-use — the only moment its secrets are decrypted — and rebuilt when the channel is edited
-(`updated_at`). All clients share the appliance's one request budget (`client_for`).
+use — the only moment its secrets are decrypted — rebuilt when the channel is edited
+(`updated_at`) and forgotten once it is removed (owner UI). All clients share the
+appliance's one request budget (`client_for`).
 
 - New STK pushes go out on `push_channel()`: the stored channel marked active
   (`hotspotd mpesa use-channel`), else "default". The payment records it.
 - A payment's STK queries, callback URL and callback checks use the payment's own channel,
   whatever is active later.
-- Pull Transactions runs for every channel (`billing.pull.ChannelPulls`).
+- Pull Transactions runs for every channel (`billing.pull.ChannelPulls`): `names()` reads
+  the stored channels afresh each run, so a removed channel's Pull simply stops.
 
 With `[daraja] backend = "simulator"` every channel talks to the embedded simulator, which
 learns the channel's credentials as one more account (so a mixed-up credential fails there
@@ -84,22 +86,34 @@ class ChannelClients:
         return active_channel(self._db.connection())
 
     def names(self) -> list[str]:
-        return [DEFAULT_CHANNEL, *channel_versions(self._db.connection())]
+        """"default" and every channel stored now (read afresh: Pull follows removals)."""
+        versions = channel_versions(self._db.connection())
+        with self._lock:
+            self._forget_removed(versions)
+        return [DEFAULT_CHANNEL, *versions]
 
     def endpoint(self, name: str | None) -> ChannelEndpoint:
         """The endpoint of a channel (None: "default"); ChannelUnavailable if it is gone."""
         if not name or name == DEFAULT_CHANNEL:
             return self.default
-        version = channel_versions(self._db.connection()).get(name)
-        if version is None:
-            raise ChannelUnavailable(f"Daraja channel {name!r} is not stored any more")
+        versions = channel_versions(self._db.connection())
+        version = versions.get(name)
         with self._lock:
+            self._forget_removed(versions)
+            if version is None:
+                raise ChannelUnavailable(f"Daraja channel {name!r} is not stored any more")
             built = self._built.get(name)
             if built is not None and built[0] == version:
                 return built[1]
             endpoint = self._build(name)
             self._built[name] = (version, endpoint)
             return endpoint
+
+    def _forget_removed(self, versions: dict[str, float]) -> None:
+        """Drop the clients of channels no longer stored (removed in the owner UI), so their
+        decrypted credentials do not stay in memory. Call with the lock held."""
+        for name in [name for name in self._built if name not in versions]:
+            del self._built[name]
 
     def _build(self, name: str) -> ChannelEndpoint:
         try:

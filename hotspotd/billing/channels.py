@@ -131,3 +131,49 @@ def set_active_channel(db: Database, name: str) -> None:
         conn.execute("UPDATE daraja_channels SET active = 0 WHERE active = 1")
         if name != DEFAULT_CHANNEL:
             conn.execute("UPDATE daraja_channels SET active = 1 WHERE name = ?", (name,))
+
+
+PUBLIC_COLUMNS = ("name", "kind", "environment", "base_url", "shortcode", "till_number")
+
+
+def remove_channel(db: Database, name: str) -> dict[str, str]:
+    """Delete a stored channel; returns its public fields (for the audit log).
+
+    Refused (ValueError with the reason, nothing changed) while anything still needs the
+    channel's credentials or callback path: it is the push channel, a payment pushed on it
+    has no final status yet (its STK query and callback use this channel), or a C2B
+    confirmation that arrived on it still waits for its Pull check (`c2b_unverified`).
+    Decided rows are history and do not block. Its `pull_state` row goes too, so a later
+    channel of the same name registers Pull with its own credentials."""
+    if name == DEFAULT_CHANNEL:
+        raise ValueError("the default channel is the configuration file's [daraja] section;"
+                         " it cannot be removed here")
+    with db.write() as conn:
+        row = conn.execute(f"SELECT {', '.join(PUBLIC_COLUMNS)}, active FROM daraja_channels"
+                           " WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise ValueError(f"no stored Daraja channel named {name!r}")
+        problem = _still_needed(conn, name, active=bool(row["active"]))
+        if problem:
+            raise ValueError(problem)
+        conn.execute("DELETE FROM daraja_channels WHERE name = ?", (name,))
+        conn.execute("DELETE FROM pull_state WHERE channel = ?", (name,))
+    return {column: row[column] for column in PUBLIC_COLUMNS}
+
+
+def _still_needed(conn: sqlite3.Connection, name: str, *, active: bool) -> str:
+    """Why channel `name` cannot go now ("" when it can)."""
+    if active:
+        return "it is in use for new payments; choose another channel for new payments first"
+    pending = conn.execute("SELECT COUNT(*) FROM payments WHERE channel = ? AND"
+                           " status = 'pending'", (name,)).fetchone()[0]
+    if pending:
+        return (f"{pending} payment(s) pushed on it have no final answer yet (waiting to be"
+                " sent, waiting for the customer, or uncertain); try again once they have"
+                " settled")
+    waiting = conn.execute("SELECT COUNT(*) FROM c2b_unverified WHERE channel = ? AND"
+                           " state = 'pending'", (name,)).fetchone()[0]
+    if waiting:
+        return (f"{waiting} M-Pesa confirmation(s) received on its callback URL are still"
+                " being checked with Pull Transactions; try again once they are decided")
+    return ""

@@ -1,5 +1,6 @@
 """Settings: venue and portal text, router connection, limits, Daraja channels (secrets
-write-only), accounts (add a read-only cashier, change a password), self-test, audit log."""
+write-only; which one new payments use; removing one), accounts (add a read-only cashier,
+change a password), self-test, audit log."""
 
 from __future__ import annotations
 
@@ -12,13 +13,22 @@ from hotspotd.admin.audit import recent_audit, record_audit
 from hotspotd.admin.channel_forms import ENVIRONMENTS, save_channel_form
 from hotspotd.admin.selftest import run_self_test
 from hotspotd.admin.settings_store import GROUPS, SETTINGS, SettingsRefused, SettingsStore
+from hotspotd.billing.channels import (
+    DEFAULT_CHANNEL,
+    active_channel,
+    remove_channel,
+    set_active_channel,
+)
 from hotspotd.web.admin import actor, blueprint, page, start_session
-from hotspotd.web.context import web_context
+from hotspotd.web.context import WebContext, web_context
 
 LIVE_NOTE = {
     "venue": "Applies at once: the portal and the voucher sheet show it on the next page load.",
     "limits": "Applies at once, from the next M-Pesa prompt.",
 }
+REMOVE_WARNING = ("M-Pesa messages sent to this channel's callback URLs will be refused from"
+                  " now on; register another channel's URLs first (hotspotd mpesa"
+                  " register-c2b)")
 
 
 @blueprint.get("/settings")
@@ -42,11 +52,24 @@ def _settings_page(*, errors: dict[str, list[str]] | None = None,
             values[key] = value
     backend = store.config().router.backend if store else ""
     return page("admin/settings.html", accounts=list_accounts(ctx.db), channels=channels,
+                default_channel=_default_channel(ctx),
+                active_channel=active_channel(ctx.db.connection()),
+                remove_warning=REMOVE_WARNING,
                 options=ctx.admin, public_url=ctx.admin.public_url, store=store,
                 settings_fields=SETTINGS, values=values, errors=errors or {},
                 channel_form=channel_form, environments=ENVIRONMENTS, live_note=LIVE_NOTE,
                 router_note=_router_note(backend),
                 restart_needed=sorted(store.restart_needed) if store else []), status
+
+
+def _default_channel(ctx: WebContext) -> dict[str, str]:
+    """The "default" row: the configuration file's `[daraja]` section as the daemon runs it
+    (public fields only; its keys never leave the config)."""
+    if ctx.settings is None:
+        return {"name": DEFAULT_CHANNEL, "kind": "", "shortcode": "", "till_number": ""}
+    daraja = ctx.settings.config().daraja
+    return {"name": DEFAULT_CHANNEL, "kind": daraja.transaction_type,
+            "shortcode": daraja.shortcode, "till_number": daraja.till_number}
 
 
 def _router_note(backend: str) -> str:
@@ -103,6 +126,68 @@ def save_channel() -> Any:
     return redirect(url_for("admin.settings") + "#channels", 303)
 
 
+@blueprint.post("/settings/channels/use")
+def use_channel() -> Any:
+    """New STK pushes go out on the chosen channel. The purchase flow reads the active
+    channel from the database at every push (`ChannelClients.push_channel`), as it does
+    after `hotspotd mpesa use-channel`, so the very next purchase uses it; payments already
+    made keep their own channel for their queries and callbacks."""
+    ctx = web_context()
+    name = request.form.get("name", "")
+    before = active_channel(ctx.db.connection())
+    if name == before:
+        flash(f"Channel {name!r} is already in use for new payments; nothing changed.")
+        return _to_channels()
+    try:
+        set_active_channel(ctx.db, name)
+    except ValueError as exc:
+        return _channels_refused(f"Nothing was changed: {exc}.")
+    _audit("channel.use", name, before={"active": before}, after={"active": name})
+    flash(f"New payments now go out on channel {name!r}. Payments already made keep their"
+          " own channel.")
+    return _to_channels()
+
+
+@blueprint.post("/settings/channels/remove")
+def remove_stored_channel() -> Any:
+    """Delete a stored channel once nothing needs it (`billing.channels.remove_channel`
+    says why not otherwise), then stop answering on its callback path at once. The owner
+    must tick "I understand" (no scripts on these pages, so no confirm dialog)."""
+    ctx = web_context()
+    name = request.form.get("name", "")
+    if request.form.get("understood") != "1":
+        return _channels_refused(f"Channel {name!r} was not removed: tick \"I understand\""
+                                 f" first. {REMOVE_WARNING}.")
+    try:
+        removed = remove_channel(ctx.db, name)
+    except ValueError as exc:
+        return _channels_refused(f"Channel {name!r} was not removed: {exc}.")
+    _forget_callback_path(ctx, name)
+    _audit("channel.remove", name, before=removed)
+    flash(f"Channel {name!r} removed. {REMOVE_WARNING}.")
+    return _to_channels()
+
+
+def _forget_callback_path(ctx: WebContext, name: str) -> None:
+    """Drop the removed channel's path token from the running callback endpoints (they
+    answer 404 for it from now on), as `save_channel` adds a new one. The mapping is
+    copied before the loop: a request thread may add a channel meanwhile."""
+    if ctx.mpesa is None:
+        return
+    tokens = ctx.mpesa.channel_tokens
+    for token, channel in list(tokens.items()):
+        if channel == name:
+            tokens.pop(token, None)
+
+
+def _channels_refused(message: str) -> Any:
+    return _settings_page(errors={"channel-list": [message]}, status=400)
+
+
+def _to_channels() -> Any:
+    return redirect(url_for("admin.settings") + "#channels", 303)
+
+
 @blueprint.get("/settings/self-test")
 def self_test() -> Any:
     ctx = web_context()
@@ -115,11 +200,11 @@ def audit() -> Any:
     return page("admin/audit.html", rows=recent_audit(web_context().db))
 
 
-def _audit(action: str, target: str) -> None:
+def _audit(action: str, target: str, *, before: Any = None, after: Any = None) -> None:
     ctx = web_context()
     with ctx.db.write() as conn:
         record_audit(conn, at=ctx.now(), username=g.account.username, action=action,
-                     target=target, source_ip=request.remote_addr)
+                     target=target, before=before, after=after, source_ip=request.remote_addr)
 
 
 @blueprint.post("/settings/accounts")
