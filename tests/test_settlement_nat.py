@@ -17,33 +17,19 @@ from hotspotd.billing.customer_messages import customer_message, known_codes
 from hotspotd.daraja.budget import BudgetExhausted, RequestBudget
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-
-
 def test_budget_hands_out_slots_in_order_and_refuses_beyond_max_wait() -> None:
-    clock = Clock()
-    budget = RequestBudget(per_minute=60, clock=clock, sleep=clock.sleep)
+    budget = RequestBudget(per_minute=120)  # a slot every 0.5 s
+    started = time.monotonic()
     for _ in range(3):
         budget.acquire(max_wait=5)
-    assert clock.slept == [1.0, 2.0]  # second and third wait their turn
+    assert time.monotonic() - started >= 0.99  # second and third waited their turn
     with pytest.raises(BudgetExhausted):
-        budget.acquire(max_wait=2.5)  # the next slot is 3 s away
+        budget.acquire(max_wait=0.2)  # the next slot is 0.5 s away
     assert budget.used == 3
 
 
 def test_budget_spike_arrest_pauses_everyone_doubling_then_resets() -> None:
-    clock = Clock()
-    budget = RequestBudget(per_minute=6000, clock=clock, sleep=clock.sleep,
-                           backoff_start=2.0, backoff_max=5.0)
+    budget = RequestBudget(per_minute=6000, backoff_start=2.0, backoff_max=5.0)
     assert budget.back_off("500.003.02") == 2.0
     assert budget.back_off("500.003.02") == 4.0
     assert budget.back_off("500.003.02") == 5.0  # capped
@@ -51,6 +37,42 @@ def test_budget_spike_arrest_pauses_everyone_doubling_then_resets() -> None:
         budget.acquire(max_wait=1.0)
     budget.succeeded()
     assert budget.back_off("500.003.03") == 2.0
+
+
+def test_budget_settlement_takes_turns_with_a_line_of_new_work() -> None:
+    """Queries that settle paid money do not wait behind a burst of pushes: when both
+    classes wait, they alternate; within a class, first come first served."""
+    budget = RequestBudget(per_minute=120)  # a slot every 0.5 s
+    order: list[str] = []
+    budget.acquire(max_wait=1)  # a push just went out
+    order.append("push0")
+
+    def take(name: str, priority: bool, max_wait: float) -> None:
+        budget.acquire(max_wait, priority=priority)
+        order.append(name)
+
+    threads = [threading.Thread(target=take, args=(f"push{n}", False, 10)) for n in (1, 2, 3)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.02)
+    for n in (1, 2):
+        threads.append(threading.Thread(target=take, args=(f"query{n}", True, 2)))
+        threads[-1].start()
+        time.sleep(0.02)
+    for thread in threads:
+        thread.join(10)
+    assert order == ["push0", "query1", "push1", "query2", "push2", "push3"]
+    assert (budget.used, budget.used_for_settlement) == (6, 2)
+
+
+def test_budget_settlement_caller_waits_from_the_next_slot_at_a_slow_pace() -> None:
+    budget = RequestBudget(per_minute=30)  # a slot every 2 s
+    budget.acquire(max_wait=1)
+    with pytest.raises(BudgetExhausted):
+        budget.acquire(max_wait=1)  # new work: the next slot is 2 s away
+    started = time.monotonic()
+    budget.acquire(max_wait=1, priority=True)  # settlement: 1 s beyond the next slot
+    assert 1.5 < time.monotonic() - started < 3.0
 
 
 def test_callbacks_off_every_purchase_settles_by_query(tmp_path: Path) -> None:

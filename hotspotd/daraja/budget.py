@@ -1,20 +1,28 @@
 """One request budget for all the appliance's Daraja traffic (OAuth, pushes, queries, C2B).
 
-A fixed pace (`per_minute`), handed out in arrival order: each caller reserves the next free
-slot and waits for it, so a burst of purchases is served first come, first served. Callers
+A fixed pace (`per_minute`). Callers wait in line for a slot, first come first served
+within their class. Two classes: *settlement* (`priority=True`: STK queries and Pull, which
+settle money a customer may already have paid) and *new work* (pushes, registrations).
+When both classes are waiting they take turns, so a burst of new purchases cannot keep a
+paid customer offline, and a backlog of queries cannot stop new prompts either.
+
+A caller gives up with BudgetExhausted when its slot would come later than `max_wait`:
+at once when the line ahead of it already says so, else when the wait runs out. Callers
 that can come back later (the reconciler's queries, Pull) ask with a short `max_wait` and
-skip their turn when the budget is taken. A spike-arrest or quota answer from Daraja
-pauses everybody, doubling the pause on each consecutive one (capped), and resets on the
-next success.
+skip their turn; a settlement caller's wait counts from the next free slot, so at a slow
+pace its turn still comes. A spike-arrest or quota answer from Daraja pauses everybody,
+doubling the pause on each consecutive one (capped), and resets on the next success.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from .errors import DarajaUnreachable
 
@@ -25,68 +33,123 @@ class BudgetExhausted(DarajaUnreachable):
     """No request slot within the caller's wait: nothing was sent, retry later."""
 
 
+@dataclass(eq=False)
+class _Ticket:
+    priority: bool
+    seq: int
+    deadline: float
+
+
 class RequestBudget:
     def __init__(self, per_minute: float, *, backoff_start: float = 2.0,
-                 backoff_max: float = 60.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 backoff_max: float = 60.0) -> None:
         if per_minute <= 0:
             raise ValueError("per_minute must be positive")
         self.interval = 60.0 / per_minute
         self.backoff_start = backoff_start
         self.backoff_max = backoff_max
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
+        self._turn = threading.Condition(threading.Lock())
+        self._waiting: list[_Ticket] = []
+        self._seq = itertools.count()
         self._next_slot = 0.0
         self._paused_until = 0.0
+        self._last_priority = False  # the class that took the last slot
         self._strikes = 0
         self.used = 0
+        self.used_for_settlement = 0
         self.backoffs = 0
         self._held = threading.local()  # a slot this thread already waited for
 
     @contextmanager
-    def slot_in_hand(self, max_wait: float) -> Iterator[None]:
+    def slot_in_hand(self, max_wait: float, *, priority: bool = False) -> Iterator[None]:
         """Wait for a slot now (BudgetExhausted beyond `max_wait`); the next `acquire` of
         this thread inside the block uses it instead of queueing again. Lets a caller wait
         its turn before it commits to a request (the push queue claims a payment only
         once its slot has come)."""
-        self.acquire(max_wait)
+        self.acquire(max_wait, priority=priority)
         self._held.slot = True
         try:
             yield
         finally:
             self._held.slot = False
 
-    def acquire(self, max_wait: float) -> None:
-        """Take the next slot, waiting up to `max_wait` seconds; BudgetExhausted otherwise."""
+    def acquire(self, max_wait: float, *, priority: bool = False) -> None:
+        """Take a slot, waiting in line up to `max_wait` seconds (a settlement caller:
+        `max_wait` beyond the next free slot); BudgetExhausted otherwise."""
         if getattr(self._held, "slot", False):
             self._held.slot = False
             return
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next_slot, self._paused_until)
-            if slot - now > max_wait:
+        with self._turn:
+            now = time.monotonic()
+            start = max(now, self._next_slot, self._paused_until)
+            allowed = max_wait + (start - now if priority else 0.0)
+            expected = start - now + self._ahead(priority) * self.interval
+            if expected > allowed:
                 raise BudgetExhausted(f"Daraja request budget taken for the next"
-                                      f" {slot - now:.1f} s")
-            self._next_slot = slot + self.interval
-            self.used += 1
-        if slot > now:
-            self._sleep(slot - now)
+                                      f" {expected:.1f} s")
+            ticket = _Ticket(priority, next(self._seq), now + allowed)
+            self._waiting.append(ticket)
+            try:
+                self._wait_for_turn(ticket)
+            finally:
+                self._waiting.remove(ticket)
+                self._turn.notify_all()
+
+    def _wait_for_turn(self, ticket: _Ticket) -> None:
+        while True:
+            now = time.monotonic()
+            start = max(now, self._next_slot, self._paused_until)
+            mine = self._head() is ticket
+            if mine and start <= now:
+                self._next_slot = now + self.interval
+                self._last_priority = ticket.priority
+                self.used += 1
+                self.used_for_settlement += ticket.priority
+                return
+            if now >= ticket.deadline:
+                raise BudgetExhausted("no Daraja request slot came within the wait")
+            until = min(start, ticket.deadline) if mine else ticket.deadline
+            self._turn.wait(max(until - now, 0.001))
+
+    def _head(self) -> _Ticket | None:
+        """Whose turn it is: the oldest of each class; the classes alternate when both wait."""
+        settle = next((t for t in self._waiting if t.priority), None)
+        new = next((t for t in self._waiting if not t.priority), None)
+        if settle is None or new is None:
+            return settle or new
+        return new if self._last_priority else settle
+
+    def _ahead(self, priority: bool) -> int:
+        """How many waiting callers would be served before a newcomer of this class."""
+        same = sum(1 for t in self._waiting if t.priority == priority)
+        other = len(self._waiting) - same
+        last, ahead = self._last_priority, 0
+        while True:  # play the turns out: the class that did not take the last slot goes
+            if other == 0 or last != priority:
+                if same == 0:
+                    return ahead
+                same, last = same - 1, priority
+            else:
+                other, last = other - 1, not priority
+            ahead += 1
 
     def back_off(self, reason: str) -> float:
         """Daraja said slow down: pause every caller; returns the pause in seconds."""
-        with self._lock:
+        with self._turn:
             pause = min(self.backoff_max, self.backoff_start * (2 ** self._strikes))
             self._strikes += 1
             self.backoffs += 1
-            self._paused_until = max(self._paused_until, self._clock() + pause)
+            self._paused_until = max(self._paused_until, time.monotonic() + pause)
         log.warning("Daraja answered %s: pausing all Daraja requests for %.1f s", reason, pause)
         return pause
 
     def succeeded(self) -> None:
-        with self._lock:
+        with self._turn:
             self._strikes = 0
 
     def wait_estimate(self) -> float:
-        with self._lock:
-            return max(0.0, max(self._next_slot, self._paused_until) - self._clock())
+        """Seconds until a newcomer of the new-work class would get a slot."""
+        with self._turn:
+            now = time.monotonic()
+            start = max(now, self._next_slot, self._paused_until)
+            return start - now + self._ahead(False) * self.interval

@@ -167,7 +167,7 @@ class DarajaClient:
         customer waiting on a callback's confirmation gets the push's)."""
         body = {**self._credentials(), "CheckoutRequestID": checkout_request_id}
         try:
-            reply = self._post_api(STK_QUERY_PATH, body, max_wait=max_wait)
+            reply = self._post_api(STK_QUERY_PATH, body, max_wait=max_wait, settles=True)
         except DarajaApiError as err:
             if is_still_processing(err):
                 return StkQueryResult(pending=True, result_code=None,
@@ -206,7 +206,8 @@ class DarajaClient:
         """Register for Pull Transactions (ResponseStatus 1000 registered, 1001 already)."""
         body = {"ShortCode": self.shortcode, "RequestType": "Pull",
                 "NominatedNumber": nominated_number, "CallBackURL": callback_url}
-        return self._post_api(PULL_REGISTER_PATH, body, max_wait=self.background_max_wait)
+        return self._post_api(PULL_REGISTER_PATH, body, max_wait=self.background_max_wait,
+                              settles=True)
 
     def pull_query(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Every C2B transaction between `start` and `end` (EAT), all pages."""
@@ -216,7 +217,7 @@ class DarajaClient:
                     "StartDate": start.astimezone(EAT).strftime("%Y-%m-%d %H:%M:%S"),
                     "EndDate": end.astimezone(EAT).strftime("%Y-%m-%d %H:%M:%S"),
                     "OffSetValue": str(len(rows))}
-            page = pull_rows(self._post_api(PULL_QUERY_PATH, body,
+            page = pull_rows(self._post_api(PULL_QUERY_PATH, body, settles=True,
                                             max_wait=self.background_max_wait))
             rows.extend(page)
             if len(page) < PULL_PAGE_ROWS:
@@ -232,33 +233,36 @@ class DarajaClient:
             "Timestamp": timestamp,
         }
 
-    def _post_api(self, path: str, body: dict[str, Any], *,
-                  max_wait: float | None = None) -> dict[str, Any]:
+    def _post_api(self, path: str, body: dict[str, Any], *, max_wait: float | None = None,
+                  settles: bool = False) -> dict[str, Any]:
         """POST with the cached token; refetch the token and retry once if Daraja rejects it.
 
-        Every request (the token fetch included) takes a slot of the shared budget first.
+        Every request (the token fetch included) takes a slot of the shared budget first;
+        `settles`: the request settles money (STK Query, Pull), and takes turns with new
+        work rather than waiting behind it.
         """
         wait = self.background_max_wait if max_wait is None else max_wait
-        fetch = self._budgeted_fetch(wait)
+        fetch = self._budgeted_fetch(wait, settles)
         token = self._tokens.get(fetch)
         try:
-            return self._post_once(path, body, token, wait)
+            return self._post_once(path, body, token, wait, settles)
         except DarajaApiError as err:
             if not is_invalid_token(err):
                 raise
             log.info("Daraja rejected the access token (%s); fetching a new one", err.error_code)
             self._tokens.invalidate(token)
-        return self._post_once(path, body, self._tokens.get(fetch), wait)
+        return self._post_once(path, body, self._tokens.get(fetch), wait, settles)
 
-    def _budgeted_fetch(self, max_wait: float) -> Callable[[], tuple[str, float]]:
+    def _budgeted_fetch(self, max_wait: float,
+                        settles: bool = False) -> Callable[[], tuple[str, float]]:
         def fetch() -> tuple[str, float]:
-            self.budget.acquire(max_wait)
+            self.budget.acquire(max_wait, priority=settles)
             return self._fetch_token()
         return fetch
 
-    def _post_once(self, path: str, body: dict[str, Any], token: str,
-                   max_wait: float) -> dict[str, Any]:
-        self.budget.acquire(max_wait)
+    def _post_once(self, path: str, body: dict[str, Any], token: str, max_wait: float,
+                   settles: bool = False) -> dict[str, Any]:
+        self.budget.acquire(max_wait, priority=settles)
         response = send(self._session, "POST", self.base_url + path, timeout=self.timeout,
                         json=body, headers={"Authorization": f"Bearer {token}"})
         reply = json_object(response)
