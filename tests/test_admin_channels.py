@@ -22,11 +22,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.admin_http import csrf_of, owner_session
+from support.admin_http import add_owner_and_cashier, csrf_of, owner_session
 from support.daemon import wait_for
 from support.mpesa import buy, fast_appliance, portal, rows, wait_final
 
-from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
 from hotspotd.billing.channels import (
     Channel,
@@ -57,9 +56,7 @@ BODIES: list[str] = []  # every answer the tests got, checked for secrets at the
 def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
     data_dir: Path = tmp_path_factory.mktemp("admin-channels")
     with fast_appliance(data_dir, c2b={"pull_interval_seconds": 3600}) as running:
-        create_account(running.db, username=OWNER, password=PASSWORD, now=time.time())
-        create_account(running.db, username=CASHIER, password=CASHIER_PASSWORD,
-                       role="cashier", now=time.time())
+        add_owner_and_cashier(running.db, (OWNER, PASSWORD), (CASHIER, CASHIER_PASSWORD))
         yield running
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.admin_http import csrf_of, owner_session
+from support.admin_http import add_owner_and_cashier, csrf_of, owner_session
 from support.appliance import running_appliance
 
 from hotspotd.admin.accounts import create_account
@@ -33,9 +33,7 @@ CHANNEL_SECRETS = {"consumer_key": "CK-never-shown-4711", "consumer_secret": "CS
 @pytest.fixture(scope="module")
 def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
     with running_appliance(tmp_path_factory.mktemp("admin-settings")) as running:
-        create_account(running.db, username=OWNER, password=PASSWORD, now=time.time())
-        create_account(running.db, username=CASHIER, password=CASHIER_PASSWORD,
-                       role="cashier", now=time.time())
+        add_owner_and_cashier(running.db, (OWNER, PASSWORD), (CASHIER, CASHIER_PASSWORD))
         yield running
 
 

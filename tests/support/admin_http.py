@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
+from typing import Any
 
 import requests
+
+from hotspotd.admin.accounts import create_account
 
 
 def csrf_of(html: str) -> str:
@@ -21,3 +25,10 @@ def owner_session(base: str, username: str, password: str) -> requests.Session:
         "username": username, "password": password, "csrf_token": token})
     assert response.url.rstrip("/") == base.rstrip("/"), response.text[:300]
     return session
+
+
+def add_owner_and_cashier(db: Any, owner: tuple[str, str], cashier: tuple[str, str]) -> None:
+    """An owner account and a read-only cashier account, as (username, password)."""
+    create_account(db, username=owner[0], password=owner[1], now=time.time())
+    create_account(db, username=cashier[0], password=cashier[1], role="cashier",
+                   now=time.time())
