@@ -21,7 +21,6 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchstats import percentile  # noqa: E402
 
 from hotspotd.admin.accounts import create_account  # noqa: E402
 from hotspotd.app import Appliance  # noqa: E402
@@ -96,8 +97,8 @@ def timed(session: requests.Session, url: str, repeat: int) -> dict[str, Any]:
         times.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200
     times.sort()
-    return {"p50_ms": round(statistics.median(times), 1),
-            "p90_ms": round(times[int(len(times) * 0.9) - 1], 1),
+    return {"p50_ms": round(percentile(times, 50), 1),
+            "p90_ms": round(percentile(times, 90), 1),
             "max_ms": round(times[-1], 1), "bytes": len(first.content)}
 
 

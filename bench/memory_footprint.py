@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from benchstats import percentile
 from pyrad import packet as rp
 
 import hotspotd
@@ -259,11 +260,6 @@ def daemon_config(data_dir: Path, daraja: DarajaSimulator, router: MikrotikSimul
     path.write_text(to_toml(values))
     path.chmod(0o600)
     return path
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))] if ordered else 0.0
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -35,17 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from benchstats import percentile
 
 from hotspotd.app import Appliance
 from hotspotd.billing.plans import seed_demo_plans
 from hotspotd.commands.demo import demo_config
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def figures(values: list[float]) -> dict[str, float]:
@@ -203,11 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callbacks", choices=("on", "off"), default="on")
     parser.add_argument("--requests-per-minute", type=int, default=0,
                         help="Daraja budget (default: the configuration's)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "purchase_burst.json",
+                        help="where to write the figures")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     result = run(args)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "purchase_burst.json").write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     json.dump(result, sys.stdout, indent=2)
     print()
     lost = args.purchases - sum(n for code, n in result["answers"].items() if code == "202")

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from benchstats import percentile
 
 import hotspotd
 from hotspotd.app import Appliance
@@ -258,12 +259,6 @@ def settled_by(appliance: Appliance) -> dict[str, int]:
 
 
 # -- figures ------------------------------------------------------------------------------
-
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of an ascending, non-empty sequence."""
-    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil(n * pct / 100)
-    return sorted_values[int(rank) - 1]
-
 
 def summarise(values_seconds: Sequence[float]) -> dict[str, float | int]:
     values = sorted(v * 1000.0 for v in values_seconds)

@@ -32,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import radius_servers as servers  # noqa: E402
+from benchstats import percentile
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "radius_throughput.json"
@@ -99,11 +100,6 @@ def traced_run(port: int, path: Path, parallel: int) -> list[float]:
     return latencies
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(fraction * len(ordered))) - 1))]
-
-
 class Tally:
     """What one server did over every run."""
 
@@ -131,8 +127,8 @@ class Tally:
                   "throughput_per_s": round(self.requests / self.seconds, 1),
                   "server_cpu_us_per_request": round(
                       self.cpu_seconds / self.requests * 1e6, 1),
-                  "latency_ms": {"p50": round(percentile(latencies, 0.5), 2),
-                                 "p99": round(percentile(latencies, 0.99), 2),
+                  "latency_ms": {"p50": round(percentile(latencies, 50), 2),
+                                 "p99": round(percentile(latencies, 99), 2),
                                  "max": round(max(latencies), 2),
                                  "count": len(self.latencies)}}
         print(f"{self.name:>10}: {result['throughput_per_s']:>8.1f} req/s, p50"

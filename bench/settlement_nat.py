@@ -32,17 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from benchstats import percentile
 
 from hotspotd.app import Appliance
 from hotspotd.billing.plans import seed_demo_plans
 from hotspotd.commands.demo import demo_config
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def one_purchase(appliance: Appliance, index: int, pin_delay: float) -> dict[str, Any]:
