@@ -258,7 +258,8 @@ class Appliance:
             public_url=self.config.web.public_url, long_poll_seconds=portal.long_poll_seconds,
             max_waiters=portal.live_waiters, recovery_attempts=portal.recovery_attempts,
             voucher_attempts=portal.voucher_attempts,
-            attempt_window_seconds=float(portal.attempt_window_seconds))
+            attempt_window_seconds=float(portal.attempt_window_seconds),
+            seconds_per_place=2 * 60.0 / daraja.requests_per_minute)
 
     def _self_test(self) -> list[Any]:
         """The owner UI's self-test: `hotspotd check`'s checks against the running config."""

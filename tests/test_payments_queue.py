@@ -22,6 +22,7 @@ from support.mpesa import buy, fast_appliance, portal, rows, status, wait_final
 from hotspotd.failpoints import EXIT_CODE
 from hotspotd.simulators.daraja import DarajaSimulator
 from hotspotd.simulators.daraja.state import PromptNotPending
+from hotspotd.web.portal.views import place_in_line
 
 MANUAL_PREFIX = "25471110"  # no automatic answer at the simulator: the approver answers
 
@@ -119,8 +120,14 @@ def test_live_status_shows_queued_then_prompt_sent(tmp_path: Path) -> None:
         now = requests.get(live, params={"phase": "", "lang": "en"}, timeout=10).json()
         assert (now["phase"], now["title"]) == ("queued", "You are in line")
         assert "prompt will come to your phone shortly" in now["message"]
+        # 20 requests/min: 6 s a place (a push and its settling query take turns)
+        place = f"You are number {now['queue_position']} in line; the wait is less than a minute."
+        assert now["queue_position"] in (1, 2) and place in now["message"]
         sw = requests.get(live, params={"phase": "", "lang": "sw"}, timeout=10).json()
         assert sw["title"] == "Uko kwenye foleni"
+        assert f"Wewe ni nambari {sw['queue_position']} kwenye foleni" in sw["message"]
+        page = requests.get(f"{portal(appliance)}status/{second['id']}", timeout=10).text
+        assert "in line; the wait is less than a minute." in page
         # The long poll answers when the push goes out (3 s a request here).
         changed = requests.get(live, params={"phase": "queued", "wait": 25}, timeout=30).json()
         assert changed["phase"] == "prompt", changed
@@ -242,3 +249,12 @@ def test_spike_arrest_on_a_push_puts_it_in_line_instead_of_refusing(tmp_path: Pa
                                   " kind = 'push.queued'", payment["id"])
         assert "500.003.02" in reasons[0]["detail"]
         assert appliance.mpesa.purchases._daraja.budget.backoffs >= 1  # noqa: SLF001
+
+
+def test_place_in_line_gives_a_rough_wait_in_both_languages() -> None:
+    assert place_in_line(0, 1.2, "en") == ""  # not in line: no figure
+    assert place_in_line(30, 1.2, "en") == \
+        "You are number 30 in line; the wait is less than a minute."
+    assert place_in_line(51, 1.2, "en") == "You are number 51 in line; the wait is about 2 min."
+    assert place_in_line(400, 1.2, "sw") == \
+        "Wewe ni nambari 400 kwenye foleni; kusubiri ni takriban dakika 8."

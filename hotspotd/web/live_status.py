@@ -107,7 +107,8 @@ def purchase(public_id: str) -> Any:
         payment = get_payment(ctx.db, public_id=public_id)
         if payment is None:
             raise UnknownPayment("No such purchase.")
-        return purchase_view(ctx.db.connection(), payment, ctx.now(), lang)
+        return purchase_view(ctx.db.connection(), payment, ctx.now(), lang,
+                             ctx.portal.seconds_per_place)
 
     return _json(wait_for_change("purchase:" + public_id, read,
                                  lambda view: view["phase"] != seen))

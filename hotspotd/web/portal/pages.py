@@ -80,7 +80,8 @@ def status(public_id: str) -> Any:
     if payment is None:
         raise UnknownPayment("No such purchase.")
     lang = choose_language(request)
-    view = purchase_view(ctx.db.connection(), payment, ctx.now(), lang)
+    view = purchase_view(ctx.db.connection(), payment, ctx.now(), lang,
+                         ctx.portal.seconds_per_place)
     router = router_fields(request.args)
     router["mac"] = payment.mac
     return render("status.html", router=router, lang=lang, view=view,

@@ -8,6 +8,7 @@ comes shortly), `prompt` (check your phone), `confirming`
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from typing import Any
 
@@ -44,14 +45,28 @@ def phase_of(payment: Payment, online: bool, now: float) -> str:
     return "confirming" if slow else "prompt"
 
 
+def place_in_line(position: int, seconds_per_place: float, lang: str) -> str:
+    """ "You are number 60 in line; the wait is about 2 min." ("" for no known place)."""
+    if position <= 0 or seconds_per_place <= 0:
+        return ""
+    seconds = position * seconds_per_place
+    wait = translate(lang, "under_a_minute") if seconds < 60 else \
+        translate(lang, "about", time=format_duration(60 * math.ceil(seconds / 60), lang))
+    return translate(lang, "queued_place", position=position, wait=wait)
+
+
 def purchase_view(conn: sqlite3.Connection, payment: Payment, now: float,
-                  lang: str) -> dict[str, Any]:
-    """Everything the status page and the live updates show; no phone number."""
+                  lang: str, seconds_per_place: float = 0.0) -> dict[str, Any]:
+    """Everything the status page and the live updates show; no phone number. In line, the
+    message says the place and a rough wait (`seconds_per_place` per purchase ahead)."""
     base = purchase_status(conn, payment, now, lang)
     online = device_online(conn, payment.mac) if payment.status == "completed" else False
     phase = phase_of(payment, online, now)
     specific = phase in ("failed", "queued") or payment.push_state == "uncertain"
     message = base["message"] if specific else translate(lang, phase)
+    if phase == "queued":
+        place = place_in_line(base["queue_position"], seconds_per_place, lang)
+        message = f"{message} {place}" if place else message
     plan = conn.execute("SELECT duration_seconds FROM plans WHERE id = ?",
                         (payment.plan_id,)).fetchone()
     left = int(base["seconds_remaining"])
