@@ -116,6 +116,11 @@ def test_metrics_count_purchases_grants_daraja_and_radius(appliance: Appliance) 
     assert samples["hotspotd_radius_decision_seconds_count"][(("kind", "auth"),)] >= 1
     assert samples["hotspotd_devices_entitled"][()] >= 1
     assert "hotspotd_devices_online" in samples and "hotspotd_disk_free_bytes" in samples
+    slots = samples["hotspotd_daraja_budget_slots_total"]
+    assert slots[(("class", "new"),)] >= 2  # two pushes (and OAuth)
+    assert (("class", "settlement"),) in slots
+    assert set(samples["hotspotd_daraja_budget_waiting"]) == {(("class", "settlement"),),
+                                                              (("class", "new"),)}
     assert sim is not None
 
 

@@ -147,6 +147,12 @@ class RequestBudget:
         with self._turn:
             self._strikes = 0
 
+    def waiting(self) -> tuple[int, int]:
+        """Callers waiting for a slot now: (settlement, new work)."""
+        with self._turn:
+            settle = sum(1 for t in self._waiting if t.priority)
+            return settle, len(self._waiting) - settle
+
     def wait_estimate(self) -> float:
         """Seconds until a newcomer of the new-work class would get a slot."""
         with self._turn:

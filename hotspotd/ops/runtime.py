@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from hotspotd.httpserver import ServedApp
 from hotspotd.ops import backup, privacy
@@ -112,6 +112,27 @@ class ApplianceOps:
         active = self.db.query_one("SELECT COUNT(*) FROM alert_state WHERE active = 1")[0]
         yield GaugeMetricFamily("hotspotd_alerts_active", "Owner alerts currently raised.",
                                 value=active)
+        yield from self._budget_metrics()
+
+    def _budget_metrics(self) -> Iterator[Metric]:
+        """The Daraja request budget by class: settlement (STK Query, Pull) and new work
+        (pushes, registrations). Slots used show the split; waiting shows saturation."""
+        budget = getattr(getattr(self.appliance, "daraja", None), "budget", None)
+        if budget is None:
+            return
+        settle, new = budget.waiting()
+        waiting = GaugeMetricFamily("hotspotd_daraja_budget_waiting",
+                                    "Daraja requests waiting for a budget slot, by class.",
+                                    labels=["class"])
+        used = CounterMetricFamily("hotspotd_daraja_budget_slots",
+                                   "Daraja budget slots handed out, by class.", labels=["class"])
+        for name, now_waiting, slots in (
+                ("settlement", settle, budget.used_for_settlement),
+                ("new", new, budget.used - budget.used_for_settlement)):
+            waiting.add_metric([name], now_waiting)
+            used.add_metric([name], slots)
+        yield waiting
+        yield used
 
     # -- scheduled jobs ------------------------------------------------------------------
     def schedule(self, scheduler: Any) -> None:
