@@ -16,7 +16,6 @@ doubling the pause on each consecutive one (capped), and resets on the next succ
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
@@ -35,8 +34,7 @@ class BudgetExhausted(DarajaUnreachable):
 
 @dataclass(eq=False)
 class _Ticket:
-    priority: bool
-    seq: int
+    priority: bool  # settlement; the line within each class is the list order
     deadline: float
 
 
@@ -50,7 +48,6 @@ class RequestBudget:
         self.backoff_max = backoff_max
         self._turn = threading.Condition(threading.Lock())
         self._waiting: list[_Ticket] = []
-        self._seq = itertools.count()
         self._next_slot = 0.0
         self._paused_until = 0.0
         self._last_priority = False  # the class that took the last slot
@@ -87,7 +84,7 @@ class RequestBudget:
             if expected > allowed:
                 raise BudgetExhausted(f"Daraja request budget taken for the next"
                                       f" {expected:.1f} s")
-            ticket = _Ticket(priority, next(self._seq), now + allowed)
+            ticket = _Ticket(priority, now + allowed)
             self._waiting.append(ticket)
             try:
                 self._wait_for_turn(ticket)
