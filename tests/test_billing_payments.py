@@ -52,7 +52,8 @@ class FakeStk:
         number = len(self.pushes)
         return StkPushAccepted(f"mr-{number}", f"ws_CO_{number}", "Success", "Success")
 
-    def stk_query(self, checkout_request_id: str) -> StkQueryResult:
+    def stk_query(self, checkout_request_id: str, *,
+                  max_wait: float | None = None) -> StkQueryResult:
         self.queries.append(checkout_request_id)
         script = self.answers.get(checkout_request_id) or [PENDING]
         answer = script.pop(0) if len(script) > 1 else script[0]

@@ -39,9 +39,10 @@ def test_budget_spike_arrest_pauses_everyone_doubling_then_resets() -> None:
     assert budget.back_off("500.003.03") == 2.0
 
 
-def test_budget_settlement_takes_turns_with_a_line_of_new_work() -> None:
+def test_budget_settlement_goes_first_but_leaves_new_work_its_share() -> None:
     """Queries that settle paid money do not wait behind a burst of pushes: when both
-    classes wait, they alternate; within a class, first come first served."""
+    classes wait, settlement takes two slots for each push; within a class, first come
+    first served."""
     budget = RequestBudget(per_minute=600, backoff_start=2.0)  # a slot every 0.1 s
     order: list[str] = []
     budget.acquire(max_wait=1)  # a push just went out
@@ -53,8 +54,8 @@ def test_budget_settlement_takes_turns_with_a_line_of_new_work() -> None:
         order.append(name)
 
     threads = []
-    for name, priority in [("push1", False), ("push2", False), ("push3", False),
-                           ("query1", True), ("query2", True)]:
+    for name, priority in [("push1", False), ("push2", False), ("query1", True),
+                           ("query2", True), ("query3", True), ("query4", True)]:
         threads.append(threading.Thread(target=take, args=(name, priority)))
         settle, new = budget.waiting()
         threads[-1].start()
@@ -62,8 +63,8 @@ def test_budget_settlement_takes_turns_with_a_line_of_new_work() -> None:
                  timeout=2, message="the caller to join the line")
     for thread in threads:
         thread.join(10)
-    assert order == ["push0", "query1", "push1", "query2", "push2", "push3"]
-    assert (budget.used, budget.used_for_settlement) == (6, 2)
+    assert order == ["push0", "query1", "query2", "push1", "query3", "query4", "push2"]
+    assert (budget.used, budget.used_for_settlement) == (7, 4)
 
 
 def test_budget_settlement_caller_waits_from_the_next_slot_at_a_slow_pace() -> None:

@@ -69,6 +69,7 @@ def build_mpesa(config: Any, db: Database, daraja: Any, *, callback_base: str,
         query_backoff=tuple(settlement.query_backoff_seconds),
         pending_expiry=float(settlement.pending_expiry_seconds),
         queue_max_wait=float(settlement.queue_max_seconds),
+        reconcile_wait=0.8 * settlement.reconcile_interval_seconds,
         account_reference=config.daraja.account_reference)
     guard = PushGuard(RateLimiter(db, now), PushLimits(
         per_device=limits.push_per_device, per_phone=limits.push_per_phone,

@@ -48,7 +48,8 @@ class StkGateway(Protocol):
     def stk_push(self, *, phone: str, amount: int, account_reference: str, description: str,
                  callback_url: str) -> Any: ...
 
-    def stk_query(self, checkout_request_id: str) -> Any: ...
+    def stk_query(self, checkout_request_id: str, *,
+                  max_wait: float | None = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class SettlementPolicy:
     account_reference: str = "WIFI"
     push_retry_delays: Sequence[float] = (0.2, 0.5)  # refused connections
     queue_max_wait: float = 300.0  # a payment in line this long without a push expires
+    # How long one reconciler round may wait for budget slots: the oldest due payment waits
+    # its turn instead of losing it to fresher inline queries round after round.
+    reconcile_wait: float = 4.0
 
     def backoff(self, query_count: int) -> float:
         return self.query_backoff[min(query_count, len(self.query_backoff) - 1)]
@@ -256,14 +260,15 @@ class PurchaseService:
         except BudgetExhausted:
             return None  # the reconciler asks again on its next round
 
-    def _query(self, payment_id: int) -> Settlement | None:
+    def _query(self, payment_id: int, max_wait: float | None = None) -> Settlement | None:
         payment = payments.get_payment(self._db, payment_id=payment_id)
         if payment is None or payment.status != payments.PENDING:
             return None
         if payment.checkout_request_id is None:
             return None
         try:
-            result = self.gateway_for(payment.channel).stk_query(payment.checkout_request_id)
+            result = self.gateway_for(payment.channel).stk_query(
+                payment.checkout_request_id, max_wait=max_wait)
         except BudgetExhausted:
             raise
         except DarajaError as exc:
@@ -370,12 +375,17 @@ class PurchaseService:
                     callback.checkout_request_id)
 
     def reconcile(self) -> None:
-        """Query every payment that is due (oldest first, as the budget allows); expire
-        those without an answer in time."""
+        """Query every payment that is due (oldest first), waiting in the budget's
+        settlement line for at most `reconcile_wait` per round; expire those without an
+        answer in time."""
         now = self._now()
+        ends = time.monotonic() + self._policy.reconcile_wait
         for payment in payments.due_for_query(self._db, now):
+            left = ends - time.monotonic()
+            if left <= 0:
+                break
             try:
-                self._query(payment.id)
+                self._query(payment.id, max_wait=left)
             except BudgetExhausted:
                 break
         self.expire_overdue(self._now())

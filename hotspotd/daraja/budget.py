@@ -3,8 +3,9 @@
 A fixed pace (`per_minute`). Callers wait in line for a slot, first come first served
 within their class. Two classes: *settlement* (`priority=True`: STK queries and Pull, which
 settle money a customer may already have paid) and *new work* (pushes, registrations).
-When both classes are waiting they take turns, so a burst of new purchases cannot keep a
-paid customer offline, and a backlog of queries cannot stop new prompts either.
+When both classes are waiting, settlement takes `SETTLEMENT_TURNS` slots for each one of
+new work: a burst of new purchases cannot keep a paid customer offline, and a backlog of
+queries cannot stop new prompts either.
 
 A caller gives up with BudgetExhausted when its slot would come later than `max_wait`:
 at once when the line ahead of it already says so, else when the wait runs out. Callers
@@ -26,6 +27,9 @@ from dataclasses import dataclass
 from .errors import DarajaUnreachable
 
 log = logging.getLogger(__name__)
+
+
+SETTLEMENT_TURNS = 2  # slots settlement takes in a row while new work waits
 
 
 class BudgetExhausted(DarajaUnreachable):
@@ -50,7 +54,7 @@ class RequestBudget:
         self._waiting: list[_Ticket] = []
         self._next_slot = 0.0
         self._paused_until = 0.0
-        self._last_priority = False  # the class that took the last slot
+        self._settle_run = 0  # slots settlement took since new work last took one
         self._strikes = 0
         self.used = 0
         self.used_for_settlement = 0
@@ -99,7 +103,7 @@ class RequestBudget:
             mine = self._head() is ticket
             if mine and start <= now:
                 self._next_slot = now + self.interval
-                self._last_priority = ticket.priority
+                self._settle_run = self._settle_run + 1 if ticket.priority else 0
                 self.used += 1
                 self.used_for_settlement += ticket.priority
                 return
@@ -109,25 +113,28 @@ class RequestBudget:
             self._turn.wait(max(until - now, 0.001))
 
     def _head(self) -> _Ticket | None:
-        """Whose turn it is: the oldest of each class; the classes alternate when both wait."""
+        """Whose turn it is: the oldest settlement caller, unless settlement has had its
+        turns in a row and new work waits; then the oldest new-work caller."""
         settle = next((t for t in self._waiting if t.priority), None)
         new = next((t for t in self._waiting if not t.priority), None)
         if settle is None or new is None:
             return settle or new
-        return new if self._last_priority else settle
+        return settle if self._settle_run < SETTLEMENT_TURNS else new
 
     def _ahead(self, priority: bool) -> int:
         """How many waiting callers would be served before a newcomer of this class."""
-        same = sum(1 for t in self._waiting if t.priority == priority)
-        other = len(self._waiting) - same
-        last, ahead = self._last_priority, 0
-        while True:  # play the turns out: the class that did not take the last slot goes
-            if other == 0 or last != priority:
-                if same == 0:
-                    return ahead
-                same, last = same - 1, priority
+        settle = sum(1 for t in self._waiting if t.priority)
+        new = len(self._waiting) - settle
+        run, ahead = self._settle_run, 0
+        settle, new = settle + priority, new + (not priority)  # the newcomer joins its line
+        while True:  # play the turns out
+            settles = settle > 0 and (new == 0 or run < SETTLEMENT_TURNS)
+            if settles == priority and (settle if priority else new) == 1:
+                return ahead  # the newcomer is the only one left in its line: its turn
+            if settles:
+                settle, run = settle - 1, run + 1
             else:
-                other, last = other - 1, not priority
+                new, run = new - 1, 0
             ahead += 1
 
     def back_off(self, reason: str) -> float:
