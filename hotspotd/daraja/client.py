@@ -238,8 +238,8 @@ class DarajaClient:
         """POST with the cached token; refetch the token and retry once if Daraja rejects it.
 
         Every request (the token fetch included) takes a slot of the shared budget first;
-        `settles`: the request settles money (STK Query, Pull), and takes turns with new
-        work rather than waiting behind it.
+        `settles`: the request settles money (STK Query, Pull) and waits in the budget's
+        settlement line, served before new work (see `daraja.budget`).
         """
         wait = self.background_max_wait if max_wait is None else max_wait
         fetch = self._budgeted_fetch(wait, settles)

@@ -55,7 +55,7 @@ class PortalOptions:
     voucher_attempts: int = 10
     attempt_window_seconds: float = 900.0
     # Roughly how long each purchase ahead in line for the Daraja budget takes: its push and
-    # a query that settles it, which take turns (2 × 60 / requests_per_minute).
+    # a query that settles it (2 × 60 / requests_per_minute).
     seconds_per_place: float = 1.2
 
 
