@@ -193,6 +193,16 @@ class Appliance:
         self.settings.subscribe(self._router_settings_changed)
         return gateway
 
+    def _rate_changed(self, keys: set[str], portal: PortalOptions) -> None:
+        """The owner changed the Daraja rate in Settings: the budget paces every request
+        from now on, and the portal's wait estimate follows."""
+        if "daraja.requests_per_minute" not in keys:
+            return
+        rate = self.settings.config().daraja.requests_per_minute
+        self.daraja.budget.set_rate(rate)
+        portal.seconds_per_place = 2 * 60.0 / rate
+        log.info("Daraja budget set to %s requests per minute in Settings", rate)
+
     def _router_settings_changed(self, keys: set[str]) -> None:
         """The owner changed the router connection in Settings: reconnect to a real router;
         the embedded simulator keeps its address and credentials until a restart."""
@@ -230,12 +240,14 @@ class Appliance:
         if interrupted:
             log.warning("%s payment(s) interrupted by the last stop were closed as failed",
                         interrupted)
+        portal = self.portal_options = self._portal_options()
+        self.settings.subscribe(lambda keys: self._rate_changed(keys, portal))
         context = WebContext(db=self.db, purchases=self.purchases,
                              venue_name=self.config.venue.name,
                              callback_token=cfg.callback_token, now=self.now,
                              admin=self._admin_options(), wake_router=self.outbox.wake,
                              self_test=self._self_test,
-                             portal=self._portal_options(), health=self.ops.health,
+                             portal=portal, health=self.ops.health,
                              metrics=self.ops.metrics, mpesa=self.mpesa.callbacks,
                              settings=self.settings)
         self.web = ServedApp(create_app(context), sock=sock, name="web",

@@ -82,7 +82,8 @@ def test_a_bad_value_is_refused_with_a_message_and_changes_nothing(
     refused = post_settings(owner, base, "settings/edit/limits", {
         "limits__push_per_device": "0", "limits__push_per_phone": "three",
         "limits__push_window_seconds": "600", "limits__cancel_limit": "3",
-        "limits__cancel_cooldown_seconds": "600"})
+        "limits__cancel_cooldown_seconds": "600",
+        "daraja__requests_per_minute": "100"})
     assert refused.status_code == 400
     assert "Nothing was changed" in refused.text
     assert "Pushes per device per window: expected a positive integer, got 0." in refused.text
@@ -110,12 +111,35 @@ def test_push_limits_apply_from_the_next_prompt(appliance: Appliance, base: str)
     saved = post_settings(owner, base, "settings/edit/limits", {
         "limits__push_per_device": "1", "limits__push_per_phone": "5",
         "limits__push_window_seconds": "900", "limits__cancel_limit": "3",
-        "limits__cancel_cooldown_seconds": "600"})
+        "limits__cancel_cooldown_seconds": "600",
+        "daraja__requests_per_minute": "100"})
     assert saved.status_code == 200
     assert guard.limits.per_device == 1 and guard.limits.window == 900.0
     guard.check(mac="AA:BB:CC:0A:00:02", phone="254711000111")
     with pytest.raises(PushLimited):
         guard.check(mac="AA:BB:CC:0A:00:02", phone="254711000222")
+
+
+def test_daraja_rate_applies_to_the_budget_and_the_wait_estimate_at_once(
+        appliance: Appliance, base: str) -> None:
+    owner = login(base)
+    form = {"limits__push_per_device": "5", "limits__push_per_phone": "5",
+            "limits__push_window_seconds": "900", "limits__cancel_limit": "3",
+            "limits__cancel_cooldown_seconds": "600", "daraja__requests_per_minute": "30"}
+    try:
+        saved = post_settings(owner, base, "settings/edit/limits", form)
+        assert saved.status_code == 200 and "Daraja requests per minute" in saved.text
+        assert appliance.daraja.budget.interval == 2.0
+        assert appliance.portal_options.seconds_per_place == 4.0  # a push + a query a place
+        zero = post_settings(owner, base, "settings/edit/limits",
+                             {**form, "daraja__requests_per_minute": "0"})
+        assert zero.status_code == 400 and "expected a positive integer" in zero.text
+        assert appliance.daraja.budget.interval == 2.0  # refused: nothing changed
+    finally:
+        post_settings(owner, base, "settings/edit/limits",
+                      {**form, "daraja__requests_per_minute": "100"})
+    assert appliance.daraja.budget.interval == 0.6
+    assert appliance.portal_options.seconds_per_place == 1.2
 
 
 def test_router_password_is_encrypted_redacted_and_needs_a_restart_on_the_simulator(
@@ -270,8 +294,10 @@ def test_a_restarted_appliance_starts_with_the_stored_settings(tmp_path: Path) -
         first.settings.save("limits", {
             "limits__push_per_device": "2", "limits__push_per_phone": "3",
             "limits__push_window_seconds": "60", "limits__cancel_limit": "1",
-            "limits__cancel_cooldown_seconds": "60"}, username=OWNER, now=time.time())
+            "limits__cancel_cooldown_seconds": "60",
+            "daraja__requests_per_minute": "30"}, username=OWNER, now=time.time())
     with running_appliance(tmp_path) as second:
         assert second.config.venue.name == "Stage 42"
         assert second.config.limits.push_per_phone == 3
+        assert second.daraja.budget.interval == 2.0  # 30 requests a minute
         assert "Stage 42" in requests.get(second.addresses["portal_url"], timeout=5).text

@@ -66,6 +66,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("limits.cancel_limit", "Cancelled prompts before cooldown", "int", "limits"),
     Setting("limits.cancel_cooldown_seconds", "Cancellation cooldown (seconds)", "int",
             "limits"),
+    Setting("daraja.requests_per_minute", "Daraja requests per minute (your app's limit)",
+            "int", "limits"),
 )
 BY_KEY = {setting.key: setting for setting in SETTINGS}
 GROUPS = ("venue", "router", "limits")

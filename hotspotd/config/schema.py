@@ -215,8 +215,10 @@ SCHEMA: tuple[Option, ...] = (
            " this long ends expired (no prompt sent, nothing charged)."),
     Option("daraja", "requests_per_minute", 100, POSITIVE_INT,
            "Budget shared by ALL Daraja requests of the appliance (OAuth, pushes, queries,"
-           " C2B, Pull), handed out first come first served. Spike-arrest and quota answers"
-           " pause it with a doubling backoff."),
+           " C2B, Pull), in two first-come lines: settlement (STK Query, Pull) takes two"
+           " slots for each one of new work (pushes, registrations) when both wait."
+           " Spike-arrest and quota answers pause it with a doubling backoff. Editable in"
+           " the owner UI's Settings (limits)."),
     Option("daraja", "push_max_wait_seconds", 1.0, NON_NEGATIVE_FLOAT,
            "How long a purchase request waits for a slot of the budget before its payment is"
            " put in line (stored, the customer told the prompt comes shortly, pushed in"

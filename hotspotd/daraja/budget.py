@@ -61,6 +61,14 @@ class RequestBudget:
         self.backoffs = 0
         self._held = threading.local()  # a slot this thread already waited for
 
+    def set_rate(self, per_minute: float) -> None:
+        """A new pace (the owner changed the Daraja rate); slots already taken stand."""
+        if per_minute <= 0:
+            raise ValueError("per_minute must be positive")
+        with self._turn:
+            self.interval = 60.0 / per_minute
+            self._turn.notify_all()
+
     @contextmanager
     def slot_in_hand(self, max_wait: float, *, priority: bool = False) -> Iterator[None]:
         """Wait for a slot now (BudgetExhausted beyond `max_wait`); the next `acquire` of
