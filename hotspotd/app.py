@@ -38,7 +38,7 @@ from hotspotd.router.gateway import RouterGateway
 from hotspotd.router.outbox import RouterOutbox
 from hotspotd.store.db import Database
 from hotspotd.web import create_app
-from hotspotd.web.context import PortalOptions, WebContext
+from hotspotd.web.context import PortalOptions, WebContext, seconds_per_place_in_line
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class Appliance:
             return
         rate = self.settings.config().daraja.requests_per_minute
         self.daraja.budget.set_rate(rate)
-        portal.seconds_per_place = 2 * 60.0 / rate
+        portal.seconds_per_place = seconds_per_place_in_line(rate)
         log.info("Daraja budget set to %s requests per minute in Settings", rate)
 
     def _router_settings_changed(self, keys: set[str]) -> None:
@@ -271,7 +271,7 @@ class Appliance:
             max_waiters=portal.live_waiters, recovery_attempts=portal.recovery_attempts,
             voucher_attempts=portal.voucher_attempts,
             attempt_window_seconds=float(portal.attempt_window_seconds),
-            seconds_per_place=2 * 60.0 / daraja.requests_per_minute)
+            seconds_per_place=seconds_per_place_in_line(daraja.requests_per_minute))
 
     def _self_test(self) -> list[Any]:
         """The owner UI's self-test: `hotspotd check`'s checks against the running config."""

@@ -53,6 +53,9 @@ def post_settings(session: requests.Session, base: str, path: str,
 
 
 VENUE_FORM = {"venue__name": "Mama Njeri's Cafe", "venue__portal_text": "Open 7am-10pm."}
+LIMITS_FORM = {"limits__push_per_device": "5", "limits__push_per_phone": "5",
+               "limits__push_window_seconds": "900", "limits__cancel_limit": "3",
+               "limits__cancel_cooldown_seconds": "600", "daraja__requests_per_minute": "100"}
 
 
 def test_venue_name_and_portal_text_show_on_the_portal_at_once(
@@ -80,10 +83,7 @@ def test_a_bad_value_is_refused_with_a_message_and_changes_nothing(
     before = appliance.db.query("SELECT * FROM settings ORDER BY key")
     audits = appliance.db.query_one("SELECT COUNT(*) FROM admin_audit")[0]
     refused = post_settings(owner, base, "settings/edit/limits", {
-        "limits__push_per_device": "0", "limits__push_per_phone": "three",
-        "limits__push_window_seconds": "600", "limits__cancel_limit": "3",
-        "limits__cancel_cooldown_seconds": "600",
-        "daraja__requests_per_minute": "100"})
+        **LIMITS_FORM, "limits__push_per_device": "0", "limits__push_per_phone": "three"})
     assert refused.status_code == 400
     assert "Nothing was changed" in refused.text
     assert "Pushes per device per window: expected a positive integer, got 0." in refused.text
@@ -108,11 +108,8 @@ def test_push_limits_apply_from_the_next_prompt(appliance: Appliance, base: str)
     guard = appliance.purchases._guard
     assert guard is not None and guard.limits.per_device == 5
     owner = login(base)
-    saved = post_settings(owner, base, "settings/edit/limits", {
-        "limits__push_per_device": "1", "limits__push_per_phone": "5",
-        "limits__push_window_seconds": "900", "limits__cancel_limit": "3",
-        "limits__cancel_cooldown_seconds": "600",
-        "daraja__requests_per_minute": "100"})
+    saved = post_settings(owner, base, "settings/edit/limits",
+                          {**LIMITS_FORM, "limits__push_per_device": "1"})
     assert saved.status_code == 200
     assert guard.limits.per_device == 1 and guard.limits.window == 900.0
     guard.check(mac="AA:BB:CC:0A:00:02", phone="254711000111")
@@ -123,9 +120,7 @@ def test_push_limits_apply_from_the_next_prompt(appliance: Appliance, base: str)
 def test_daraja_rate_applies_to_the_budget_and_the_wait_estimate_at_once(
         appliance: Appliance, base: str) -> None:
     owner = login(base)
-    form = {"limits__push_per_device": "5", "limits__push_per_phone": "5",
-            "limits__push_window_seconds": "900", "limits__cancel_limit": "3",
-            "limits__cancel_cooldown_seconds": "600", "daraja__requests_per_minute": "30"}
+    form = {**LIMITS_FORM, "daraja__requests_per_minute": "30"}
     try:
         saved = post_settings(owner, base, "settings/edit/limits", form)
         assert saved.status_code == 200 and "Daraja requests per minute" in saved.text
@@ -292,9 +287,7 @@ def test_a_restarted_appliance_starts_with_the_stored_settings(tmp_path: Path) -
         first.settings.save("venue", {"venue__name": "Stage 42", "venue__portal_text": ""},
                             username=OWNER, now=time.time())
         first.settings.save("limits", {
-            "limits__push_per_device": "2", "limits__push_per_phone": "3",
-            "limits__push_window_seconds": "60", "limits__cancel_limit": "1",
-            "limits__cancel_cooldown_seconds": "60",
+            **LIMITS_FORM, "limits__push_per_phone": "3",
             "daraja__requests_per_minute": "30"}, username=OWNER, now=time.time())
     with running_appliance(tmp_path) as second:
         assert second.config.venue.name == "Stage 42"

@@ -41,6 +41,12 @@ class WebContext:
         return self.settings.config().venue.portal_text if self.settings else ""
 
 
+def seconds_per_place_in_line(requests_per_minute: int) -> float:
+    """Roughly how long each purchase ahead in line for the Daraja budget takes: its push
+    and a query that settles it, two requests."""
+    return 2 * 60.0 / requests_per_minute
+
+
 @dataclass
 class PortalOptions:
     """What the captive portal needs beyond the core (issue 5); defaults keep tests simple."""
@@ -54,9 +60,7 @@ class PortalOptions:
     recovery_attempts: int = 5
     voucher_attempts: int = 10
     attempt_window_seconds: float = 900.0
-    # Roughly how long each purchase ahead in line for the Daraja budget takes: its push and
-    # a query that settles it (2 × 60 / requests_per_minute).
-    seconds_per_place: float = 1.2
+    seconds_per_place: float = 1.2  # see `seconds_per_place_in_line`
 
 
 def web_context() -> WebContext:
