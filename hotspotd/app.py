@@ -29,6 +29,7 @@ from hotspotd.billing.access_view import AccessView
 from hotspotd.billing.mpesa_setup import build_mpesa, request_budget
 from hotspotd.config import Config, check_production
 from hotspotd.daraja.client import DarajaClient
+from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.httpserver import ServedApp, bind_tcp
 from hotspotd.ops.lock import DataDirLock
 from hotspotd.ops.runtime import ApplianceOps
@@ -36,6 +37,7 @@ from hotspotd.radius.coa import CoaClient
 from hotspotd.radius.server import RadiusServer
 from hotspotd.router.gateway import RouterGateway
 from hotspotd.router.outbox import RouterOutbox
+from hotspotd.router.placement import DeviceLocator, neighbour_mac, no_neighbours
 from hotspotd.store.db import Database
 from hotspotd.web import create_app
 from hotspotd.web.context import PortalOptions, WebContext, seconds_per_place_in_line
@@ -177,6 +179,7 @@ class Appliance:
             coa_address = sim.coa_address
             self._stoppers.append(sim.stop)
             self.router_simulator = sim
+            self._serve_router_page(sim)
             host, port = sim.api_address
             log.info("router backend: embedded MikroTik simulator, API at %s:%s", host, port)
         else:
@@ -185,13 +188,36 @@ class Appliance:
         self._coa_address = coa_address
         self.addresses["router"] = {"api_host": host, "api_port": port, "user": cfg.user,
                                     "password": cfg.password, "coa_port": coa_address[1]}
+        gateway = self._gateway(host, port)
+        self.router_gateway, self.coa_client = gateway, self._coa_client()
+        self.locator = self._locator(self._gateway(host, port), host)
+        self.settings.subscribe(self._router_settings_changed)
+        return gateway
+
+    def _gateway(self, host: str, port: int) -> RouterGateway:
+        """A RouterOS API client with its own connection (closed at stop)."""
+        cfg = self.config.router
         gateway = RouterGateway(host=host, port=port, user=cfg.user, password=cfg.password,
                                 use_tls=cfg.use_tls, timeout=cfg.timeout_seconds,
                                 tls_verify=cfg.tls_verify, tls_ca_file=cfg.tls_ca_file)
         self._stoppers.append(gateway.close)
-        self.router_gateway, self.coa_client = gateway, self._coa_client()
-        self.settings.subscribe(self._router_settings_changed)
         return gateway
+
+    def _locator(self, gateway: RouterGateway, router_host: str) -> DeviceLocator:
+        """Which device a portal request comes from: the router's host table, over a
+        connection of its own so the portal never waits behind the outbox."""
+        cfg = self.config.web
+        self.placement_gateway = gateway
+        return DeviceLocator(gateway.host_at, router_addresses={router_host},
+                             neighbours=neighbour_mac if cfg.neighbour_table else no_neighbours,
+                             ttl=cfg.host_cache_seconds)
+
+    def _serve_router_page(self, sim: Any) -> None:
+        """The simulated router's page: active hosts, and devices joining the WiFi."""
+        page = ServedApp(sim.status_app(), self.config.simulators.host, 0, threads=2,
+                         name="router-status").start()
+        self._stoppers.append(page.stop)
+        self.addresses["router_status_url"] = page.url + "/"
 
     def _rate_changed(self, keys: set[str], portal: PortalOptions) -> None:
         """The owner changed the Daraja rate in Settings: the budget paces every request
@@ -213,8 +239,10 @@ class Appliance:
             self.settings.restart_needed |= changed
             return
         cfg = self.settings.config().router
-        self.router_gateway.reconfigure(host=cfg.host, port=cfg.api_port, user=cfg.user,
-                                        password=cfg.password, use_tls=cfg.use_tls)
+        for gateway in (self.router_gateway, self.placement_gateway):
+            gateway.reconfigure(host=cfg.host, port=cfg.api_port, user=cfg.user,
+                                password=cfg.password, use_tls=cfg.use_tls)
+        self.locator.router_addresses = {cfg.host}
         self.coa_client.host, self.coa_client.port = cfg.host, cfg.coa_port
         log.info("router connection changed in Settings: API %s:%s, CoA port %s",
                  cfg.host, cfg.api_port, cfg.coa_port)
@@ -244,14 +272,17 @@ class Appliance:
         self.settings.subscribe(lambda keys: self._rate_changed(keys, portal))
         context = WebContext(db=self.db, purchases=self.purchases,
                              venue_name=self.config.venue.name,
-                             callback_token=cfg.callback_token, now=self.now,
+                             callback_token=cfg.callback_token, locator=self.locator,
+                             web_sources=SourcePolicy.from_config((), cfg.trusted_proxies),
+                             now=self.now,
                              admin=self._admin_options(), wake_router=self.outbox.wake,
                              self_test=self._self_test,
                              portal=portal, health=self.ops.health,
                              metrics=self.ops.metrics, mpesa=self.mpesa.callbacks,
                              settings=self.settings)
         self.web = ServedApp(create_app(context), sock=sock, name="web",
-                             keep_forwarded_for=bool(self.config.daraja.trusted_proxies)).start()
+                             keep_forwarded_for=bool(self.config.daraja.trusted_proxies
+                                                       or cfg.trusted_proxies)).start()
         self._stoppers.append(self.web.stop)
         self.addresses["portal_url"] = f"http://{local_host}:{port}/"
         log.info("web listening on %s:%s (callbacks %s)", host, port,

@@ -16,7 +16,6 @@ from hotspotd.app import Appliance, write_json
 from hotspotd.billing.plans import seed_demo_plans
 from hotspotd.commands.common import fail, prepare_daemon, wait_for_stop
 from hotspotd.config import Config, ConfigError, load_config
-from hotspotd.httpserver import ServedApp
 from hotspotd.resources import data_dir
 from hotspotd.secretbox import create_key_file
 
@@ -27,6 +26,7 @@ HELP = ("run the whole appliance with the Daraja and MikroTik simulators on loop
         " seeded database")
 DEMO_FILE = "demo.json"
 TEST_NUMBER = "254708374149"
+DEMO_MAC = "AA:BB:CC:00:00:01"  # this machine's browser, as the router's host table lists it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,11 +68,9 @@ def run_demo(config: Config, wait: Callable[[], None]) -> int:
         appliance.start()
         with appliance.db.write() as conn:
             seed_demo_plans(conn, appliance.now())
-        router_page = ServedApp(appliance.router_simulator.status_app(),
-                                config.simulators.host, 0, threads=2,
-                                name="router-status").start()
-        appliance._stoppers.append(router_page.stop)
-        info = demo_info(appliance, router_page.url + "/")
+        browser = browser_address(config.web.host)
+        appliance.router_simulator.add_host(DEMO_MAC, browser)  # this machine's browser
+        info = demo_info(appliance, browser)
         write_json(Path(config.database.path).parent / DEMO_FILE, info)
         print(describe(info), flush=True)
         wait()
@@ -81,20 +79,25 @@ def run_demo(config: Config, wait: Callable[[], None]) -> int:
     return 0
 
 
-def demo_info(appliance: Appliance, router_page_url: str) -> dict[str, object]:
+def browser_address(web_host: str) -> str:
+    """The source address a browser on this machine uses to reach the portal."""
+    return "127.0.0.1" if web_host in ("0.0.0.0", "::", "localhost") else web_host
+
+
+def demo_info(appliance: Appliance, browser: str) -> dict[str, object]:
     addresses = appliance.addresses
     return {
         "portal_url": addresses["portal_url"],
         "phone_url": addresses["phone_url"],
         "daraja_url": addresses["daraja_url"],
-        "router_status_url": router_page_url,
+        "router_status_url": addresses["router_status_url"],
         "database": addresses["database"],
         "data_dir": str(appliance.data_dir),
         "radius": addresses["radius"],
         "router": addresses["router"],
         "test_phone": TEST_NUMBER,
-        "demo_mac": "AA:BB:CC:00:00:01",
-        "demo_ip": "10.5.50.101",
+        "demo_mac": DEMO_MAC,
+        "demo_ip": browser,
     }
 
 
@@ -102,10 +105,11 @@ def describe(info: dict[str, object]) -> str:
     radius = info["radius"]
     router = info["router"]
     assert isinstance(radius, dict) and isinstance(router, dict)
-    portal = f"{info['portal_url']}?mac={info['demo_mac']}&ip={info['demo_ip']}"
+    portal = info["portal_url"]
+    hosts = f"{info['router_status_url']}hosts"
     return "\n".join([
         "hotspotd demo is running.",
-        f"  Portal (as a phone on the WiFi): {portal}",
+        f"  Portal (this browser is phone {info['demo_mac']} at {info['demo_ip']}): {portal}",
         f"  M-Pesa phone (approve prompts):  {info['phone_url']}",
         f"  Router simulator, active hosts:  {info['router_status_url']}",
         f"  Daraja simulator:                {info['daraja_url']}",
@@ -116,5 +120,9 @@ def describe(info: dict[str, object]) -> str:
         f"  Database:                        {info['database']}",
         f"  Everything, as JSON:             {info['data_dir']}/demo.json",
         f"Pay with {info['test_phone']}: it approves by itself after about 2 s.",
+        "More phones: each is its own address in the router's host table, e.g.",
+        f"  curl -X POST {hosts} -H 'Content-Type: application/json'"
+        " -d '{\"mac\": \"AA:BB:CC:00:00:02\", \"address\": \"127.0.0.2\"}'",
+        f"  curl --interface 127.0.0.2 {portal}",
         "Stop with Ctrl-C.",
     ])

@@ -162,6 +162,15 @@ SCHEMA: tuple[Option, ...] = (
     Option("web", "callback_token", "", STR,
            "Secret path segment of the callback URLs, so only Daraja knows where to POST. "
            "If empty, a random token is generated at every start.", secret=True),
+    Option("web", "trusted_proxies", (), list_of(NON_EMPTY_STR, "addresses or networks"),
+           "Reverse proxies in front of the portal whose X-Forwarded-For names the customer's"
+           " address. Nobody else's is believed: a request is placed by its source address."),
+    Option("web", "neighbour_table", False, BOOL,
+           "Also place devices by this machine's own neighbour (ARP) table, when the"
+           " appliance shares the hotspot's network; the router's host table comes first."),
+    Option("web", "host_cache_seconds", 10.0, NON_NEGATIVE_FLOAT,
+           "How long the router's answer to \"which device is at this address\" is reused"
+           " for pages that only read. Purchases, vouchers and recovery always ask afresh."),
     Option("database", "path", "/var/lib/hotspotd/hotspotd.sqlite3", NON_EMPTY_STR,
            "SQLite database file; its directory must be writable (WAL mode)."),
     Option("security", "key_file", "/etc/hotspotd/secret.key", NON_EMPTY_STR,

@@ -172,6 +172,15 @@ class RouterGateway:
         return [(row["mac-address"], row.get("address", "")) for row in rows
                 if row.get("mac-address")]
 
+    def host_at(self, ip: str) -> str | None:
+        """The MAC the hotspot sees at `ip` (`/ip/hotspot/host` `?address=`), or None."""
+        with self._lock:
+            rows = self._print("/ip/hotspot/host", queries={"address": ip},
+                               proplist="mac-address,address")
+        macs = {normalize_mac(row["mac-address"]) for row in rows
+                if row.get("mac-address") and row.get("address") == ip}
+        return macs.pop() if len(macs) == 1 else None  # two hosts on one address: nobody
+
     def find_active(self, mac: str) -> ActiveHost | None:
         """The active session of the device with `mac`, if it has one."""
         with self._lock:

@@ -13,6 +13,8 @@ from hotspotd.admin.options import AdminOptions
 from hotspotd.admin.settings_store import SettingsStore
 from hotspotd.billing.callback_intake import CallbackSettings
 from hotspotd.billing.purchases import PurchaseService
+from hotspotd.daraja.sources import SourcePolicy
+from hotspotd.router.placement import DeviceLocator
 from hotspotd.store.db import Database
 
 
@@ -22,6 +24,8 @@ class WebContext:
     purchases: PurchaseService
     venue_name: str
     callback_token: str
+    locator: DeviceLocator  # which device a request comes from (the router's host table)
+    web_sources: SourcePolicy  # [web] trusted_proxies: whose X-Forwarded-For is believed
     now: Callable[[], float] = field(default=time.time)
     health: Callable[[], dict[str, object]] = field(default=lambda: {})
     metrics: Callable[[], bytes] = field(default=lambda: b"")  # /metrics (issue 7)

@@ -76,6 +76,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "expired_form": "This page had expired. Please try again.",
         "no_device": "We could not see your device. Reconnect to the WiFi and open any "
                      "page again.",
+        "open_on_wifi": "Open this page on the WiFi. We know a device by the WiFi it is "
+                        "connected to: join the network, then open any web page.",
+        "router_busy": "We cannot see which device you are right now. Wait a moment and "
+                       "try again.",
+        "other_device": "This link was made for another device. Here is the page for yours.",
         "back": "Back",
         "no_purchase": "No such purchase.",
         "noscript": "This page refreshes by itself.",
@@ -133,6 +138,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "too_many": "Majaribio mengi mno. Jaribu tena baada ya dakika {minutes}.",
         "expired_form": "Ukurasa huu ulikuwa umepitwa na wakati. Tafadhali jaribu tena.",
         "no_device": "Hatukuona kifaa chako. Unganisha WiFi tena kisha ufungue ukurasa wowote.",
+        "open_on_wifi": "Fungua ukurasa huu ukiwa kwenye WiFi. Tunatambua kifaa kwa WiFi "
+                        "kilichounganishwa nayo: jiunge na mtandao, kisha ufungue ukurasa "
+                        "wowote.",
+        "router_busy": "Hatuwezi kuona kifaa chako kwa sasa. Subiri kidogo kisha ujaribu tena.",
+        "other_device": "Kiungo hiki kilitengenezwa kwa kifaa kingine. Huu ndio ukurasa wa "
+                        "kifaa chako.",
         "back": "Rudi",
         "no_purchase": "Ununuzi huo haupo.",
         "noscript": "Ukurasa huu unajisasisha wenyewe.",

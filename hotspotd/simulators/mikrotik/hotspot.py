@@ -136,13 +136,22 @@ class HotspotTable:
         self._last_host_number = 0
 
     def see_host(self, mac: str, ip: str, server: str) -> None:
+        """The hotspot sees `mac` at `ip`. An address belongs to one host: another host
+        that held it has left (its DHCP lease went to this one)."""
         with self._lock:
+            for other in [m for m, h in self._hosts.items() if h.ip == ip and m != mac]:
+                del self._hosts[other]
             host = self._hosts.get(mac)
             if host is None:
                 self._last_host_number += 1
                 self._hosts[mac] = Host(self._last_host_number, mac, ip, server, self.clock())
             else:
                 host.ip = ip
+
+    def forget_host(self, mac: str) -> bool:
+        """The device left the network (its lease ended): the host row goes."""
+        with self._lock:
+            return self._hosts.pop(mac, None) is not None
 
     def mac_for_ip(self, ip: str) -> str | None:
         with self._lock:

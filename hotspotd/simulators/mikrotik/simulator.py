@@ -159,6 +159,10 @@ class MikrotikSimulator:
         """A device joined the network and the hotspot saw it (not logged in)."""
         self._table.see_host(normalize_mac(mac), ip, self.hotspot_server)
 
+    def remove_host(self, mac: str) -> bool:
+        """The device left the network: `/ip/hotspot/host` no longer lists it."""
+        return self._table.forget_host(normalize_mac(mac))
+
     def login_host(self, *, user: str, password: str, mac: str, ip: str) -> Session:
         """Log a host in through RADIUS, as `/ip/hotspot/active/login` does.
 

@@ -1,10 +1,18 @@
-"""A small web page showing the simulated router's active hotspot hosts."""
+"""A small web page showing the simulated router's active hotspot hosts, and the simulated
+network's side door: devices joining and leaving the WiFi.
+
+`POST /hosts` `{"mac", "address"}` is what a phone joining the hotspot does on a real
+network (DHCP, first packet): the router lists it in `/ip/hotspot/host`. The appliance
+never reads this page; it learns who is where only through the RouterOS API, as from a
+real router. `DELETE /hosts/<mac>`: the device left.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Protocol
 
-from flask import Flask, jsonify, render_template_string
+from flask import Flask, jsonify, render_template_string, request
 
 COLUMNS = ("user", "address", "mac-address", "login-by", "uptime", "session-time-left",
            "bytes-in", "bytes-out")
@@ -39,6 +47,9 @@ class ActiveSource(Protocol):
     identity: str
 
     def active_hosts(self) -> list[dict[str, str]]: ...
+    def seen_hosts(self) -> list[dict[str, str]]: ...
+    def add_host(self, mac: str, ip: str) -> None: ...
+    def remove_host(self, mac: str) -> bool: ...
 
 
 def create_status_app(router: ActiveSource) -> Flask:
@@ -53,5 +64,28 @@ def create_status_app(router: ActiveSource) -> Flask:
     @app.get("/active.json")
     def active_json():  # type: ignore[no-untyped-def]
         return jsonify(router.active_hosts())
+
+    @app.get("/hosts.json")
+    def hosts_json():  # type: ignore[no-untyped-def]
+        return jsonify(router.seen_hosts())
+
+    @app.post("/hosts")
+    def join():  # type: ignore[no-untyped-def]
+        body = request.get_json(silent=True) or {}
+        mac, address = str(body.get("mac", "")), str(body.get("address", ""))
+        try:
+            ipaddress.ip_address(address)
+            router.add_host(mac, address)
+        except ValueError as exc:
+            return jsonify({"error": str(exc) or "bad address"}), 400
+        return jsonify({"mac": mac.upper(), "address": address}), 201
+
+    @app.delete("/hosts/<mac>")
+    def leave(mac: str):  # type: ignore[no-untyped-def]
+        try:
+            gone = router.remove_host(mac)
+        except ValueError as exc:
+            return jsonify({"error": str(exc)}), 400
+        return ("", 204) if gone else (jsonify({"error": "no such host"}), 404)
 
     return app
