@@ -31,6 +31,11 @@ class UnknownPayment(BillingError):
     status = 404
 
 
+class UnknownDevice(BillingError):
+    code = "not_found"
+    status = 404
+
+
 class PaymentNotSent(BillingError):
     """Daraja refused or could not be reached; the payment is stored as failed."""
 

@@ -8,13 +8,15 @@ from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from hotspotd.billing.customer_messages import customer_message
-from hotspotd.billing.errors import BillingError, InvalidMac, UnknownPayment
+from hotspotd.billing.errors import BillingError, InvalidMac, UnknownDevice, UnknownPayment
 from hotspotd.billing.grants import get_entitlement
 from hotspotd.billing.macs import normalise_mac
 from hotspotd.billing.payments import get_payment
 from hotspotd.billing.plans import list_plans
 from hotspotd.billing.status import purchase_status
+from hotspotd.router.placement import NotPlaced
 from hotspotd.web.context import web_context
+from hotspotd.web.device import not_placed_json, this_device
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
@@ -47,6 +49,12 @@ def _http_error(exc: HTTPException) -> Any:
     return jsonify(error_body(exc.name.lower().replace(" ", "_"), exc.description or "")), exc.code
 
 
+@blueprint.errorhandler(NotPlaced)
+def _not_placed(exc: NotPlaced) -> Any:
+    body, status = not_placed_json(exc)
+    return jsonify(body), status
+
+
 @blueprint.get("/plans")
 def plans() -> Any:
     return jsonify([plan.as_json() for plan in list_plans(web_context().db.connection())])
@@ -56,17 +64,17 @@ def plans() -> Any:
 def create_purchase() -> Any:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise BillingError("Send a JSON object with plan_id, phone, mac and ip.")
-    for key in ("plan_id", "phone", "mac"):
+        raise BillingError("Send a JSON object with plan_id and phone.")
+    for key in ("plan_id", "phone"):
         if body.get(key) in (None, ""):
             raise BillingError(f"{key} is missing.")
-    phone, mac, ip = body["phone"], body["mac"], body.get("ip")
+    phone = body["phone"]
     if not isinstance(phone, str):
         raise BillingError("Enter your M-Pesa phone number, like 0712 345 678.")
-    if ip is not None and not isinstance(ip, str):
-        raise BillingError("ip must be a string.")
+    device = this_device(fresh=True)  # `mac`/`ip` in the body are hints that must agree
     ctx = web_context()
-    payment = ctx.purchases.start_purchase(plan_id=body["plan_id"], phone=phone, mac=mac, ip=ip)
+    payment = ctx.purchases.start_purchase(plan_id=body["plan_id"], phone=phone,
+                                           mac=device.mac, ip=device.ip)
     view = purchase_status(ctx.db.connection(), payment, ctx.now(), _lang())
     return jsonify(view), 202
 
@@ -74,19 +82,30 @@ def create_purchase() -> Any:
 @blueprint.get("/purchases/<public_id>")
 def purchase(public_id: str) -> Any:
     ctx = web_context()
+    device = this_device()
     payment = get_payment(ctx.db, public_id=public_id)
-    if payment is None:
+    if payment is None or payment.mac != device.mac:  # a device reads only its own
         raise UnknownPayment("No such purchase.")
     return jsonify(purchase_status(ctx.db.connection(), payment, ctx.now(), _lang()))
 
 
 @blueprint.get("/devices/<mac>")
-def device(mac: str) -> Any:
-    ctx = web_context()
+def device_by_mac(mac: str) -> Any:
+    """The requesting device's own time; any other MAC is "no such device"."""
     try:
-        device_mac = normalise_mac(mac)
+        asked = normalise_mac(mac)
     except InvalidMac as exc:
         raise BillingError(exc.message) from None
+    if asked != this_device().mac:
+        raise UnknownDevice("No such device.")
+    return this_device_time()
+
+
+@blueprint.get("/device")
+def this_device_time() -> Any:
+    """`{mac, seconds_remaining, expires_at}` of the device the request comes from."""
+    ctx = web_context()
+    device_mac = this_device().mac
     entitlement = get_entitlement(ctx.db.connection(), device_mac)
     now = ctx.now()
     remaining = entitlement.seconds_remaining(now) if entitlement else 0

@@ -1,8 +1,8 @@
 """The Captive Portal API (RFC 8908): what a phone's OS asks before showing the portal.
 
 `GET /captive-portal/api` answers `application/captive+json` for the requesting client,
-found by its source address (`router.presence.device_for_ip`: accounting, then the last IP
-the device was seen with). The router advertises this URL with DHCP option 114.
+found by its source address in the router's host table (`web.device.this_device`). The
+router advertises this URL with DHCP option 114.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
 from hotspotd.billing.data_usage import bytes_left
 from hotspotd.billing.grants import get_entitlement
-from hotspotd.router.presence import device_for_ip
+from hotspotd.router.placement import NotPlaced
 from hotspotd.web.context import web_context
+from hotspotd.web.device import this_device
 
 blueprint = Blueprint("captive_api", __name__)
 MEDIA_TYPE = "application/captive+json"
@@ -32,15 +32,14 @@ def bytes_remaining(conn: sqlite3.Connection, mac: str, now: float) -> int | Non
         return None
 
 
-def captive_state(conn: sqlite3.Connection, ip: str, now: float,
+def captive_state(conn: sqlite3.Connection, mac: str | None, now: float,
                   portal_url: str) -> dict[str, Any]:
-    """The RFC 8908 JSON object for the client at `ip`."""
-    mac = device_for_ip(conn, ip)
+    """The RFC 8908 JSON object for the device `mac` (None: the network does not know the
+    client, which is then captive). The portal finds the device by itself: no MAC in the
+    URL."""
     entitlement = get_entitlement(conn, mac) if mac else None
     seconds = entitlement.seconds_remaining(now) if entitlement else 0
-    query = urlencode([("mac", mac or ""), ("ip", ip)]) if mac else urlencode([("ip", ip)])
-    state: dict[str, Any] = {"captive": seconds <= 0,
-                             "user-portal-url": f"{portal_url}?{query}",
+    state: dict[str, Any] = {"captive": seconds <= 0, "user-portal-url": portal_url,
                              "can-extend-session": True}
     if seconds > 0 and entitlement is not None and mac is not None:
         state["seconds-remaining"] = seconds
@@ -54,7 +53,11 @@ def captive_state(conn: sqlite3.Connection, ip: str, now: float,
 def captive_api() -> Response:
     ctx = web_context()
     base = (ctx.portal.public_url or request.host_url).rstrip("/") + "/"
-    state = captive_state(ctx.db.connection(), request.remote_addr or "", ctx.now(), base)
+    try:
+        mac: str | None = this_device().mac
+    except NotPlaced:
+        mac = None
+    state = captive_state(ctx.db.connection(), mac, ctx.now(), base)
     response = Response(json.dumps(state), mimetype=MEDIA_TYPE)
     response.headers["Cache-Control"] = "private, no-store"
     return response

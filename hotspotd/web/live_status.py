@@ -17,11 +17,13 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from hotspotd.billing.errors import BillingError, InvalidMac, UnknownPayment
+from hotspotd.billing.errors import BillingError, InvalidMac, UnknownDevice, UnknownPayment
 from hotspotd.billing.grants import get_entitlement
 from hotspotd.billing.macs import normalise_mac
 from hotspotd.billing.payments import get_payment
+from hotspotd.router.placement import NotPlaced
 from hotspotd.web.context import web_context
+from hotspotd.web.device import not_placed_json, this_device
 from hotspotd.web.i18n import choose_language, format_duration
 from hotspotd.web.portal.views import purchase_view
 
@@ -103,9 +105,11 @@ def purchase(public_id: str) -> Any:
     lang = choose_language(request)
     seen = request.args.get("phase", "")
 
+    mac = this_device().mac  # a device follows only its own purchases
+
     def read() -> dict[str, Any]:
         payment = get_payment(ctx.db, public_id=public_id)
-        if payment is None:
+        if payment is None or payment.mac != mac:
             raise UnknownPayment("No such purchase.")
         return purchase_view(ctx.db.connection(), payment, ctx.now(), lang,
                              ctx.portal.seconds_per_place)
@@ -122,6 +126,8 @@ def device(mac: str) -> Any:
         device_mac = normalise_mac(mac)
     except InvalidMac as exc:
         raise BillingError(exc.message) from None
+    if device_mac != this_device().mac:  # a device watches only its own time
+        raise UnknownDevice("No such device.")
     known = _float(request.args.get("expires_at"), 0.0)
 
     def read() -> dict[str, Any]:
@@ -138,6 +144,12 @@ def _json(view: dict[str, Any]) -> Any:
     response = jsonify(view)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@blueprint.errorhandler(NotPlaced)
+def _not_placed(exc: NotPlaced) -> Any:
+    body, status = not_placed_json(exc)
+    return jsonify(body), status
 
 
 @blueprint.errorhandler(BillingError)

@@ -12,6 +12,7 @@ import requests
 
 from hotspotd.app import Appliance
 from support.appliance import running_appliance
+from support.phones import phone_for
 
 FAST = {
     "settlement": {"inline_query_delays": [0.3], "query_backoff_seconds": [0.3, 0.5],
@@ -37,14 +38,17 @@ def portal(appliance: Appliance) -> str:
 
 def buy(appliance: Appliance, phone: str, mac: str, plan_id: int = 1,
         **extra: Any) -> requests.Response:
-    return requests.post(portal(appliance) + "api/purchases", timeout=30,
-                         json={"plan_id": plan_id, "phone": phone, "mac": mac,
-                               "ip": "10.5.50.7", **extra})
+    """POST /api/purchases from the device with `mac` (its own address on the WiFi)."""
+    return phone_for(appliance, mac).post(portal(appliance) + "api/purchases", timeout=30,
+                                          json={"plan_id": plan_id, "phone": phone, **extra})
 
 
 def status(appliance: Appliance, public_id: str, lang: str = "en") -> dict[str, Any]:
-    return requests.get(f"{portal(appliance)}api/purchases/{public_id}?lang={lang}",
-                        timeout=10).json()
+    """The purchase as its own device sees it (nobody else may read it)."""
+    row = appliance.db.query("SELECT mac FROM payments WHERE public_id = ?", (public_id,))
+    device = phone_for(appliance, row[0]["mac"]) if row else None
+    get = device.get if device else requests.get
+    return get(f"{portal(appliance)}api/purchases/{public_id}?lang={lang}", timeout=10).json()
 
 
 def wait_final(appliance: Appliance, public_id: str, timeout: float = 20) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from hotspotd.router.placement import NotPlaced
 from hotspotd.web.portal import common, other_ways, pages
 
 blueprint = Blueprint("portal", __name__)
 blueprint.after_request(common.after_request)
+blueprint.register_error_handler(NotPlaced, common.not_placed)
 pages.register(blueprint)
 other_ways.register(blueprint)
 

@@ -6,13 +6,14 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, current_app, render_template, request
+from flask import Response, current_app, redirect, render_template, request
 
 from hotspotd.billing.account_codes import account_code_for
 from hotspotd.billing.grants import get_entitlement
-from hotspotd.billing.macs import looks_like_mac, normalise_mac
 from hotspotd.billing.plans import list_plans
+from hotspotd.router.placement import NotPlaced
 from hotspotd.web.context import WebContext, web_context
+from hotspotd.web.device import MESSAGE_KEYS, not_placed_status, this_device
 from hotspotd.web.i18n import (
     LANGUAGE_NAMES,
     LANGUAGES,
@@ -36,12 +37,28 @@ def portal_secret(ctx: WebContext) -> str:
 
 
 def router_fields(source: Any) -> dict[str, str]:
-    """The values the router's login page handed over (query string or form)."""
+    """The values the router's login page handed over (query string or form). `mac` and
+    `ip` among them are hints only: see `placed_fields`."""
     return {key: str(source.get(key, ""))[:512] for key in ROUTER_FIELDS}
 
 
-def device_mac(router: dict[str, str]) -> str | None:
-    return normalise_mac(router["mac"]) if looks_like_mac(router["mac"]) else None
+def placed_fields(source: Any, *, fresh: bool = False) -> dict[str, str]:
+    """The router's fields with `mac` and `ip` as the network says (raises NotPlaced)."""
+    device = this_device(fresh=fresh)
+    return {**router_fields(source), "mac": device.mac, "ip": device.ip}
+
+
+def not_placed(exc: NotPlaced) -> Any:
+    """A request the network cannot place: a clear page, nothing created. A GET whose
+    link names another device goes on to the same page for the device it comes from."""
+    if exc.reason == "mismatch" and request.method == "GET":
+        kept = [(key, value) for key, value in request.args.items(multi=True)
+                if key not in ("mac", "ip")]
+        return redirect(request.path + ("?" + urlencode(kept) if kept else ""), 303)
+    lang = choose_language(request)
+    router = {key: "" for key in ROUTER_FIELDS}
+    return render("message.html", not_placed_status(exc), lang=lang, router=router,
+                  message=translate(lang, MESSAGE_KEYS[exc.reason]))
 
 
 def query_string(router: dict[str, str], lang: str, *keys: str) -> str:
@@ -74,18 +91,18 @@ def home_values(router: dict[str, str], lang: str) -> dict[str, Any]:
     """What the plans page shows for this device: plans, time left, how to pay by menu."""
     ctx = web_context()
     conn = ctx.db.connection()
-    mac = device_mac(router)
-    entitlement = get_entitlement(conn, mac) if mac else None
+    mac = router["mac"]  # placed by the network (`placed_fields`)
+    entitlement = get_entitlement(conn, mac)
     left = entitlement.seconds_remaining(ctx.now()) if entitlement else 0
     return {"plans": plan_rows(list_plans(conn), lang), "seconds_left": left,
             "expires_at": entitlement.expires_at if entitlement else 0,
             "menu": payment_menu(mac), "mac": mac}
 
 
-def payment_menu(mac: str | None) -> dict[str, str] | None:
+def payment_menu(mac: str) -> dict[str, str] | None:
     """Paybill/till and this device's account code (issue 3's account codes), if any."""
     ctx = web_context()
-    if mac is None or not ctx.portal.payment_menu.get("number"):
+    if not ctx.portal.payment_menu.get("number"):
         return None
     with ctx.db.write() as conn:
         code = account_code_for(conn, mac, ctx.now())

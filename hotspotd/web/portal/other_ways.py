@@ -12,13 +12,12 @@ from typing import Any
 from flask import Blueprint, request
 
 from hotspotd.billing.errors import BillingError
-from hotspotd.billing.macs import looks_like_mac, normalise_mac
 from hotspotd.billing.recovery import recover_time
 from hotspotd.billing.vouchers import redeem
 from hotspotd.ratelimit import RateLimiter
 from hotspotd.web.context import web_context
 from hotspotd.web.i18n import choose_language, error_text, format_duration, translate
-from hotspotd.web.portal.common import query_string, render, router_fields
+from hotspotd.web.portal.common import placed_fields, query_string, render
 from hotspotd.web.portal.pages import csrf_refused, form_error, safe_link
 
 ADDRESS_FACTOR = 5
@@ -29,15 +28,13 @@ def register(blueprint: Blueprint) -> None:
     blueprint.add_url_rule("/recover", "recover", recover, methods=["POST"])
 
 
-def rate_limited(kind: str, limit: int) -> Any | None:
+def rate_limited(kind: str, limit: int, device: dict[str, str]) -> Any | None:
     """Count one attempt per device and per source address; the page again if over."""
     ctx = web_context()
     limiter = RateLimiter(ctx.db, ctx.now)
-    mac = request.form.get("mac", "")
-    # Per address a wider limit: a router that NATs its clients shows them all as one.
-    keys = [(f"{kind}:ip:{request.remote_addr}", limit * ADDRESS_FACTOR)]
-    if looks_like_mac(mac):
-        keys.append((f"{kind}:mac:{normalise_mac(mac)}", limit))
+    # Per address a wider limit: the address outlives a device that changes its MAC.
+    keys = [(f"{kind}:ip:{device['ip']}", limit * ADDRESS_FACTOR),
+            (f"{kind}:mac:{device['mac']}", limit)]
     window = ctx.portal.attempt_window_seconds
     for key, key_limit in keys:
         verdict = limiter.hit(key, limit=key_limit, window=window)
@@ -50,15 +47,15 @@ def rate_limited(kind: str, limit: int) -> Any | None:
 
 
 def voucher() -> Any:
-    refused = csrf_refused() or rate_limited("voucher", web_context().portal.voucher_attempts)
+    router = placed_fields(request.form, fresh=True)
+    refused = csrf_refused() or rate_limited("voucher", web_context().portal.voucher_attempts,
+                                             router)
     if refused is not None:
         return refused
     ctx = web_context()
-    router = router_fields(request.form)
     try:
-        grant = redeem(ctx.db, code=request.form.get("code", ""),
-                       mac=normalise_mac(router["mac"]), ip=router["ip"] or None,
-                       now=ctx.now())
+        grant = redeem(ctx.db, code=request.form.get("code", ""), mac=router["mac"],
+                       ip=router["ip"], now=ctx.now())
     except BillingError as exc:
         return form_error(error_text(exc.code, exc.message, choose_language(request)),
                           exc.status, code=request.form.get("code", ""),
@@ -68,15 +65,16 @@ def voucher() -> Any:
 
 
 def recover() -> Any:
-    refused = csrf_refused() or rate_limited("recover", web_context().portal.recovery_attempts)
+    router = placed_fields(request.form, fresh=True)  # the time moves to this device
+    refused = csrf_refused() or rate_limited("recover",
+                                             web_context().portal.recovery_attempts, router)
     if refused is not None:
         return refused
     ctx = web_context()
-    router = router_fields(request.form)
     try:
         moved = recover_time(ctx.db, receipt=request.form.get("receipt", ""),
                              phone=request.form.get("phone", ""), mac=router["mac"],
-                             ip=router["ip"] or None, now=ctx.now())
+                             ip=router["ip"], now=ctx.now())
     except BillingError as exc:
         return form_error(error_text(exc.code, exc.message, choose_language(request)),
                           exc.status, receipt=request.form.get("receipt", ""),

@@ -8,16 +8,16 @@ from flask import Blueprint, redirect, request
 
 from hotspotd.billing.errors import BillingError, UnknownPayment
 from hotspotd.billing.payments import Payment, get_payment
-from hotspotd.router.presence import device_for_ip
 from hotspotd.web.context import web_context
+from hotspotd.web.device import this_device
 from hotspotd.web.i18n import choose_language, error_text, translate
 from hotspotd.web.portal import security
 from hotspotd.web.portal.common import (
     home_values,
+    placed_fields,
     portal_secret,
     query_string,
     render,
-    router_fields,
 )
 from hotspotd.web.portal.router_login import LoginForm, login_form
 from hotspotd.web.portal.views import purchase_view
@@ -33,7 +33,7 @@ def register(blueprint: Blueprint) -> None:
 
 
 def home() -> Any:
-    router = router_fields(request.args)
+    router = placed_fields(request.args)
     lang = choose_language(request)
     return render("portal.html", router=router, lang=lang, error=None,
                   open_section=request.args.get("open", ""),
@@ -42,7 +42,7 @@ def home() -> Any:
 
 def form_error(message: str, status: int, **extra: Any) -> Any:
     """Re-render the plans page with the customer's input kept and a message on top."""
-    router = router_fields(request.form)
+    router = placed_fields(request.form)
     lang = choose_language(request)
     values = {"phone": request.form.get("phone", ""), **extra}
     return render("portal.html", status, router=router, lang=lang, error=message,
@@ -61,11 +61,11 @@ def buy() -> Any:
     if refused is not None:
         return refused
     ctx = web_context()
-    router = router_fields(request.form)
+    router = placed_fields(request.form, fresh=True)
     try:
         payment = ctx.purchases.start_purchase(plan_id=request.form.get("plan_id"),
                                                phone=request.form.get("phone", ""),
-                                               mac=router["mac"], ip=router["ip"] or None)
+                                               mac=router["mac"], ip=router["ip"])
     except BillingError as exc:
         return form_error(error_text(exc.code, exc.message, choose_language(request)),
                           exc.status)
@@ -76,29 +76,32 @@ def buy() -> Any:
 
 def status(public_id: str) -> Any:
     ctx = web_context()
-    payment = get_payment(ctx.db, public_id=public_id)
-    if payment is None:
-        raise UnknownPayment("No such purchase.")
+    payment = own_payment(public_id)
     lang = choose_language(request)
     view = purchase_view(ctx.db.connection(), payment, ctx.now(), lang,
                          ctx.portal.seconds_per_place)
-    router = router_fields(request.args)
-    router["mac"] = payment.mac
+    router = placed_fields(request.args)
     return render("status.html", router=router, lang=lang, view=view,
                   link_orig=safe_link(router["link-orig"]),
                   login=fallback_login(payment, router),
-                  retry=query_string({**router, "ip": payment.ip or ""}, lang))
+                  retry=query_string(router, lang))
+
+
+def own_payment(public_id: str) -> Payment:
+    """The purchase `public_id` if the requesting device made it; a device reads only its
+    own state (anyone else gets "no such purchase", as for an unknown id)."""
+    ctx = web_context()
+    device = this_device()
+    payment = get_payment(ctx.db, public_id=public_id)
+    if payment is None or payment.mac != device.mac:
+        raise UnknownPayment("No such purchase.")
+    return payment
 
 
 def fallback_login(payment: Payment, router: dict[str, str]) -> LoginForm | None:
-    """The router's login form, only for the paying device itself (its own address)."""
+    """The router's login form for the paying device (the status page is its own)."""
     ctx = web_context()
     if payment.status != "completed" or not router["link-login-only"]:
-        return None
-    client = request.remote_addr or ""
-    same_device = client == (payment.ip or "") or \
-        device_for_ip(ctx.db.connection(), client) == payment.mac
-    if not same_device:
         return None
     return login_form(link_login_only=router["link-login-only"], mac=payment.mac,
                       password=ctx.portal.router_login_password, chap_id=router["chap-id"],
