@@ -14,6 +14,7 @@ import pytest
 import requests
 from support.appliance import running_appliance
 from support.daemon import wait_for
+from support.phones import phone_for
 
 from hotspotd.app import Appliance
 
@@ -32,14 +33,19 @@ def url(appliance: Appliance) -> str:
     return appliance.addresses["portal_url"]
 
 
-def post_purchase(url: str, body: Any, **kwargs: Any) -> requests.Response:
-    return requests.post(url + "api/purchases", json=body, timeout=10, **kwargs)
+def post_purchase(appliance: Appliance, body: Any, mac: str = MAC) -> requests.Response:
+    """POST /api/purchases from the phone with `mac` (its own address on the WiFi)."""
+    return phone_for(appliance, mac).post(appliance.addresses["portal_url"] + "api/purchases",
+                                          json=body, timeout=10)
 
 
-def wait_status(url: str, purchase_id: str, timeout: float = 10) -> dict[str, Any]:
+def wait_status(appliance: Appliance, purchase_id: str, mac: str,
+                timeout: float = 10) -> dict[str, Any]:
+    url = appliance.addresses["portal_url"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = requests.get(f"{url}api/purchases/{purchase_id}", timeout=5).json()
+        body = phone_for(appliance, mac).get(f"{url}api/purchases/{purchase_id}",
+                                             timeout=5).json()
         if body["status"] != "pending":
             return body
         time.sleep(0.1)
@@ -50,36 +56,40 @@ def count(appliance: Appliance, sql: str, *params: Any) -> int:
     return appliance.db.query_one(sql, params)[0]
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    ({"plan_id": 1, "phone": "0712", "mac": MAC, "ip": "10.0.0.2"}, "invalid_phone"),
-    ({"plan_id": 1, "phone": "+1 555 0100", "mac": MAC, "ip": "10.0.0.2"}, "invalid_phone"),
-    ({"plan_id": 99, "phone": "0708374149", "mac": MAC, "ip": "10.0.0.2"}, "unknown_plan"),
-    ({"plan_id": "x", "phone": "0708374149", "mac": MAC, "ip": "10.0.0.2"}, "unknown_plan"),
-    ({"plan_id": 1, "phone": "0708374149", "mac": "nope", "ip": "10.0.0.2"}, "invalid_mac"),
-    ({"plan_id": 1, "phone": "0708374149", "ip": "10.0.0.2"}, "invalid_request"),
-    ({"plan_id": 1, "phone": 708374149, "mac": MAC}, "invalid_request"),
-    ([1, 2, 3], "invalid_request"),
+@pytest.mark.parametrize(("body", "code", "status"), [
+    ({"plan_id": 1, "phone": "0712"}, "invalid_phone", 400),
+    ({"plan_id": 1, "phone": "+1 555 0100", "mac": MAC}, "invalid_phone", 400),
+    ({"plan_id": 99, "phone": "0708374149"}, "unknown_plan", 400),
+    ({"plan_id": "x", "phone": "0708374149"}, "unknown_plan", 400),
+    ({"plan_id": 1, "phone": "0708374149", "mac": "nope"}, "device_mismatch", 409),
+    ({"plan_id": 1, "phone": "0708374149", "mac": "AA:BB:CC:00:00:99"}, "device_mismatch",
+     409),
+    ({"plan_id": 1, "phone": "0708374149", "ip": "10.0.0.2"}, "device_mismatch", 409),
+    ({"plan_id": 1}, "invalid_request", 400),
+    ({"plan_id": 1, "phone": 708374149}, "invalid_request", 400),
+    ([1, 2, 3], "invalid_request", 400),
 ])
-def test_bad_purchase_input_is_a_clear_400_and_stores_nothing(
-        appliance: Appliance, url: str, body: Any, code: str) -> None:
+def test_bad_purchase_input_is_a_clear_error_and_stores_nothing(
+        appliance: Appliance, body: Any, code: str, status: int) -> None:
     before = count(appliance, "SELECT COUNT(*) FROM payments")
-    response = post_purchase(url, body)
-    assert response.status_code == 400, response.text
+    response = post_purchase(appliance, body)
+    assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["code"] == code
     assert error["message"] and "Traceback" not in error["message"]
     assert count(appliance, "SELECT COUNT(*) FROM payments") == before
 
 
-def test_non_json_and_huge_bodies_are_refused(url: str) -> None:
-    assert requests.post(url + "api/purchases", data="plan_id=1", timeout=5).status_code == 400
-    huge = requests.post(url + "api/purchases", data=b"x" * 200_000, timeout=5,
-                         headers={"Content-Type": "application/json"})
+def test_non_json_and_huge_bodies_are_refused(appliance: Appliance, url: str) -> None:
+    phone = phone_for(appliance, MAC)
+    assert phone.post(url + "api/purchases", data="plan_id=1", timeout=5).status_code == 400
+    huge = phone.post(url + "api/purchases", data=b"x" * 200_000, timeout=5,
+                      headers={"Content-Type": "application/json"})
     assert huge.status_code == 413
 
 
-def test_unknown_purchase_is_404(url: str) -> None:
-    response = requests.get(url + "api/purchases/not-a-real-id", timeout=5)
+def test_unknown_purchase_is_404(appliance: Appliance, url: str) -> None:
+    response = phone_for(appliance, MAC).get(url + "api/purchases/not-a-real-id", timeout=5)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
@@ -88,8 +98,7 @@ def test_refused_push_is_stored_failed_with_a_reason(appliance: Appliance, url: 
     wait_for(lambda: appliance.db.query_one("SELECT 1 FROM pull_state WHERE checked_at > 0"),
              message="the start-up Pull Transactions run")
     appliance.daraja_simulator.faults.quota_next = 1  # quota: refused, not retried
-    response = post_purchase(url, {"plan_id": 1, "phone": "0711000001", "mac": MAC,
-                                   "ip": "10.0.0.2"})
+    response = post_purchase(appliance, {"plan_id": 1, "phone": "0711000001"})
     assert response.status_code == 502
     assert "request limit" in response.json()["error"]["message"]
     row = appliance.db.query_one("SELECT * FROM payments ORDER BY id DESC LIMIT 1")
@@ -98,8 +107,7 @@ def test_refused_push_is_stored_failed_with_a_reason(appliance: Appliance, url: 
 
 def test_spike_arrest_on_push_backs_off_and_retries(appliance: Appliance, url: str) -> None:
     appliance.daraja_simulator.faults.spike_arrest_next = 1
-    response = post_purchase(url, {"plan_id": 1, "phone": "0711000002", "mac": MAC,
-                                   "ip": "10.0.0.2"})
+    response = post_purchase(appliance, {"plan_id": 1, "phone": "0711000002"})
     assert response.status_code == 202
     assert response.json()["status"] == "pending"
 
@@ -134,9 +142,8 @@ def test_malformed_callback_is_acknowledged_and_changes_nothing(
 
 def test_replayed_callback_grants_once(appliance: Appliance, url: str) -> None:
     mac = "AA:BB:CC:00:00:43"
-    created = post_purchase(url, {"plan_id": 2, "phone": "0708374149", "mac": mac,
-                                  "ip": "10.0.0.3"}).json()
-    done = wait_status(url, created["id"])
+    created = post_purchase(appliance, {"plan_id": 2, "phone": "0708374149"}, mac).json()
+    done = wait_status(appliance, created["id"], mac)
     assert done["status"] == "completed"
     payment = appliance.db.query_one("SELECT * FROM payments WHERE public_id = ?",
                                      (created["id"],))
@@ -152,13 +159,13 @@ def test_replayed_callback_grants_once(appliance: Appliance, url: str) -> None:
     for _ in range(3):
         assert requests.post(callback_url(appliance), json=replay, timeout=5).status_code == 200
     assert count(appliance, "SELECT COUNT(*) FROM grants WHERE mac = ?", mac) == 1
-    device = requests.get(f"{url}api/devices/{mac}", timeout=5).json()
+    device = phone_for(appliance, mac).get(f"{url}api/devices/{mac}", timeout=5).json()
     assert abs(device["seconds_remaining"] - 3600) <= 5
 
 
 def test_portal_purchase_without_javascript(appliance: Appliance, url: str) -> None:
-    mac, ip = "AA:BB:CC:00:00:44", "10.0.0.4"
-    browser = requests.Session()  # keeps the portal's CSRF cookie, as a browser does
+    browser = phone_for(appliance, "AA:BB:CC:00:00:44")  # keeps the CSRF cookie, as a
+    mac, ip = browser.mac, browser.address  # browser does; the router's hints agree
     page = browser.get(url, params={"mac": mac, "ip": ip}, timeout=5)
     assert page.status_code == 200
     assert "KES 10" in page.text and 'name="phone"' in page.text
@@ -184,11 +191,10 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def test_portal_shows_a_clear_error_for_a_bad_number(url: str) -> None:
-    browser = requests.Session()
-    page = browser.get(url, params={"mac": "AA:BB:CC:00:00:45", "ip": "10.0.0.5"}, timeout=5)
-    form = {"plan_id": "1", "phone": "12", "mac": "AA:BB:CC:00:00:45", "ip": "10.0.0.5",
-            "csrf": csrf_of(page.text)}
+def test_portal_shows_a_clear_error_for_a_bad_number(appliance: Appliance, url: str) -> None:
+    browser = phone_for(appliance, "AA:BB:CC:00:00:45")
+    page = browser.get(url, timeout=5)
+    form = {"plan_id": "1", "phone": "12", "csrf": csrf_of(page.text)}
     response = browser.post(url + "buy", data=form, timeout=5)
     assert response.status_code == 400
     assert "0712 345 678" in response.text and 'value="12"' in response.text
