@@ -18,6 +18,7 @@ from support.appliance import running_appliance
 from hotspotd.app import Appliance
 from hotspotd.billing.grants import grant_time
 from hotspotd.billing.vouchers import create_batch
+from hotspotd.simulators.phones import SimulatedPhone, join_wifi
 from hotspotd.web.i18n import MESSAGES, format_duration, format_money
 from hotspotd.web.portal.router_login import chap_response, decode_octal_escapes
 
@@ -40,11 +41,14 @@ def url(appliance: Appliance) -> Iterator[str]:
 
 
 class Phone:
-    """A customer's browser: keeps cookies, reads the CSRF token from the last page."""
+    """A customer's browser on a phone of the WiFi (its own address in the router's host
+    table): keeps cookies, reads the CSRF token from the last page, and passes on the
+    `mac`/`ip` hints the router's redirect would carry (written as the test says)."""
 
-    def __init__(self, url: str, mac: str, ip: str) -> None:
-        self.url, self.mac, self.ip = url, mac, ip
-        self.session = requests.Session()
+    def __init__(self, appliance: Appliance, mac: str, address: str | None = None) -> None:
+        self.url = appliance.addresses["portal_url"]
+        device = join_wifi(appliance.router_simulator, mac, address)
+        self.mac, self.ip, self.session = mac, device.address, device.session
         self.token = ""
 
     def open(self, **params: str) -> requests.Response:
@@ -64,15 +68,15 @@ class Phone:
         posted = self.post("buy", plan_id=plan_id, phone=phone, **extra)
         assert posted.status_code == 303, posted.text
         public_id = posted.headers["Location"].split("/status/")[1].split("?")[0]
-        wait_paid(self.url, public_id)
+        wait_paid(self, public_id)
         return posted.headers["Location"]
 
 
-def wait_paid(url: str, public_id: str) -> dict[str, Any]:
+def wait_paid(phone: Phone, public_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        view = requests.get(f"{url}live/purchase/{public_id}?phase=prompt&wait=5",
-                            timeout=10).json()
+        view = phone.session.get(f"{phone.url}live/purchase/{public_id}?phase=prompt&wait=5",
+                                 timeout=10).json()
         if view["status"] != "pending":
             assert view["status"] == "completed", view
             return view
@@ -91,23 +95,25 @@ def visible_text(html: str) -> str:
 
 
 def test_forms_without_the_csrf_token_change_nothing(appliance: Appliance, url: str) -> None:
-    phone = Phone(url, "AA:BB:CC:05:01:01", "10.5.51.1")
+    phone = Phone(appliance, "AA:BB:CC:05:01:01")
     phone.open()
     before = appliance.db.query_one("SELECT COUNT(*) FROM payments")[0]
+    same_device = SimulatedPhone(phone.mac, phone.ip)  # its address, not its cookie
     for path, fields in (("buy", {"plan_id": "1", "phone": AUTO_APPROVE}),
                          ("voucher", {"code": "ABCD2345"}),
                          ("recover", {"receipt": "SIM1234567", "phone": AUTO_APPROVE})):
-        forged = requests.post(url + path, data={"mac": phone.mac, **fields}, timeout=5)
+        forged = same_device.post(url + path, data={"mac": phone.mac, **fields}, timeout=5)
         assert forged.status_code == 400 and "expired" in forged.text
-        stolen = requests.post(url + path, timeout=5, data={"mac": phone.mac,
-                                                            "csrf": phone.token, **fields})
+        stolen = same_device.post(url + path, timeout=5, data={"mac": phone.mac,
+                                                               "csrf": phone.token, **fields})
         assert stolen.status_code == 400, "a token is only good with its own cookie"
     assert appliance.db.query_one("SELECT COUNT(*) FROM payments")[0] == before
 
 
-def test_first_view_is_compressed_and_small(url: str) -> None:
-    response = requests.get(url, params={"mac": "AA:BB:CC:05:01:02", "ip": "10.5.51.2"},
-                            headers={"Accept-Encoding": "gzip"}, timeout=5, stream=True)
+def test_first_view_is_compressed_and_small(appliance: Appliance, url: str) -> None:
+    phone = Phone(appliance, "AA:BB:CC:05:01:02")
+    response = phone.session.get(url, params={"mac": phone.mac, "ip": phone.ip},
+                                 headers={"Accept-Encoding": "gzip"}, timeout=5, stream=True)
     raw = response.raw.read()
     assert response.headers["Content-Encoding"] == "gzip"
     assert len(raw) < 30_000 and len(gzip.decompress(raw)) > len(raw)
@@ -115,7 +121,7 @@ def test_first_view_is_compressed_and_small(url: str) -> None:
 
 
 def test_voucher_guessing_is_rate_limited(appliance: Appliance, url: str) -> None:
-    phone = Phone(url, "AA:BB:CC:05:01:03", "10.5.51.3")
+    phone = Phone(appliance, "AA:BB:CC:05:01:03")
     phone.open()
     answers = [phone.post("voucher", code=f"WRONG{n:03d}") for n in range(4)]
     assert [a.status_code for a in answers] == [400, 400, 400, 429]
@@ -125,27 +131,27 @@ def test_voucher_guessing_is_rate_limited(appliance: Appliance, url: str) -> Non
 
 def test_recovery_moves_time_once_and_tells_strangers_nothing(
         appliance: Appliance, url: str) -> None:
-    payer = Phone(url, "AA:BB:CC:05:01:04", "10.5.51.4")
+    payer = Phone(appliance, "AA:BB:CC:05:01:04")
     payer.buy(plan_id="2")
     receipt = receipt_of(appliance, payer.mac)
     payer.open()
     same = payer.post("recover", receipt=receipt, phone=AUTO_APPROVE)
     assert same.status_code == 400 and "already on this device" in same.text
-    stranger = Phone(url, "AA:BB:CC:05:01:05", "10.5.51.5")
+    stranger = Phone(appliance, "AA:BB:CC:05:01:05")
     stranger.open()
     wrong_phone = stranger.post("recover", receipt=receipt, phone="0722000000")
     unknown = stranger.post("recover", receipt="ZZZ9999999", phone="0722000000")
     assert wrong_phone.status_code == unknown.status_code == 400
     assert visible_text(wrong_phone.text) == visible_text(unknown.text.replace(
         "ZZZ9999999", receipt))
-    new_device = Phone(url, "AA:BB:CC:05:01:06", "10.5.51.6")
+    new_device = Phone(appliance, "AA:BB:CC:05:01:06")
     new_device.open()
     moved = new_device.post("recover", receipt=f" {receipt.lower()} ", phone="+254 700 000000")
     assert moved.status_code == 200 and "moved to this device" in moved.text
     again = new_device.post("recover", receipt=receipt, phone=AUTO_APPROVE)
     assert again.status_code == 400 and "only once" in again.text
-    left = {mac: requests.get(f"{url}api/devices/{mac}", timeout=5).json()["seconds_remaining"]
-            for mac in (payer.mac, new_device.mac)}
+    left = {phone.mac: phone.session.get(f"{url}api/device", timeout=5).json()[
+        "seconds_remaining"] for phone in (payer, new_device)}
     assert left[payer.mac] == 0 and 3500 < left[new_device.mac] <= 3600
     row = appliance.db.query_one("SELECT * FROM recoveries WHERE receipt = ?", (receipt,))
     assert (row["from_mac"], row["to_mac"]) == (payer.mac, new_device.mac)
@@ -155,12 +161,14 @@ def test_recovery_moves_time_once_and_tells_strangers_nothing(
 
 
 def test_recovery_attempts_are_rate_limited(appliance: Appliance, url: str) -> None:
-    guesser = Phone(url, "AA:BB:CC:05:01:07", "10.5.51.7")
+    guesser = Phone(appliance, "AA:BB:CC:05:01:07")
     guesser.open()
     codes = [guesser.post("recover", receipt=f"SIM{n:07d}", phone=AUTO_APPROVE).status_code
              for n in range(5)]
     assert codes == [400, 400, 400, 400, 429]
-    other_device = Phone(url, "AA:BB:CC:05:01:0D", "10.5.51.13")  # same address (NAT)
+    # The guesser changes its MAC and gets the same address again: a new device to the
+    # network, but the wider per-address limit still counts its attempts.
+    other_device = Phone(appliance, "AA:BB:CC:05:01:0D", guesser.ip)
     other_device.open()
     assert other_device.post("recover", receipt="SIM0000009", phone=AUTO_APPROVE
                              ).status_code == 400, "the per-address limit is wider"
@@ -168,31 +176,33 @@ def test_recovery_attempts_are_rate_limited(appliance: Appliance, url: str) -> N
 
 def test_captive_portal_api_rfc8908(appliance: Appliance, url: str) -> None:
     api = url + "captive-portal/api"
-    unknown = requests.get(api, timeout=5)
+    unknown = requests.get(api, timeout=5)  # not a device of the hotspot
     assert unknown.headers["Content-Type"] == "application/captive+json"
     assert unknown.json()["captive"] is True
-    assert unknown.json()["user-portal-url"].startswith(url)
+    assert unknown.json()["user-portal-url"] == url
+    phone = Phone(appliance, "AA:BB:CC:05:01:08")
+    assert phone.session.get(api, timeout=5).json()["captive"] is True
     with appliance.db.write() as conn:
-        conn.execute("INSERT INTO devices (mac, last_ip, first_seen, last_seen) VALUES"
-                     " ('AA:BB:CC:05:01:08', '127.0.0.1', ?, ?)", (time.time(), time.time()))
         grant_time(conn, mac="AA:BB:CC:05:01:08", seconds=600, now=time.time(), plan_id=1,
                    rate_limit=None, source="test")
-    body = requests.get(api, timeout=5).json()
+    body = phone.session.get(api, timeout=5).json()
     assert body["captive"] is False and body["can-extend-session"] is True
     assert 590 <= body["seconds-remaining"] <= 600
-    assert "mac=AA%3ABB%3ACC%3A05%3A01%3A08" in body["user-portal-url"]
-    with appliance.db.write() as conn:
-        conn.execute("UPDATE devices SET last_ip = NULL WHERE mac = 'AA:BB:CC:05:01:08'")
+    assert body["user-portal-url"] == url, "the portal finds the device itself: no MAC"
+    neighbour = Phone(appliance, "AA:BB:CC:05:01:18")
+    assert neighbour.session.get(api, timeout=5).json()["captive"] is True
 
 
-def test_long_poll_answers_on_change_and_waits_otherwise(url: str) -> None:
+def test_long_poll_answers_on_change_and_waits_otherwise(appliance: Appliance, url: str) -> None:
     mac = "AA:BB:CC:05:01:09"
+    phone = Phone(appliance, mac)
     started = time.monotonic()
-    quiet = requests.get(f"{url}live/device/{mac}?expires_at=0&wait=1", timeout=5).json()
+    quiet = phone.session.get(f"{url}live/device/{mac}?expires_at=0&wait=1", timeout=5).json()
     assert quiet["seconds_remaining"] == 0 and time.monotonic() - started >= 0.9
-    Phone(url, mac, "10.5.51.9").buy()
+    phone.buy()
     started = time.monotonic()
-    changed = requests.get(f"{url}live/device/{mac}?expires_at=0&wait=10", timeout=15).json()
+    changed = phone.session.get(f"{url}live/device/{mac}?expires_at=0&wait=10",
+                                timeout=15).json()
     assert changed["seconds_remaining"] > 1700 and time.monotonic() - started < 1
 
 
@@ -201,7 +211,7 @@ def test_paid_device_gets_the_router_login_form_with_chap_done_here(
     chap_id, challenge = r"\316", r"\073\101\377\000\012"
     router = {"link-login-only": "http://10.5.50.1/login", "chap-id": chap_id,
               "chap-challenge": challenge, "link-orig": "http://example.com/"}
-    own = Phone(url, "AA:BB:CC:05:01:0A", "127.0.0.1")  # the device's own address
+    own = Phone(appliance, "AA:BB:CC:05:01:0A")
     status_path = own.buy(**router)
     page = own.session.get(url.rstrip("/") + status_path, timeout=5).text
     form = re.search(r'<form id="router-login" method="post" action="([^"]+)"', page)
@@ -210,10 +220,9 @@ def test_paid_device_gets_the_router_login_form_with_chap_done_here(
     expected = hashlib.md5(b"\xce" + password.encode() + b";A\xff\x00\n").hexdigest()
     assert f'name="password" value="{expected}"' in page
     assert password not in page, "the MAC-login password never reaches the browser"
-    other = Phone(url, "AA:BB:CC:05:01:0B", "10.5.51.11")  # not this client's address
-    status_path = other.buy(**router)
-    assert 'id="router-login"' not in other.session.get(url.rstrip("/") + status_path,
-                                                   timeout=5).text
+    other = Phone(appliance, "AA:BB:CC:05:01:0B")  # another device: not its page
+    seen = other.session.get(url.rstrip("/") + status_path, timeout=5)
+    assert seen.status_code == 404 and 'id="router-login"' not in seen.text
 
 
 def test_octal_escapes_and_chap_match_mikrotik() -> None:
@@ -230,8 +239,9 @@ def test_words_exist_in_both_languages_and_durations_read_locally() -> None:
     assert format_money(1000) == "KES 1,000"
 
 
-def test_swahili_by_accept_language_and_status_in_swahili(url: str) -> None:
-    phone = Phone(url, "AA:BB:CC:05:01:0C", "10.5.51.12")
+def test_swahili_by_accept_language_and_status_in_swahili(appliance: Appliance,
+                                                         url: str) -> None:
+    phone = Phone(appliance, "AA:BB:CC:05:01:0C")
     phone.session.headers["Accept-Language"] = "sw-KE,sw;q=0.9,en;q=0.5"
     page = phone.open()
     assert "Lipa kwa M-Pesa" in page.text and 'lang="sw"' in page.text
@@ -244,8 +254,8 @@ def test_swahili_by_accept_language_and_status_in_swahili(url: str) -> None:
 
 def test_voucher_for_a_mac_written_another_way(appliance: Appliance, url: str) -> None:
     _, vouchers = create_batch(appliance.db, plan_id=1, count=1, now=appliance.now())
-    phone = Phone(url, "aa-bb-cc-05-01-0e", "10.5.51.14")
+    phone = Phone(appliance, "aa-bb-cc-05-01-0e")  # the router's hint, written its own way
     phone.open()
     assert phone.post("voucher", code=vouchers[0].code.lower()).status_code == 200
-    device = requests.get(f"{url}api/devices/AA:BB:CC:05:01:0E", timeout=5).json()
+    device = phone.session.get(f"{url}api/devices/AA:BB:CC:05:01:0E", timeout=5).json()
     assert 1700 < device["seconds_remaining"] <= 1800
