@@ -4,6 +4,11 @@ Each test runs the real daemon (`hotspotd run`) as a subprocess against a Daraja
 in the test process, arms a failpoint (`HOTSPOTD_FAILPOINTS`) that makes the daemon
 `os._exit(86)` at one instant of a purchase, checks the database file as the crash left it,
 then restarts the daemon on the same data directory and checks how it recovers.
+
+The customer is a phone on the daemon's simulated WiFi (its own loopback address, listed in
+the router's host table): the daemon places each of its requests by that address, so the
+purchase is for the phone's MAC and the router login is at the phone's address. The phone
+joins again after each restart (the simulator inside the daemon forgets its hosts).
 """
 
 from __future__ import annotations
@@ -18,17 +23,18 @@ import pytest
 import requests
 import routeros_api
 from support.daemon import Daemon, wait_for
+from support.phones import daemon_phone
 
 from hotspotd.failpoints import EXIT_CODE
 from hotspotd.simulators.daraja import DarajaSimulator
 from hotspotd.simulators.daraja.callbacks import callback_body
 from hotspotd.simulators.daraja.state import SANDBOX_TEST_MSISDN, Prompt
+from hotspotd.simulators.phones import SimulatedPhone
 
 FAILPOINTS = "HOTSPOTD_FAILPOINTS"
 APPROVING_PHONE = SANDBOX_TEST_MSISDN  # approves by itself after the simulator's approve_delay
 WAITING_PHONE = "254700000050"  # no automatic answer: waits for resolve()
 MAC = "AA:BB:CC:00:00:01"
-IP = "10.5.50.101"
 PLAN_SECONDS = 3600
 PLAN_PRICE = 20
 SETTLE_TIMEOUT = 10.0
@@ -81,17 +87,31 @@ def daemon(tmp_path: Any, daraja: DarajaSimulator,
 # --- helpers --------------------------------------------------------------------------
 
 
+def customer(daemon: Daemon) -> SimulatedPhone:
+    """The phone with MAC on the running daemon's WiFi (joins again after a restart)."""
+    return daemon_phone(daemon, MAC)
+
+
 def buy(daemon: Daemon, plan_id: int, phone: str = APPROVING_PHONE) -> str:
-    """POST /api/purchases for MAC at IP; return the purchase's public id."""
-    response = daemon.post("/api/purchases",
-                           json={"plan_id": plan_id, "phone": phone, "mac": MAC, "ip": IP})
+    """The customer's phone POSTs /api/purchases; return the purchase's public id."""
+    response = customer(daemon).post(daemon.url("/api/purchases"),
+                                     json={"plan_id": plan_id, "phone": phone}, timeout=10)
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
 
 
+def read(daemon: Daemon, path: str) -> dict[str, Any]:
+    """GET `path` (JSON) from the customer's phone."""
+    response = customer(daemon).get(daemon.url(path), timeout=10)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
 def wait_for_status(daemon: Daemon, public_id: str, status: str) -> dict[str, Any]:
+    phone = customer(daemon)
+
     def current() -> dict[str, Any] | None:
-        view = daemon.get(f"/api/purchases/{public_id}").json()
+        view = phone.get(daemon.url(f"/api/purchases/{public_id}"), timeout=10).json()
         return view if view["status"] == status else None
 
     return wait_for(current, timeout=SETTLE_TIMEOUT, interval=0.1,
@@ -148,8 +168,8 @@ def test_killed_after_payment_stored_before_push_sent(
     crash_at(daemon, "payment.stored")
 
     with pytest.raises(requests.ConnectionError):
-        daemon.post("/api/purchases", json={"plan_id": plan_id, "phone": APPROVING_PHONE,
-                                            "mac": MAC, "ip": IP})
+        customer(daemon).post(daemon.url("/api/purchases"), timeout=10,
+                              json={"plan_id": plan_id, "phone": APPROVING_PHONE})
     assert_crashed_at(daemon, "payment.stored")
 
     # Invariant 1: the row was committed before any push; the push never left.
@@ -169,7 +189,7 @@ def test_killed_after_payment_stored_before_push_sent(
     assert event_kinds(daemon, 1) == ["payment.created", "payment.expired"]
     assert grants(daemon) == []
     assert "1 payment(s) interrupted" in daemon.log_text()
-    view = daemon.get(f"/api/purchases/{stored['public_id']}").json()
+    view = read(daemon, f"/api/purchases/{stored['public_id']}")
     assert (view["status"], view["result_code"]) == ("failed", "HOTSPOTD_INTERRUPTED")
 
     # The device is not stuck: a new purchase goes through, once.
@@ -188,8 +208,8 @@ def test_killed_after_push_sent_before_it_is_recorded_still_grants_once(
     plan_id = daemon.seed_plan(price=PLAN_PRICE, duration_seconds=PLAN_SECONDS)
     crash_at(daemon, "push.sent")
     with pytest.raises(requests.ConnectionError):
-        daemon.post("/api/purchases", json={"plan_id": plan_id, "phone": WAITING_PHONE,
-                                            "mac": MAC, "ip": IP})
+        customer(daemon).post(daemon.url("/api/purchases"), timeout=10,
+                              json={"plan_id": plan_id, "phone": WAITING_PHONE})
     assert_crashed_at(daemon, "push.sent")
 
     prompt = only(daraja.prompts())  # the prompt reached the phone...
@@ -271,7 +291,7 @@ def test_killed_after_callback_received_before_it_is_applied(
         granted = only(grants(daemon))
         assert (granted["payment_id"], granted["seconds"]) == (1, PLAN_SECONDS)
         assert PLAN_SECONDS - 10 <= done["seconds_remaining"] <= PLAN_SECONDS
-        device = daemon.get(f"/api/devices/{MAC}").json()
+        device = read(daemon, f"/api/devices/{MAC}")
         assert PLAN_SECONDS - 10 <= device["seconds_remaining"] <= PLAN_SECONDS
 
         # Daraja's callback arriving late (twice) grants nothing more; it brings the receipt.
@@ -285,7 +305,7 @@ def test_killed_after_callback_received_before_it_is_applied(
         granted = only(grants(daemon))
         assert granted["receipt"] == prompt["receipt"]
         assert payment_row(daemon)["receipt"] == prompt["receipt"]
-        assert daemon.get(f"/api/purchases/{public_id}").json()["receipt"] == prompt["receipt"]
+        assert read(daemon, f"/api/purchases/{public_id}")["receipt"] == prompt["receipt"]
         assert event_kinds(daemon, 1).count("grant.created") == 1
         assert daemon.query("SELECT * FROM unmatched_payments") == []
 
@@ -304,11 +324,13 @@ def test_killed_after_grant_committed_before_router_told(
 
     # The outbox finishes the job after the restart: the device is logged in, once.
     daemon.start()
+    address = customer(daemon).address  # the phone is still on the WiFi
     wait_for(lambda: daemon.query("SELECT state FROM router_ops") == [{"state": "done"}],
              timeout=SETTLE_TIMEOUT, message="the router login to be done")
     active = only(router_active_hosts(daemon))
-    assert (active["mac-address"], active["address"], active["user"]) == (MAC, IP, MAC)
-    assert daemon.get(f"/api/purchases/{public_id}").json()["status"] == "completed"
+    # Logged in at the address the phone's requests came from (the router's host table).
+    assert (active["mac-address"], active["address"], active["user"]) == (MAC, address, MAC)
+    assert read(daemon, f"/api/purchases/{public_id}")["status"] == "completed"
     assert only(grants(daemon))["payment_id"] == 1
     assert event_kinds(daemon, 1).count("grant.created") == 1
     assert len(daraja.prompts()) == 1
@@ -329,10 +351,10 @@ def test_sigterm_stops_cleanly_and_a_restart_keeps_everything(
     assert "hotspotd stopped" in daemon.log_text()
 
     daemon.start()
-    plans = daemon.get("/api/plans").json()
+    plans = customer(daemon).get(daemon.url("/api/plans"), timeout=10).json()
     assert [(plan["id"], plan["price"], plan["duration_seconds"]) for plan in plans] == [
         (plan_id, PLAN_PRICE, PLAN_SECONDS)]
-    after = daemon.get(f"/api/purchases/{public_id}").json()
+    after = read(daemon, f"/api/purchases/{public_id}")
     assert (after["status"], after["receipt"]) == ("completed", before["receipt"])
     assert 0 < after["seconds_remaining"] <= before["seconds_remaining"]
     assert only(grants(daemon))["payment_id"] == 1
