@@ -141,7 +141,8 @@ class Appliance:
             lambda keys: view.reload_all() if "plans" in keys else None)
         self.access = AccessPolicy(self.db, mac_password=cfg.mac_password,
                                    interim_interval=cfg.interim_interval_seconds, now=self.now,
-                                   view=view)
+                                   view=view, voucher_attempts=self.config.portal.voucher_attempts,
+                                   attempt_window=float(self.config.portal.attempt_window_seconds))
         self._stoppers.append(self.access.stop)  # after RADIUS stops: write queued vouchers
         secret = cfg.secret.encode()
         self.radius = RadiusServer(

@@ -68,7 +68,7 @@ def test_defaults_load_without_a_file() -> None:
     assert config.daraja.backend == "daraja"
     assert config.radius.clients == ("192.168.88.1",)
     assert config.settlement.query_backoff_seconds == (3.0, 5.0, 10.0, 20.0, 30.0)
-    assert config.radius.require_message_authenticator is False
+    assert config.radius.require_message_authenticator is True  # BlastRADIUS
 
 
 def test_every_default_is_already_in_its_converted_form() -> None:

@@ -16,6 +16,7 @@ import requests
 from support.appliance import running_appliance
 
 from hotspotd.app import Appliance
+from hotspotd.billing.access import device_password
 from hotspotd.billing.grants import grant_time
 from hotspotd.billing.vouchers import create_batch
 from hotspotd.simulators.phones import SimulatedPhone, join_wifi
@@ -217,7 +218,8 @@ def test_paid_device_gets_the_router_login_form_with_chap_done_here(
     form = re.search(r'<form id="router-login" method="post" action="([^"]+)"', page)
     assert form and form.group(1) == "http://10.5.50.1/login"
     password = appliance.config.radius.mac_password
-    expected = hashlib.md5(b"\xce" + password.encode() + b";A\xff\x00\n").hexdigest()
+    own_password = device_password(password, "AA:BB:CC:05:01:0A")  # this device's own
+    expected = hashlib.md5(b"\xce" + own_password.encode() + b";A\xff\x00\n").hexdigest()
     assert f'name="password" value="{expected}"' in page
     assert password not in page, "the MAC-login password never reaches the browser"
     other = Phone(appliance, "AA:BB:CC:05:01:0B")  # another device: not its page

@@ -5,16 +5,27 @@ Answers come from one indexed read (entitlement joined with its plan and the own
 list); nothing here touches the network. The RADIUS server runs authentication and
 accounting on separate threads, so accounting writes never hold up an Access-Request.
 
-User-Name is either the device's MAC (MAC login, with the shared MAC password) or a voucher
-code typed on the router's login page: an unused voucher is redeemed on its first
-Access-Request for the MAC in Calling-Station-Id (answered at once, written by a worker:
-see voucher_logins.py); later logins of that device with the same code are accepted by its
-entitlement, like any paid device.
+User-Name is either the device's MAC or a voucher code typed on the router's login page.
+
+- A MAC login names the device itself: User-Name must be the MAC in Calling-Station-Id
+  (which the router fills in from the frame), compared normalised; a paid MAC typed on
+  another device's login page, or a request without Calling-Station-Id, is refused. The
+  password is the shared MAC-login password (the router's own MAC authentication and the
+  daemon's API logins) or the device's own `device_password`, derived from it, which the
+  portal's fallback login form carries: knowing one device's credential gives nothing
+  for any other.
+- A voucher code: an unused voucher is redeemed on its first Access-Request for the MAC in
+  Calling-Station-Id (answered at once, written by a worker: see voucher_logins.py); later
+  logins of that device with the same code are accepted by its entitlement, like any paid
+  device. Wrong codes are limited per device (`VoucherGuesses`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import math
 import re
 import sqlite3
 import time
@@ -24,7 +35,7 @@ from hotspotd.billing import vouchers
 from hotspotd.billing.access_view import AccessView
 from hotspotd.billing.data_usage import bytes_left
 from hotspotd.billing.macs import looks_like_mac, normalise_mac
-from hotspotd.billing.voucher_logins import VoucherLogins
+from hotspotd.billing.voucher_logins import VoucherGuesses, VoucherLogins
 from hotspotd.radius.server import AccessDecision, AccessRequest, AccountingRecord
 from hotspotd.store.db import Database
 
@@ -34,10 +45,14 @@ NO_TIME = "No time left on this device. Open the portal to buy a plan."
 BAD_PASSWORD = "Login refused."
 UNKNOWN_USER = "Unknown voucher or user."
 BLOCKED = "This device is not allowed on this hotspot."
+NOT_THIS_DEVICE = "That login belongs to another device."
+TOO_MANY_GUESSES = "Too many wrong voucher codes from this device. Try again in {minutes} min."
 VOUCHER_OTHER_DEVICE = "That voucher is in use on another device."
 DATA_USED_UP = "The data allowance of this plan is used up. Open the portal to buy more."
 
 _CANONICAL_MAC = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}\Z")
+_DEVICE_LOGIN = b"hotspotd device login "
+DEVICE_PASSWORD_LENGTH = 24  # hex digits: 96 bits
 _ACCESS_QUERY = (
     "SELECT e.expires_at, e.rate_limit, e.data_cap_bytes, e.idle_timeout_seconds,"
     " (SELECT 1 FROM blocked_macs b WHERE b.mac = ?) AS blocked"
@@ -47,24 +62,37 @@ _ACCESS_QUERY = (
 
 class AccessPolicy:
     def __init__(self, db: Database, *, mac_password: str, interim_interval: int,
-                 now: Callable[[], float] = time.time, view: AccessView | None = None) -> None:
+                 now: Callable[[], float] = time.time, view: AccessView | None = None,
+                 voucher_attempts: int = 10, attempt_window: float = 900.0) -> None:
         self._db = db
         self._view = view
         self._mac_password = mac_password
         self._interim_interval = interim_interval
         self._now = now
         self.voucher_logins = VoucherLogins(db, now=now)
+        self.voucher_guesses = VoucherGuesses(limit=voucher_attempts, window=attempt_window,
+                                              now=now)
 
     def authorize(self, request: AccessRequest) -> AccessDecision:
-        """MAC login (User-Name = MAC, shared MAC password) or voucher login (User-Name = code)."""
+        """MAC login (User-Name = the device's own MAC) or voucher login (User-Name = code)."""
         mac = _as_mac(request.user_name)
         if mac is not None:
-            if not request.password_matches(self._mac_password):
-                log.warning("RADIUS: wrong MAC-login password for %s from %s",
-                            request.user_name, request.nas_address)
-                return AccessDecision(accept=False, reply_message=BAD_PASSWORD)
-            return self.decision_for(mac)
+            return self._mac_login(mac, request)
         return self._voucher_login(request)
+
+    def _mac_login(self, mac: str, request: AccessRequest) -> AccessDecision:
+        """The device logs in as itself: its own MAC, the shared or its own password."""
+        station = request.calling_station_id
+        if station is None or _as_mac(station) != mac:
+            log.warning("RADIUS: MAC login as %s from device %s refused: not its own MAC",
+                        request.user_name, station or "(no Calling-Station-Id)")
+            return AccessDecision(accept=False, reply_message=NOT_THIS_DEVICE)
+        if not (request.password_matches(self._mac_password) or
+                request.password_matches(device_password(self._mac_password, mac))):
+            log.warning("RADIUS: wrong MAC-login password for %s from %s",
+                        request.user_name, request.nas_address)
+            return AccessDecision(accept=False, reply_message=BAD_PASSWORD)
+        return self.decision_for(mac)
 
     def decision_for(self, mac: str) -> AccessDecision:
         """Accept with the time left, rate limit, data cap and idle timeout; else reject.
@@ -97,10 +125,22 @@ class AccessPolicy:
                               idle_timeout=idle_timeout, total_limit_bytes=left)
 
     def _voucher_login(self, request: AccessRequest) -> AccessDecision:
+        """A code typed on the router's login page; wrong ones counted per device."""
         code = vouchers.normalise_code(request.user_name)
         station = request.calling_station_id
         if not code or not station or not looks_like_mac(station):
             return AccessDecision(accept=False, reply_message=UNKNOWN_USER)
+        mac = normalise_mac(station)
+        wait = self.voucher_guesses.retry_after(mac, request.framed_ip)
+        if wait > 0:
+            return AccessDecision(accept=False, reply_message=TOO_MANY_GUESSES.format(
+                minutes=max(1, math.ceil(wait / 60))))
+        decision = self._voucher_decision(code, mac, request)
+        if not decision.accept and decision.reply_message in _GUESS_FAILURES:
+            self.voucher_guesses.failed(mac, request.framed_ip)
+        return decision
+
+    def _voucher_decision(self, code: str, mac: str, request: AccessRequest) -> AccessDecision:
         voucher = vouchers.find_voucher(self._db.connection(), code)
         if voucher is None or voucher.status == "void":
             return AccessDecision(accept=False, reply_message=UNKNOWN_USER)
@@ -108,7 +148,6 @@ class AccessPolicy:
         if not (request.password_matches(request.user_name) or request.password_matches(code)
                 or request.password_matches("")):
             return AccessDecision(accept=False, reply_message=BAD_PASSWORD)
-        mac = normalise_mac(station)
         if voucher.status == "unused":
             return self._first_login(voucher, mac, request.framed_ip)
         if voucher.used_by_mac != mac:
@@ -195,6 +234,18 @@ def _upsert_session(conn: sqlite3.Connection, record: AccountingRecord, mac: str
          status, now, now, stopped, record.session_time, record.input_octets,
          record.output_octets, record.input_packets, record.output_packets,
          record.terminate_cause))
+
+
+_GUESS_FAILURES = frozenset({UNKNOWN_USER, BAD_PASSWORD, VOUCHER_OTHER_DEVICE})
+
+
+def device_password(mac_password: str, mac: str) -> str:
+    """The device's own login password: HMAC-SHA256 of its (normalised) MAC under the
+    MAC-login password, 24 hex digits. The portal's fallback login form carries it instead
+    of the shared password; RADIUS accepts it only in a MAC login of that very device."""
+    digest = hmac.new(mac_password.encode(), _DEVICE_LOGIN + normalise_mac(mac).encode(),
+                      hashlib.sha256)
+    return digest.hexdigest()[:DEVICE_PASSWORD_LENGTH]
 
 
 def _as_mac(text: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Voucher first logins answered at once; the redemption is written by a worker thread.
+"""Voucher logins over RADIUS: first logins answered at once, the redemption written by a
+worker thread; wrong codes limited per device.
 
 A code typed on the router's login page arrives as an Access-Request. Redeeming it is a
 write (grant, voucher row, event, router op), and a write can wait for SQLite's lock behind
@@ -15,6 +16,14 @@ time the redemption will give, and hands the write to the worker here.
   entitlement (`login`) or off (`disconnect`), and the reconcile would find it anyway.
   Nothing is granted that the database does not hold, and a code whose write was lost is
   still unused, so the customer can simply try again.
+
+Guessing codes on the router's login page is limited per device as on the portal
+(`[portal] voucher_attempts` per `attempt_window_seconds`; `VoucherGuesses`): counted per
+Calling-Station-Id (and, five times wider, per Framed-IP-Address), in memory, so the
+RADIUS thread never writes for it. Only failed attempts count (a device's own voucher logs
+in again at every session); once over the limit, every voucher login from that device is
+refused until its window ends, right codes included, so a guess cannot be confirmed. A
+restart forgets the counts (the portal's are in the database and separate).
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ from hotspotd.store.db import Database
 log = logging.getLogger(__name__)
 
 WRITE_RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)  # seconds between attempts at a locked database
+ADDRESS_FACTOR = 5  # the per-address limit is this many times the per-device one (portal's)
+MAX_TRACKED = 50_000  # devices and addresses counted at once; the oldest windows go first
 
 
 @dataclass(frozen=True)
@@ -133,3 +144,56 @@ class VoucherLogins:
             enqueue_router_op(conn, mac=item.mac, ip=item.ip, action=action, now=now)
         log.warning("RADIUS: voucher login of %s accepted but not redeemable (%s); router op"
                     " %s queued", item.mac, reason, action)
+
+
+class VoucherGuesses:
+    """Wrong voucher codes per device (and per address) in fixed windows, in memory."""
+
+    def __init__(self, *, limit: int, window: float,
+                 now: Callable[[], float] = time.time) -> None:
+        self.limit = limit
+        self.window = window
+        self._now = now
+        self._windows: dict[str, list[float]] = {}  # key -> [window start, failures]
+        self._lock = threading.Lock()
+
+    def retry_after(self, mac: str, ip: str | None) -> float:
+        """Seconds until this device may try a code again; 0 when it may now."""
+        now = self._now()
+        with self._lock:
+            return max(self._wait(key, limit, now) for key, limit in self._keys(mac, ip))
+
+    def failed(self, mac: str, ip: str | None) -> None:
+        """Count one wrong code for the device (and its address)."""
+        now = self._now()
+        with self._lock:
+            for key, _ in self._keys(mac, ip):
+                entry = self._windows.get(key)
+                if entry is None or now - entry[0] >= self.window:
+                    self._windows.pop(key, None)  # a new window goes to the end of the order
+                    self._make_room()
+                    self._windows[key] = [now, 1]
+                else:
+                    entry[1] += 1
+
+    def _keys(self, mac: str, ip: str | None) -> list[tuple[str, int]]:
+        keys = [(f"mac:{mac}", self.limit)]
+        if ip:
+            keys.append((f"ip:{ip}", self.limit * ADDRESS_FACTOR))
+        return keys
+
+    def _wait(self, key: str, limit: int, now: float) -> float:
+        entry = self._windows.get(key)
+        if entry is None or entry[1] < limit:
+            return 0.0
+        return max(0.0, entry[0] + self.window - now)
+
+    def _make_room(self) -> None:
+        """Forget ended windows, then the oldest, so a flood of new MACs has a bound."""
+        if len(self._windows) < MAX_TRACKED:
+            return
+        now = self._now()
+        for key in [k for k, (start, _) in self._windows.items() if now - start >= self.window]:
+            del self._windows[key]
+        while len(self._windows) >= MAX_TRACKED:
+            del self._windows[next(iter(self._windows))]

@@ -279,8 +279,10 @@ SCHEMA: tuple[Option, ...] = (
            "Addresses of the routers allowed to send RADIUS requests."),
     Option("radius", "interim_interval_seconds", 120, POSITIVE_INT,
            "Acct-Interim-Interval sent to the router in Access-Accept."),
-    Option("radius", "require_message_authenticator", False, BOOL,
-           "Reject Access-Requests without a valid Message-Authenticator."),
+    Option("radius", "require_message_authenticator", True, BOOL,
+           "Drop Access-Requests without a valid Message-Authenticator (BlastRADIUS; the"
+           " router script sets require-message-auth). Off only for a router older than"
+           " RouterOS 7.15."),
     Option("router", "backend", "routeros", enum("routeros", "simulator"),
            '"routeros" talks to host:api_port; "simulator" starts the embedded RouterOS '
            "simulator and points the client at it."),

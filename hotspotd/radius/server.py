@@ -8,6 +8,10 @@ see `packets.py`); this module is only the socket loops: one daemon thread per U
 each blocking in `recvfrom` on its socket (one system call per packet: no selector, no
 EAGAIN round); `stop()` wakes them with an empty datagram, which is never answered.
 
+An Access-Request without a Message-Authenticator is dropped unless the caller turns
+`require_message_authenticator` off (RFC 3579 / BlastRADIUS; RouterOS >= 7.15 sends one
+with `require-message-auth`, which `hotspotd routeros-script` sets).
+
 The loop never blocks on anything but the sockets and the two callbacks. A packet that
 must not be answered (unknown NAS, malformed, bad authenticator, a failing accounting
 callback) is dropped, counted in `stats.dropped` by reason and logged; the loop goes on.
@@ -108,7 +112,7 @@ class RadiusServer:
         authorize: Callable[[AccessRequest], AccessDecision],
         record_accounting: Callable[[AccountingRecord], None],
         interim_interval: int = 120,
-        require_message_authenticator: bool = False,
+        require_message_authenticator: bool = True,
     ) -> None:
         self._host = host
         self._ports = {"auth": auth_port, "acct": acct_port}

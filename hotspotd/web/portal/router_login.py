@@ -2,11 +2,13 @@
 
 The daemon logs a paid device in through the router API; if that has not happened a few
 seconds after payment, the status page posts MikroTik's login form (`$(link-login-only)`)
-with `username` = the device's MAC. For CHAP the router's `chap-id` and `chap-challenge`
-arrive octal-escaped (`\\316\\073…`); the response `MD5(chap-id + password +
-chap-challenge)` is computed HERE, so the MAC-login password never reaches the browser.
-PAP would need the password in the page: it is offered only to the device itself (its
-source address is the device's) and only when the router asked for PAP.
+with `username` = the device's MAC and, as password, the device's OWN credential
+(`billing.access.device_password`, derived from the MAC-login password): RADIUS accepts it
+only in a login of that MAC from that MAC, so the page never holds anything that logs in
+another device, and the shared MAC-login password never leaves the appliance, not even
+with PAP (where the password is in the page in clear). For CHAP the router's `chap-id`
+and `chap-challenge` arrive octal-escaped (`\\316\\073…`); the response
+`MD5(chap-id + password + chap-challenge)` is computed here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from hotspotd.billing.access import device_password
 
 _OCTAL = re.compile(r"\\([0-7]{1,3})")
 
@@ -46,13 +50,14 @@ class LoginForm:
 
 def login_form(*, link_login_only: str, mac: str, password: str, chap_id: str,
                chap_challenge: str, dst: str) -> LoginForm | None:
-    """The router login form to post, or None when the link is missing or not http(s)."""
+    """The router login form for the device `mac`, or None when the link is missing or not
+    http(s), or there is no MAC-login password. `password` is the shared MAC-login password
+    (`[radius] mac_password`): only the device's own credential derived from it goes in."""
     if not password or urlsplit(link_login_only).scheme not in ("http", "https"):
         return None
-    if chap_id and chap_challenge:
-        secret = chap_response(chap_id, password, chap_challenge)
-    else:
-        secret = password
+    own = device_password(password, mac)
+    secret = chap_response(chap_id, own, chap_challenge) if chap_id and chap_challenge \
+        else own
     fields = {"username": mac, "password": secret, "popup": "false"}
     if dst:
         fields["dst"] = dst
