@@ -4,6 +4,13 @@ also confirmed by C2B, spike arrest, pushes that time out after reaching the pho
 daemon SIGKILLed and restarted at random moments. At the end: every payment final, granted
 time per device equal to the completed plans, no receipt granted twice, every approved
 prompt's money found.
+
+Each device is a phone on the daemon's simulated WiFi (its own loopback address); the daemon
+places every purchase by that address. The router simulator lives inside the daemon and
+forgets its hosts when the daemon is killed, so the phones join again after each restart,
+as real phones would still be on a router that never went down. A purchase that reaches a
+restarted daemon before its phone has rejoined is retried like one that hit a dead daemon;
+otherwise an honest phone is never refused as "not on the WiFi".
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ from typing import Any
 
 import requests
 from support.daemon import Daemon, DaemonError, wait_for
+from support.phones import daemon_phone
 
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.errors import DarajaError
 from hotspotd.simulators.daraja import DarajaSimulator
+from hotspotd.simulators.phones import SimulatedPhone
 
 N = int(os.environ.get("HOTSPOTD_CHAOS_N", "200"))
 KILLS = 3
@@ -49,8 +58,35 @@ def start_daemon(tmp_path: Path, sim: DarajaSimulator, creds: dict[str, str]) ->
     return daemon
 
 
-def restart(daemon: Daemon, client: DarajaClient) -> None:
+class Wifi:
+    """The devices' phones on the daemon's WiFi; `ready` while every one is joined to the
+    running start's router simulator, `generation` counts the joins."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.generation = 0
+        self.phones: dict[str, SimulatedPhone] = {}
+        self._lock = threading.Lock()
+
+    def rejoin(self, daemon: Daemon) -> None:
+        phones = {mac: daemon_phone(daemon, mac) for mac in DEVICES}  # same addresses
+        with self._lock:
+            self.phones, self.generation = phones, self.generation + 1
+        self.ready.set()
+
+    def phone(self, mac: str) -> tuple[SimulatedPhone, int]:
+        with self._lock:
+            return self.phones[mac], self.generation
+
+    def rejoined_since(self, generation: int) -> bool:
+        """The daemon restarted after `generation` (its phones rejoining or rejoined)."""
+        with self._lock:
+            return not self.ready.is_set() or self.generation != generation
+
+
+def restart(daemon: Daemon, client: DarajaClient, wifi: Wifi) -> None:
     daemon.start()
+    wifi.rejoin(daemon)
     root = daemon.callback_url().rsplit("/", 1)[0]  # .../callbacks/<token>
     for _ in range(20):  # the simulator's random spike arrest hits the test's client too
         try:
@@ -80,21 +116,24 @@ def test_chaos(tmp_path: Path) -> None:
                 for price, seconds in PLANS]
     lock = threading.Lock()
     answers: Counter[str] = Counter()
+    wifi = Wifi()
     try:
-        restart(daemon, client)
+        restart(daemon, client, wifi)
         done = threading.Event()
-        killer = threading.Thread(target=kill_now_and_then,
-                                  args=(daemon, client, rng.random(), done, answers, lock))
+        killer = threading.Thread(target=kill_now_and_then, args=(
+            daemon, client, wifi, rng.random(), done, answers, lock))
         killer.start()
         with ThreadPoolExecutor(8) as pool:
             for _ in range(N):
-                pool.submit(purchase, daemon, sim, rng.choice(plan_ids), rng.choice(PHONES),
-                            rng.choice(DEVICES), rng.random() < 0.05, answers, lock)
+                pool.submit(purchase, daemon, sim, wifi, rng.choice(plan_ids),
+                            rng.choice(PHONES), rng.choice(DEVICES), rng.random() < 0.05,
+                            answers, lock)
                 time.sleep(0.02)
         done.set()
         killer.join()
+        assert answers["403"] == 0, answers  # an honest phone on the WiFi is always placed
         if not daemon.running:
-            restart(daemon, client)
+            restart(daemon, client, wifi)
         sim.faults.update(drop_probability=0.0, spike_arrest_probability=0.0)
         wait_for(lambda: not daemon.query("SELECT id FROM payments WHERE status = 'pending'"),
                  timeout=60, interval=0.5, message="every payment to end")
@@ -110,48 +149,53 @@ def test_chaos(tmp_path: Path) -> None:
         sim.stop()
 
 
-def purchase(daemon: Daemon, sim: DarajaSimulator, plan_id: int, phone: str, mac: str,
-             hang: bool, answers: Counter[str], lock: threading.Lock) -> None:
+def purchase(daemon: Daemon, sim: DarajaSimulator, wifi: Wifi, plan_id: int, phone: str,
+             mac: str, hang: bool, answers: Counter[str], lock: threading.Lock) -> None:
     if hang:
         sim.faults.update(timeout_next=1)
     for _ in range(100):  # the customer taps again while the daemon restarts
+        wifi.ready.wait(30)
+        device, generation = wifi.phone(mac)
         try:
-            response = daemon.post("/api/purchases", timeout=15,
-                                   json={"plan_id": plan_id, "phone": phone, "mac": mac,
-                                         "ip": "10.5.50.9"})
+            response = device.post(daemon.url("/api/purchases"), timeout=15,
+                                   json={"plan_id": plan_id, "phone": phone})
             outcome = str(response.status_code)
-            break
+            if not (outcome == "403" and wifi.rejoined_since(generation)):
+                break
+            outcome = "403 before the phone rejoined"
         except (requests.RequestException, DaemonError) as exc:  # killed or restarting
             outcome = type(exc).__name__
-            with lock:
-                answers[outcome] += 1
-            time.sleep(0.2)
+        with lock:
+            answers[outcome] += 1
+        time.sleep(0.2)
     with lock:
         answers[outcome] += 1
 
 
-def kill_now_and_then(daemon: Daemon, client: DarajaClient, seed: float, done: threading.Event,
-                      answers: Counter[str], lock: threading.Lock) -> None:
+def kill_now_and_then(daemon: Daemon, client: DarajaClient, wifi: Wifi, seed: float,
+                      done: threading.Event, answers: Counter[str],
+                      lock: threading.Lock) -> None:
     try:
-        _kill_now_and_then(daemon, client, seed, done, answers, lock)
+        _kill_now_and_then(daemon, client, wifi, seed, done, answers, lock)
     except BaseException as exc:  # surfaced by the test through `answers`
         with lock:
             answers[f"killer failed: {exc!r}"[:300]] += 1
         raise
 
 
-def _kill_now_and_then(daemon: Daemon, client: DarajaClient, seed: float,
+def _kill_now_and_then(daemon: Daemon, client: DarajaClient, wifi: Wifi, seed: float,
                        done: threading.Event, answers: Counter[str],
                        lock: threading.Lock) -> None:
     rng = random.Random(seed)
     for _ in range(KILLS):
         if done.wait(rng.uniform(1.0, 3.0)):
             return
+        wifi.ready.clear()  # the router simulator dies with the daemon
         daemon.kill()
         with lock:
             answers["kills"] += 1
         time.sleep(rng.uniform(0.0, 0.5))
-        restart(daemon, client)
+        restart(daemon, client, wifi)
 
 
 def unfound_money(daemon: Daemon, sim: DarajaSimulator) -> list[str]:
