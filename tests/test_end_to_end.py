@@ -1,5 +1,9 @@
 """The whole path, as outsiders see it: the real `hotspotd demo` process, bought through HTTP,
 checked with FreeRADIUS's radclient and the routeros-api library against the router simulator.
+
+A customer is a phone that joins the demo's WiFi (the router simulator's host table, through
+demo.json's router_status_url) at its own loopback address; the demo places each request
+by that address, never by a MAC the request names.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from typing import Any
 import pytest
 import requests
 import routeros_api
+from support.phones import join_router_page
 from support.radclient import run_radclient
+
+from hotspotd.simulators.phones import SimulatedPhone
 
 TEST_PHONE = "254708374149"
 PLAN_SECONDS = 1800  # the first demo plan: 30 minutes, KES 10, 1M/2M
@@ -58,17 +65,25 @@ def _wait_for_demo_json(path: Path, process: subprocess.Popen[bytes],
     pytest.fail(f"demo.json did not appear:\n{log_path.read_text()}")
 
 
-def buy(info: dict[str, Any], mac: str, ip: str, plan_id: int = 1) -> dict[str, Any]:
-    response = requests.post(info["portal_url"] + "api/purchases", timeout=15, json={
-        "plan_id": plan_id, "phone": TEST_PHONE, "mac": mac, "ip": ip})
+def join(info: dict[str, Any], mac: str) -> SimulatedPhone:
+    """A phone with `mac` joins the demo's WiFi at an address of its own."""
+    return join_router_page(info["router_status_url"], mac)
+
+
+def buy(info: dict[str, Any], phone: SimulatedPhone, plan_id: int = 1) -> dict[str, Any]:
+    response = phone.post(info["portal_url"] + "api/purchases", timeout=15, json={
+        "plan_id": plan_id, "phone": TEST_PHONE})
     assert response.status_code == 202, response.text
     purchase = response.json()
     assert purchase["status"] == "pending"
-    return wait_for(lambda: _finished(info, purchase["id"]), timeout=20)
+    return wait_for(lambda: _finished(info, phone, purchase["id"]), timeout=20)
 
 
-def _finished(info: dict[str, Any], purchase_id: str) -> dict[str, Any] | None:
-    body = requests.get(f"{info['portal_url']}api/purchases/{purchase_id}", timeout=5).json()
+def _finished(info: dict[str, Any], phone: SimulatedPhone,
+              purchase_id: str) -> dict[str, Any] | None:
+    response = phone.get(f"{info['portal_url']}api/purchases/{purchase_id}", timeout=5)
+    assert response.status_code == 200, response.text
+    body = response.json()
     return body if body["status"] != "pending" else None
 
 
@@ -117,23 +132,29 @@ def seconds_of(duration: str) -> int:
 
 
 def test_demo_json_lists_every_address(demo: dict[str, Any]) -> None:
-    for key in ("portal_url", "phone_url", "daraja_url", "database"):
+    for key in ("portal_url", "phone_url", "daraja_url", "router_status_url", "database"):
         assert demo[key]
     assert set(demo["radius"]) >= {"host", "auth_port", "acct_port", "secret", "mac_password"}
     assert set(demo["router"]) >= {"api_host", "api_port", "user", "password"}
     assert requests.get(demo["phone_url"], timeout=5).status_code == 200
     assert Path(demo["database"]).exists()
+    # This machine's browser is the demo's own phone: the router lists it at its address.
+    own = requests.get(demo["portal_url"] + "api/device", timeout=5)
+    assert own.status_code == 200, own.text
+    assert (own.json()["mac"], demo["demo_ip"]) == (demo["demo_mac"], "127.0.0.1")
 
 
 def test_buy_then_online_then_extend(demo: dict[str, Any]) -> None:
-    mac, ip = "AA:BB:CC:10:20:30", "10.5.50.77"
-    first = buy(demo, mac, ip)
+    mac = "AA:BB:CC:10:20:30"
+    phone = join(demo, mac)
+    first = buy(demo, phone)
     assert first["status"] == "completed", first
     assert abs(first["seconds_remaining"] - PLAN_SECONDS) <= 5
 
-    # The router simulator logged the device in through the RouterOS API.
+    # The router simulator logged the device in through the RouterOS API, at the address
+    # its requests came from.
     row = wait_for(lambda: host_for(demo, mac), timeout=10)
-    assert row["address"] == ip
+    assert row["address"] == phone.address
     assert abs(seconds_of(row["session-time-left"]) - PLAN_SECONDS) <= 5
 
     # An independent RADIUS client gets the same answer the router got.
@@ -144,7 +165,7 @@ def test_buy_then_online_then_extend(demo: dict[str, Any]) -> None:
     assert "Message-Authenticator" in reply.attributes, reply.output
 
     # Buying again stacks the time and the router's session is extended.
-    second = buy(demo, mac, ip)
+    second = buy(demo, phone)
     assert second["status"] == "completed", second
     assert abs(second["seconds_remaining"] - 2 * PLAN_SECONDS) <= 10
     extended = wait_for(lambda: (r := host_for(demo, mac)) and
@@ -154,7 +175,7 @@ def test_buy_then_online_then_extend(demo: dict[str, Any]) -> None:
     again = radius_login(demo, mac)
     assert abs(int(again.attributes["Session-Timeout"]) - 2 * PLAN_SECONDS) <= 10
 
-    device = requests.get(f"{demo['portal_url']}api/devices/{mac}", timeout=5).json()
+    device = phone.get(f"{demo['portal_url']}api/devices/{mac}", timeout=5).json()
     assert abs(device["seconds_remaining"] - 2 * PLAN_SECONDS) <= 10
     assert "phone" not in json.dumps(device)
 
@@ -167,8 +188,9 @@ def test_unknown_device_is_rejected(demo: dict[str, Any]) -> None:
 
 
 def test_bad_phone_is_a_clear_error(demo: dict[str, Any]) -> None:
-    response = requests.post(demo["portal_url"] + "api/purchases", timeout=5, json={
-        "plan_id": 1, "phone": "12345", "mac": "AA:BB:CC:10:20:31", "ip": "10.5.50.78"})
+    phone = join(demo, "AA:BB:CC:10:20:31")
+    response = phone.post(demo["portal_url"] + "api/purchases", timeout=5, json={
+        "plan_id": 1, "phone": "12345"})
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_phone"
