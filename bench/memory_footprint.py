@@ -9,8 +9,10 @@ daemon's alone) and keeps a steady load on it for `--seconds`:
 - RADIUS Access-Requests (MAC login of random entitled devices) at `--radius-rate` per
   second, each timed from send to reply (that gives the RADIUS p50/p99);
 - RADIUS accounting Interim-Updates at `--acct-rate` per second;
-- purchases at `--purchase-rate` per second: POST /api/purchases, approve on the simulator's
-  phone page; the daemon settles them by STK Query, grants, logs the device in by the API;
+- purchases at `--purchase-rate` per second, each from a new phone on the WiFi (its own MAC
+  and loopback address, in the MikroTik simulator's host table): POST /api/purchases from
+  its address, approve on the simulator's phone page; the daemon settles them by STK Query,
+  grants, logs the device in by the API;
 - a `/metrics` scrape every 5 s, as Prometheus would.
 
 The daemon's RSS is sampled from /proc every 0.2 s; the peak (VmHWM) is reported with the
@@ -47,6 +49,7 @@ from hotspotd.ops.install import to_toml
 from hotspotd.radius.dictionary import load_dictionary
 from hotspotd.simulators.daraja import DarajaSimulator
 from hotspotd.simulators.mikrotik import MikrotikSimulator
+from hotspotd.simulators.phones import join_wifi
 from hotspotd.store.db import Database
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -184,10 +187,13 @@ class RadiusLoad:
 
 
 class Purchases:
-    """Customers buying: POST /api/purchases, then approve on the simulator's phone page."""
+    """Customers buying, each from a phone of its own on the router's WiFi: POST
+    /api/purchases, then approve on the simulator's phone page."""
 
-    def __init__(self, portal_url: str, phone_url: str, database: Path) -> None:
+    def __init__(self, portal_url: str, phone_url: str, database: Path,
+                 router: MikrotikSimulator) -> None:
         self.portal_url, self.phone_url, self.database = portal_url, phone_url, database
+        self.router = router
         self.counts = {"sent": 0, "accepted": 0, "approved": 0, "errors": 0}
         self.stop = threading.Event()
 
@@ -206,9 +212,12 @@ class Purchases:
 
     def buy(self, http: requests.Session, index: int) -> None:
         self.counts["sent"] += 1
-        response = http.post(self.portal_url + "api/purchases", timeout=30, json={
-            "plan_id": 1, "phone": f"2547{20_000_000 + index:08d}",
-            "mac": mac_of(index, "02:CC"), "ip": f"10.9.{index >> 8 & 255}.{index & 255}"})
+        device = join_wifi(self.router, mac_of(index, "02:CC"))
+        try:
+            response = device.post(self.portal_url + "api/purchases", timeout=30,
+                                   json={"plan_id": 1, "phone": f"2547{20_000_000 + index:08d}"})
+        finally:
+            device.close()
         if response.status_code != 202:
             self.counts["errors"] += 1
             return
@@ -285,7 +294,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     process = subprocess.Popen([sys.executable, "-m", "hotspotd.cli", "run", "--config",
                                 str(config)], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        return measure(args, process, data_dir, daraja, auth_port, acct_port, seed_seconds)
+        return measure(args, process, data_dir, daraja, router, auth_port, acct_port,
+                       seed_seconds)
     finally:
         process.terminate()
         process.wait(30)
@@ -309,21 +319,22 @@ def wait_up(process: subprocess.Popen[bytes], data_dir: Path) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace, process: subprocess.Popen[bytes], data_dir: Path,
-            daraja: DarajaSimulator, auth_port: int, acct_port: int,
-            seed_seconds: float) -> dict[str, Any]:
+            daraja: DarajaSimulator, router: MikrotikSimulator, auth_port: int,
+            acct_port: int, seed_seconds: float) -> dict[str, Any]:
     started = time.monotonic()
     runtime = wait_up(process, data_dir)
     startup = time.monotonic() - started
     idle = memory_kib(process.pid)
     radius = RadiusLoad(auth_port, acct_port, args.devices)
-    buyers = Purchases(runtime["portal_url"], daraja.phone_url, data_dir / "hotspotd.sqlite3")
+    buyers = Purchases(runtime["portal_url"], daraja.phone_url, data_dir / "hotspotd.sqlite3",
+                       router)
     threads = [threading.Thread(target=radius.run, args=(args.radius_rate,
                                                          radius.access_request)),
                threading.Thread(target=radius.run, args=(args.acct_rate, radius.accounting)),
                threading.Thread(target=buyers.run, args=(args.purchase_rate,))]
     for thread in threads:
         thread.start()
-    peak_rss, scrape_seconds = watch(process.pid, runtime["portal_url"], args.seconds)
+    peak_rss, scrape_seconds = watch(process.pid, runtime, args.seconds)
     radius.stop.set()
     buyers.stop.set()
     for thread in threads:
@@ -338,15 +349,20 @@ def measure(args: argparse.Namespace, process: subprocess.Popen[bytes], data_dir
                   scrape_seconds=scrape_seconds)
 
 
-def watch(pid: int, portal_url: str, seconds: float) -> tuple[int, list[float]]:
-    """Sample the daemon's RSS every 0.2 s and scrape /metrics every 5 s, for `seconds`."""
+def watch(pid: int, runtime: dict[str, Any], seconds: float) -> tuple[int, list[float]]:
+    """Sample the daemon's RSS every 0.2 s and scrape /metrics every 5 s, for `seconds`
+    (on the portal's listener /metrics takes the daemon's metrics token)."""
+    token = runtime.get("metrics_token")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    metrics_url = runtime.get("admin_url", runtime["portal_url"]).split("/admin/")[0]
     peak_rss, scrape_seconds = 0, []
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         peak_rss = max(peak_rss, memory_kib(pid)["VmRSS"])
         if time.monotonic() - started > 5 * (len(scrape_seconds) + 1):
             scrape_started = time.monotonic()
-            requests.get(portal_url + "metrics", timeout=60).raise_for_status()
+            requests.get(metrics_url.rstrip("/") + "/metrics", headers=headers,
+                         timeout=60).raise_for_status()
             scrape_seconds.append(time.monotonic() - scrape_started)
         time.sleep(0.2)
     return peak_rss, scrape_seconds

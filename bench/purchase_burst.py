@@ -2,7 +2,10 @@
 
 Runs the demo appliance in this process (daemon, Daraja simulator, MikroTik simulator on
 loopback; the configuration's Daraja budget unless `--requests-per-minute` says otherwise)
-and sends `--purchases` purchases at the same moment, each for its own device and phone.
+and sends `--purchases` purchases at the same moment, each from its own device and for its
+own phone number. Every device is a simulated phone on the WiFi: its own MAC and loopback
+address (127.64.x.y), registered in the MikroTik simulator's host table, so the appliance
+places each purchase by its source address as it would a real phone's.
 A "phone" thread approves every STK prompt `--pin-delay` s after it reaches the simulator.
 
 Reported:
@@ -34,12 +37,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
 from benchstats import percentile
 
 from hotspotd.app import Appliance
 from hotspotd.billing.plans import seed_demo_plans
 from hotspotd.commands.demo import demo_config
+from hotspotd.simulators.phones import SimulatedPhone, join_wifi
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -79,12 +82,12 @@ class Phones(threading.Thread):
                         logging.debug("approve %s: %r", prompt["checkout_request_id"], exc)
 
 
-def buy(portal: str, index: int, start: threading.Event) -> dict[str, Any]:
+def buy(portal: str, index: int, device: SimulatedPhone,
+        start: threading.Event) -> dict[str, Any]:
     start.wait()
     sent = time.time()
-    response = requests.post(portal + "api/purchases", timeout=120, json={
-        "plan_id": 1, "phone": phone(index), "mac": mac(index),
-        "ip": f"10.6.{index // 250}.{index % 250 + 2}"})
+    response = device.post(portal + "api/purchases", timeout=120,
+                           json={"plan_id": 1, "phone": phone(index)})
     body = response.json() if response.headers.get("content-type", "").startswith(
         "application/json") else {}
     return {"index": index, "sent": sent, "answered": time.time(), "status": response.status_code,
@@ -138,8 +141,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         watch.start()
         start = threading.Event()
         portal = appliance.addresses["portal_url"]
+        devices = [join_wifi(appliance.router_simulator, mac(i)) for i in range(args.purchases)]
         with ThreadPoolExecutor(args.purchases) as pool:
-            futures = [pool.submit(buy, portal, i, start) for i in range(args.purchases)]
+            futures = [pool.submit(buy, portal, i, devices[i], start)
+                       for i in range(args.purchases)]
             time.sleep(0.5)  # every thread waits at the gate
             start.set()
             buys = [future.result() for future in futures]

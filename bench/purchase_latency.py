@@ -2,10 +2,14 @@
 
 Runs the whole demo appliance in this process (`Appliance(demo_config(...))`: daemon, Daraja
 simulator, MikroTik simulator, all on loopback), then plays `--concurrency` customers at
-once, each buying a plan for its own device (MAC) with its own M-Pesa number:
+once, each buying a plan for its own device with its own M-Pesa number. Each device is a
+simulated phone on the WiFi: its own MAC and loopback address (127.64.x.y) registered in the
+MikroTik simulator's host table; the appliance places its requests by their source address.
 
-1. `POST /api/purchases` to the real portal API over HTTP (the daemon stores the payment
-   and sends the STK push to the Daraja simulator before it answers);
+1. `POST /api/purchases` `{"plan_id", "phone"}` from the device's address to the real
+   portal API over HTTP (the daemon stores the payment and sends the STK push to the Daraja
+   simulator before it answers, or puts it in line for the Daraja budget: the customer
+   then waits for the push);
 2. after `--pin-delay` seconds, approves the prompt on the simulator's phone page over HTTP
    (`POST /phone/<CheckoutRequestID>/approve`), as the customer entering the PIN;
 3. waits until the MikroTik simulator has the device in `/ip/hotspot/active`.
@@ -47,6 +51,7 @@ from hotspotd.billing.plans import seed_demo_plans
 from hotspotd.commands.demo import demo_config
 from hotspotd.router.gateway import RouterGateway
 from hotspotd.simulators.daraja import simulator as daraja_simulator_module
+from hotspotd.simulators.phones import SimulatedPhone, join_wifi
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "purchase_latency.json"
@@ -127,8 +132,7 @@ class Probes:
 @dataclass
 class Purchase:
     index: int
-    mac: str
-    ip: str
+    device: SimulatedPhone
     phone: str
     started_at: float = 0.0
     answered_at: float = 0.0
@@ -138,13 +142,17 @@ class Purchase:
     online: bool = False
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def mac(self) -> str:
+        return self.device.mac
 
-def customer(index: int) -> Purchase:
-    """Device and phone of customer `index`: distinct MAC, IP and M-Pesa number each."""
-    mac = f"02:B0:00:00:{index >> 8 & 0xFF:02X}:{index & 0xFF:02X}"
-    ip = f"10.5.{50 + index // 250}.{2 + index % 250}"
+
+def customer(router: Any, index: int) -> Purchase:
+    """Customer `index`: a phone of its own on the WiFi (distinct MAC and address, in the
+    router's host table) and its own M-Pesa number."""
+    device = join_wifi(router, f"02:B0:00:00:{index >> 8 & 0xFF:02X}:{index & 0xFF:02X}")
     phone = f"2547{11_000_000 + index:08d}"  # no auto-answer: approved on the phone page
-    return Purchase(index, mac, ip, phone)
+    return Purchase(index, device, phone)
 
 
 class Customers:
@@ -182,11 +190,10 @@ class Customers:
         return purchase
 
     def _post_purchase(self, purchase: Purchase) -> None:
-        body = {"plan_id": self.plan_id, "phone": purchase.phone, "mac": purchase.mac,
-                "ip": purchase.ip}
+        body = {"plan_id": self.plan_id, "phone": purchase.phone}
         purchase.started_at = time.monotonic()
-        response = self._http().post(f"{self.portal_url}/api/purchases", json=body,
-                                     timeout=HTTP_TIMEOUT)
+        response = purchase.device.post(f"{self.portal_url}/api/purchases", json=body,
+                                        timeout=HTTP_TIMEOUT)
         purchase.answered_at = time.monotonic()
         purchase.http_status = response.status_code
         if response.status_code != 202:
@@ -194,12 +201,24 @@ class Customers:
                                    f"{response.text.strip()[:200]}")
             return
         purchase.public_id = response.json()["id"]
-        row = self.db.query_one("SELECT checkout_request_id FROM payments WHERE public_id = ?",
-                                (purchase.public_id,))
-        if row is None or not row["checkout_request_id"]:
-            purchase.errors.append("payment has no CheckoutRequestID after the push")
+        checkout = self._pushed(purchase.public_id)
+        if not checkout:
+            purchase.errors.append(f"no STK push within {self.online_timeout:.0f} s")
             return
-        purchase.checkout_request_id = row["checkout_request_id"]
+        purchase.checkout_request_id = checkout
+
+    def _pushed(self, public_id: str) -> str:
+        """The payment's CheckoutRequestID once its push is out: at once, or after its wait
+        in line for the Daraja budget ("" if not within the timeout)."""
+        deadline = time.monotonic() + self.online_timeout
+        while True:
+            row = self.db.query_one(
+                "SELECT checkout_request_id FROM payments WHERE public_id = ?", (public_id,))
+            if row is not None and row["checkout_request_id"]:
+                return str(row["checkout_request_id"])
+            if time.monotonic() >= deadline:
+                return ""
+            time.sleep(0.02)
 
     def _approve(self, purchase: Purchase) -> None:
         response = self._http().post(
@@ -361,7 +380,9 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=args.concurrency,
                                 thread_name_prefix="customer") as pool:
-            purchases = list(pool.map(customers.buy, map(customer, range(args.purchases))))
+            purchases = list(pool.map(customers.buy,
+                                      [customer(appliance.router_simulator, index)
+                                       for index in range(args.purchases)]))
         wall = time.monotonic() - started
         failures = [f"#{p.index} {p.mac}: {'; '.join(p.errors)}" for p in purchases if p.errors]
         failures += check_database(appliance, purchases)

@@ -3,7 +3,10 @@
 Runs the demo appliance in this process (daemon, Daraja simulator, MikroTik simulator on
 loopback; default settlement timings and Daraja budget unless overridden) and plays
 `--concurrency` customers buying `--purchases` plans, each with its own device and phone
-number. Each customer approves the STK prompt on the simulator after `--pin-delay` s.
+number. Each device is a simulated phone on the WiFi (its own MAC and loopback address,
+registered in the MikroTik simulator's host table): the appliance places its purchase by
+its source address. Each customer approves the STK prompt on the simulator after
+`--pin-delay` s.
 
 - paid: the simulator resolves the prompt (`resolved_at`, wall clock of this process);
 - online: the MikroTik simulator lists the device in `/ip/hotspot/active` (polled every
@@ -31,12 +34,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
 from benchstats import percentile
 
 from hotspotd.app import Appliance
 from hotspotd.billing.plans import seed_demo_plans
 from hotspotd.commands.demo import demo_config
+from hotspotd.simulators.phones import join_wifi
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -45,10 +48,11 @@ def one_purchase(appliance: Appliance, index: int, pin_delay: float) -> dict[str
     mac = f"02:00:00:00:{index // 256:02X}:{index % 256:02X}"
     phone = f"2547{11000000 + index:08d}"
     portal = appliance.addresses["portal_url"]
-    response = requests.post(portal + "api/purchases", timeout=60, json={
-        "plan_id": 1, "phone": phone, "mac": mac, "ip": f"10.5.{index // 250}.{index % 250 + 2}"})
-    response.raise_for_status()
     sim, router = appliance.daraja_simulator, appliance.router_simulator
+    device = join_wifi(router, mac)
+    response = device.post(portal + "api/purchases", timeout=60,
+                           json={"plan_id": 1, "phone": phone})
+    response.raise_for_status()
     checkout = None
     waited_until = time.time() + 300  # the purchase may wait in line for its push
     while checkout is None and time.time() < waited_until:
