@@ -287,6 +287,7 @@ class Appliance:
         self._stoppers.append(self.web.stop)
         self.addresses["portal_url"] = f"http://{local_host}:{port}/"
         log.info("web listening on %s:%s (callbacks %s)", host, port,
+        self._start_admin(context)  # the management side (issue 12)
                  "via " + cfg.public_url if cfg.public_url else "local only")
 
     def _portal_options(self) -> PortalOptions:
@@ -328,13 +329,44 @@ class Appliance:
 
     def _admin_options(self) -> AdminOptions:
         cfg = self.config.admin
-        key = generated_secrets.load_or_create(self.data_dir, ["admin.session_key"])
+        key = generated_secrets.load_or_create(self.data_dir, ["admin.session_key",
+                                                               "admin.metrics_token"])
         return AdminOptions(secret_key=key["admin.session_key"],
                             utc_offset_minutes=cfg.utc_offset_minutes,
                             login_attempts=cfg.login_attempts,
                             lockout_seconds=cfg.lockout_seconds,
                             session_hours=cfg.session_hours,
-                            public_url=self.config.web.public_url)
+                            public_url=self.config.web.public_url,
+                            metrics_token=cfg.metrics_token or key["admin.metrics_token"],
+                            own_listener=bool(cfg.host),
+                            setup_code_hours=cfg.setup_code_hours)
+
+    def _start_admin(self, context: WebContext) -> None:
+        """The owner UI's own listener when `[admin] host` is set (else it shares the
+        portal's), its address, and a one-time set-up code while no owner exists."""
+        from hotspotd.admin.accounts import owner_exists
+        from hotspotd.admin.setup_codes import issue_setup_code
+        from hotspotd.web import create_admin_app
+
+        cfg, options = self.config.admin, context.admin
+        self.addresses["admin_url"] = self.addresses["portal_url"] + "admin/"
+        self.addresses["metrics_token"] = options.metrics_token
+        if options.own_listener:
+            self.admin_web = ServedApp(
+                create_admin_app(context), cfg.host, cfg.port, threads=4, name="admin",
+                keep_forwarded_for=bool(self.config.web.trusted_proxies)).start()
+            self._stoppers.append(self.admin_web.stop)
+            host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else self.admin_web.host
+            host = f"[{host}]" if ":" in host else host
+            self.addresses["admin_url"] = f"http://{host}:{self.admin_web.port}/admin/"
+        if owner_exists(self.db):
+            return
+        code = issue_setup_code(self.db, now=time.time(), hours=options.setup_code_hours,
+                                issued_by="start")
+        self.addresses["owner_setup_code"] = code
+        log.warning("no owner account yet: create it at %ssetup with the one-time set-up"
+                    " code %s (valid %s h, once)", self.addresses["admin_url"], code,
+                    options.setup_code_hours)
 
     def _start_scheduler(self) -> None:
         self.scheduler.add_job(self.purchases.reconcile, "interval",

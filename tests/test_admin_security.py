@@ -1,6 +1,6 @@
 """The owner UI's locks, through the real HTTP server: no owner route without a session,
-CSRF on every change, lockout, read-only cashiers, local-only set-up, no secret in any answer
-or log line."""
+CSRF on every change, lockout per (account, address), read-only cashiers, set-up only with
+the printed one-time code, no secret in any answer or log line."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from support.admin_http import csrf_of, owner_session
 from support.appliance import running_appliance
 
 from hotspotd.admin.accounts import create_account
-from hotspotd.admin.security import is_local_address
+from hotspotd.admin.setup_codes import issue_setup_code
 from hotspotd.app import Appliance
+from hotspotd.daraja.sources import SourcePolicy
+from hotspotd.simulators.phones import SimulatedPhone
 from hotspotd.store.db import Database
 from hotspotd.web import create_app
 from hotspotd.web.context import WebContext
@@ -63,16 +65,22 @@ def login(base: str, username: str = OWNER, password: str = PASSWORD) -> request
     return owner_session(base, username, password)
 
 
-def test_first_visit_sets_up_the_owner_from_loopback(appliance: Appliance, base: str) -> None:
+def test_first_visit_sets_up_the_owner_with_the_printed_code(appliance: Appliance,
+                                                             base: str) -> None:
+    code = appliance.addresses["owner_setup_code"]  # printed at start (runtime.json too)
     session = requests.Session()
     first = session.get(base, timeout=5)
     assert first.url == base + "setup" and "create the owner account" in first.text
     token = csrf_of(first.text)
+    form = {"username": OWNER, "password": PASSWORD, "confirm": PASSWORD, "csrf_token": token}
+    for wrong in ({}, {"setup_code": "AAAA-BBBB-CCCC-DDDD"}):  # 2 of the 3 allowed
+        refused = session.post(base + "setup", timeout=5, data={**form, **wrong})
+        assert refused.status_code == 403 and "set-up code is wrong" in refused.text
+    assert appliance.db.query_one("SELECT COUNT(*) FROM admin_accounts")[0] == 0
     weak = session.post(base + "setup", timeout=5, data={
-        "username": OWNER, "password": "short", "confirm": "short", "csrf_token": token})
-    assert weak.status_code == 400 and "at least 10" in weak.text
-    made = session.post(base + "setup", timeout=10, data={
-        "username": OWNER, "password": PASSWORD, "confirm": PASSWORD, "csrf_token": token})
+        **form, "password": "short", "confirm": "short", "setup_code": code})
+    assert weak.status_code == 400 and "at least 10" in weak.text  # the code is not spent
+    made = session.post(base + "setup", timeout=10, data={**form, "setup_code": code.lower()})
     assert made.url == base and "Dashboard" in made.text
     # Once an owner exists, set-up is closed for good.
     again = requests.get(base + "setup", timeout=5)
@@ -81,25 +89,38 @@ def test_first_visit_sets_up_the_owner_from_loopback(appliance: Appliance, base:
                    now=time.time())
 
 
-def test_setup_is_refused_from_outside_the_local_network(
-        appliance: Appliance, tmp_path: Path) -> None:
-    assert is_local_address("127.0.0.1") and is_local_address("192.168.88.10")
-    assert is_local_address("10.5.50.2") and is_local_address("::1")
-    assert not is_local_address("41.90.64.5") and not is_local_address("8.8.8.8")
+def test_setup_needs_the_code_from_every_address(appliance: Appliance, tmp_path: Path) -> None:
+    """A private or loopback source address proves nothing: customers have private ones."""
     db = Database(tmp_path / "fresh.sqlite3").open()
-    app = create_app(WebContext(db=db, purchases=appliance.purchases, venue_name="Cafe",
-                                callback_token="t"))
-    outside = app.test_client().get("/admin/setup", environ_base={"REMOTE_ADDR": "41.90.64.5"})
-    assert outside.status_code == 403
-    inside = app.test_client().get("/admin/setup", environ_base={"REMOTE_ADDR": "10.0.0.9"})
-    assert inside.status_code == 200
+    app = create_app(context_for(appliance, db))
+    code = issue_setup_code(db, now=time.time(), hours=1, issued_by="test")
+    for address in ("127.0.0.1", "10.0.0.9", "192.168.88.10", "41.90.64.5"):
+        client = app.test_client()
+        page = client.get("/admin/setup", environ_base={"REMOTE_ADDR": address})
+        assert page.status_code == 200
+        form = {"username": OWNER, "password": PASSWORD, "confirm": PASSWORD,
+                "csrf_token": csrf_of(page.get_data(as_text=True))}
+        refused = client.post("/admin/setup", data=form, environ_base={"REMOTE_ADDR": address})
+        assert refused.status_code == 403, address
+    assert db.query_one("SELECT COUNT(*) FROM admin_accounts")[0] == 0
+    client = app.test_client()
+    page = client.get("/admin/setup", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    made = client.post("/admin/setup", environ_base={"REMOTE_ADDR": "10.0.0.9"}, data={
+        "username": OWNER, "password": PASSWORD, "confirm": PASSWORD, "setup_code": code,
+        "csrf_token": csrf_of(page.get_data(as_text=True))})
+    assert made.status_code == 303 and db.query_one(
+        "SELECT COUNT(*) FROM admin_accounts WHERE role = 'owner'")[0] == 1
     db.close()
+
+
+def context_for(appliance: Appliance, db: Database) -> WebContext:
+    return WebContext(db=db, purchases=appliance.purchases, venue_name="Cafe",
+                      callback_token="t", locator=appliance.locator, web_sources=SourcePolicy())
 
 
 def admin_rules(appliance: Appliance, tmp_path: Path) -> list[tuple[str, str]]:
     db = Database(tmp_path / "rules.sqlite3").open()
-    app = create_app(WebContext(db=db, purchases=appliance.purchases, venue_name="Cafe",
-                                callback_token="t"))
+    app = create_app(context_for(appliance, db))
     found = []
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/admin") or rule.endpoint in ("admin.login", "admin.setup"):
@@ -183,7 +204,8 @@ def test_cashier_can_look_but_not_change(appliance: Appliance, base: str) -> Non
     assert appliance.db.query_one("SELECT 1 FROM plans WHERE name = 'Cashier plan'") is None
 
 
-def test_wrong_passwords_lock_the_username_out(appliance: Appliance, base: str) -> None:
+def test_wrong_passwords_lock_the_username_out_from_that_address_only(
+        appliance: Appliance, base: str) -> None:
     session = requests.Session()
     token = csrf_of(session.get(base + "login", timeout=5).text)
     for _ in range(3):
@@ -193,9 +215,15 @@ def test_wrong_passwords_lock_the_username_out(appliance: Appliance, base: str) 
     locked = session.post(base + "login", timeout=10, data={
         "username": CASHIER, "password": CASHIER_PASSWORD, "csrf_token": token})
     assert locked.status_code == 429 and "Too many wrong passwords" in locked.text
+    assert int(locked.headers["Retry-After"]) > 500
     failures = appliance.db.query_one("SELECT COUNT(*) FROM admin_audit WHERE"
                                       " action = 'login.failed' AND username = ?", (CASHIER,))
     assert failures[0] >= 3
+    elsewhere = SimulatedPhone("AA:BB:CC:00:06:77", "127.0.6.77").session  # another address
+    token = csrf_of(elsewhere.get(base + "login", timeout=5).text)
+    done = elsewhere.post(base + "login", timeout=10, data={
+        "username": CASHIER, "password": CASHIER_PASSWORD, "csrf_token": token})
+    assert done.url == base and "Dashboard" in done.text
 
 
 def test_secrets_never_appear_in_any_response_or_log(

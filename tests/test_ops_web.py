@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.appliance import running_appliance
 
 from hotspotd.app import Appliance
+from hotspotd.simulators.phones import join_wifi
 
 MAC = "AA:BB:CC:00:07:01"
 
@@ -22,8 +23,19 @@ def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
         yield running
 
 
+def bearer(appliance: Appliance) -> dict[str, str]:
+    """The management side's token: /metrics and /healthz's detail on the portal listener."""
+    return {"Authorization": f"Bearer {appliance.addresses['metrics_token']}"}
+
+
+def healthz(appliance: Appliance, query: str = "") -> requests.Response:
+    return requests.get(appliance.addresses["portal_url"] + "healthz" + query,
+                        headers=bearer(appliance), timeout=5)
+
+
 def scrape(appliance: Appliance) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    response = requests.get(appliance.addresses["portal_url"] + "metrics", timeout=10)
+    response = requests.get(appliance.addresses["portal_url"] + "metrics",
+                            headers=bearer(appliance), timeout=10)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=")
     samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
@@ -37,12 +49,12 @@ def scrape(appliance: Appliance) -> dict[str, dict[tuple[tuple[str, str], ...], 
 
 def buy(appliance: Appliance, phone: str) -> dict[str, object]:
     url = appliance.addresses["portal_url"]
-    created = requests.post(url + "api/purchases", json={
-        "plan_id": 1, "phone": phone, "mac": MAC, "ip": "10.5.50.9"}, timeout=10)
+    device = join_wifi(appliance.router_simulator, MAC)  # placed by its source address
+    created = device.post(url + "api/purchases", json={"plan_id": 1, "phone": phone})
     assert created.status_code == 202, created.text
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        body = requests.get(f"{url}api/purchases/{created.json()['id']}", timeout=5).json()
+        body = device.get(f"{url}api/purchases/{created.json()['id']}", timeout=5).json()
         if body["status"] != "pending":
             return body
         time.sleep(0.1)
@@ -50,7 +62,7 @@ def buy(appliance: Appliance, phone: str) -> dict[str, object]:
 
 
 def test_healthz_ready_with_every_check(appliance: Appliance) -> None:
-    response = requests.get(appliance.addresses["portal_url"] + "healthz", timeout=5)
+    response = healthz(appliance)
     body = response.json()
     assert response.status_code == 200, body
     assert body["ok"] is body["live"] is body["ready"] is True
@@ -59,13 +71,24 @@ def test_healthz_ready_with_every_check(appliance: Appliance) -> None:
         set(body["checks"])
     live = requests.get(appliance.addresses["portal_url"] + "healthz?live", timeout=5)
     assert live.status_code == 200 and live.json() == {"ok": True, "live": True}
+    anyone = requests.get(appliance.addresses["portal_url"] + "healthz", timeout=5)
+    assert anyone.status_code == 200
+    assert anyone.json() == {"ok": True, "live": True, "ready": True}  # no detail
+
+
+def test_metrics_need_the_token_on_the_portal_listener(appliance: Appliance) -> None:
+    url = appliance.addresses["portal_url"] + "metrics"
+    assert requests.get(url, timeout=5).status_code == 401
+    wrong = requests.get(url, headers={"Authorization": "Bearer not-it"}, timeout=5)
+    assert wrong.status_code == 401 and "hotspotd_" not in wrong.text
+    assert requests.get(url, headers=bearer(appliance), timeout=10).status_code == 200
 
 
 def test_healthz_not_ready_names_the_reason(appliance: Appliance) -> None:
     radius = appliance.radius
     appliance.radius = None  # type: ignore[assignment]  # as if RADIUS had not come up
     try:
-        response = requests.get(appliance.addresses["portal_url"] + "healthz", timeout=5)
+        response = healthz(appliance)
         problems = appliance.ops.problems()
     finally:
         appliance.radius = radius
@@ -84,7 +107,7 @@ def test_healthz_warns_when_the_router_is_stuck(appliance: Appliance) -> None:
                      " 'pending', 3, ?, 'connection refused', ?)",
                      ("AA:BB:CC:00:07:99", "10.5.50.99", now + 3600, now - 900))
     try:
-        body = requests.get(appliance.addresses["portal_url"] + "healthz", timeout=5).json()
+        body = healthz(appliance).json()
         assert body["ready"] is True
         assert body["warnings"] and body["warnings"][0].startswith("router: 1 router change")
         assert "connection refused" in body["warnings"][0]

@@ -71,21 +71,41 @@ def _check_username(username: str) -> str:
     return name
 
 
-def create_account(db: Database, *, username: str, password: str, role: str = "owner",
-                   now: float) -> None:
-    """Store a new account. Raises AccountExists, WeakPassword or AdminError."""
+@dataclass(frozen=True)
+class NewAccount:
+    """A checked username, role and password hash, ready to be inserted."""
+
+    username: str
+    role: str
+    password_hash: str
+
+
+def prepare_account(username: str, password: str, role: str = "owner") -> NewAccount:
+    """Check and hash. Raises WeakPassword or AdminError."""
     name = _check_username(username)
     if role not in ROLES:
         raise AdminError(f"A role is one of {', '.join(ROLES)}.")
     check_password_strength(password, name)
-    password_hash = _HASHER.hash(password)
+    return NewAccount(name, role, _HASHER.hash(password))
+
+
+def insert_account(conn: sqlite3.Connection, account: NewAccount, now: float) -> int:
+    """Insert inside the caller's transaction; returns the id. Raises AccountExists."""
     try:
-        with db.write() as conn:
-            conn.execute("INSERT INTO admin_accounts (username, password_hash, role,"
-                         " created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                         (name, password_hash, role, now, now))
+        cursor = conn.execute("INSERT INTO admin_accounts (username, password_hash, role,"
+                              " created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                              (account.username, account.password_hash, account.role, now, now))
     except sqlite3.IntegrityError:
-        raise AccountExists(f"An account named {name!r} exists already.") from None
+        raise AccountExists(f"An account named {account.username!r} exists already.") from None
+    return int(cursor.lastrowid or 0)
+
+
+def create_account(db: Database, *, username: str, password: str, role: str = "owner",
+                   now: float) -> None:
+    """Store a new account. Raises AccountExists, WeakPassword or AdminError."""
+    account = prepare_account(username, password, role)
+    with db.write() as conn:
+        insert_account(conn, account, now)
 
 
 def verify_login(db: Database, username: str, password: str, now: float) -> Account | None:

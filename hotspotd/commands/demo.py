@@ -98,6 +98,8 @@ def demo_info(appliance: Appliance, browser: str) -> dict[str, object]:
         "test_phone": TEST_NUMBER,
         "demo_mac": DEMO_MAC,
         "demo_ip": browser,
+        "admin_url": addresses["admin_url"],
+        "owner_setup_code": addresses.get("owner_setup_code", ""),
     }
 
 
@@ -110,6 +112,9 @@ def describe(info: dict[str, object]) -> str:
     return "\n".join([
         "hotspotd demo is running.",
         f"  Portal (this browser is phone {info['demo_mac']} at {info['demo_ip']}): {portal}",
+        f"  Owner UI:                        {info['admin_url']}",
+        *([f"    first visit: the one-time set-up code {info['owner_setup_code']}"]
+          if info["owner_setup_code"] else []),
         f"  M-Pesa phone (approve prompts):  {info['phone_url']}",
         f"  Router simulator, active hosts:  {info['router_status_url']}",
         f"  Daraja simulator:                {info['daraja_url']}",

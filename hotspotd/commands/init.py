@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 from hotspotd.admin.accounts import AdminError, create_account, owner_exists
+from hotspotd.admin.setup_codes import issue_setup_code
 from hotspotd.commands.common import fail
-from hotspotd.config import ConfigError, load_config
+from hotspotd.config import Config, ConfigError, load_config
 from hotspotd.ops.install import (
     InitError,
     InitPlan,
@@ -111,23 +112,32 @@ def ask_secret(env: dict[str, str] | os._Environ[str], section: str, name: str) 
 
 def create_owner(args: argparse.Namespace, plan: InitPlan,
                  env: dict[str, str] | os._Environ[str]) -> str:
-    if args.no_owner:
-        return "owner account: not created (--no-owner); the owner UI asks on first visit"
     config = load_config(plan.config_path, env={})
     db = Database(config.database.path).open()
     try:
         if owner_exists(db):
             return "owner account: one exists already, left as it is"
+        if args.no_owner:
+            return setup_code_message(db, config, "--no-owner")
         password = env.get("HOTSPOTD_OWNER_PASSWORD", "")
         if not password and sys.stdin.isatty():
             password = getpass.getpass(f"password for the owner account {args.owner!r}: ")
             if getpass.getpass("again: ") != password:
                 raise InitError("the two passwords differ; run hotspotd init --force again")
         if not password:
-            return ("owner account: not created (no HOTSPOTD_OWNER_PASSWORD and no terminal);"
-                    " the owner UI asks on first visit")
+            return setup_code_message(db, config, "no HOTSPOTD_OWNER_PASSWORD and no terminal")
         create_account(db, username=args.owner, password=password, role="owner",
                        now=time.time())
     finally:
         db.close()
     return f"owner account: {args.owner!r} created"
+
+
+def setup_code_message(db: Database, config: Config, why: str) -> str:
+    """No owner yet: a one-time code for the owner UI's set-up page (printed, not kept)."""
+    hours = config.admin.setup_code_hours
+    code = issue_setup_code(db, now=time.time(), hours=hours, issued_by="init")
+    print(f"hotspotd: owner set-up code {code}", file=sys.stderr, flush=True)
+    return (f"owner account: not created ({why}). The owner UI's set-up page (/admin/setup)"
+            f" asks for the one-time code {code}: it works once, within {hours} h;"
+            " `hotspotd run` prints a new one at each start while no owner exists.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from hotspotd import __version__
 from hotspotd.commands.common import (
@@ -52,6 +53,7 @@ def run_appliance(config: Config) -> int:
         log.exception("start-up failed")
         appliance.stop()
         return 1
+    print_setup_code(appliance.addresses)
     # systemd (Type=notify): every listener is up; then ping the watchdog while healthy.
     notifier.ready(f"serving {appliance.addresses['portal_url']}")
     wait_for_stop(Watchdog(notifier, appliance.ops.problems).tick)
@@ -61,3 +63,12 @@ def run_appliance(config: Config) -> int:
     notifier.close()
     log.info("hotspotd stopped")
     return 0
+
+
+def print_setup_code(addresses: dict[str, object]) -> None:
+    """While no owner account exists: the one-time code for the owner UI's set-up page, on
+    stderr (the console, or the journal under systemd) besides the log line."""
+    code = addresses.get("owner_setup_code")
+    if code:
+        print(f"hotspotd: no owner account yet. Open {addresses['admin_url']}setup and enter"
+              f" the one-time set-up code {code}", file=sys.stderr, flush=True)

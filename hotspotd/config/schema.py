@@ -140,7 +140,7 @@ SECTIONS: dict[str, str] = {
     "radius": "RADIUS server the MikroTik hotspot authenticates against.",
     "router": "RouterOS API connection to the MikroTik router.",
     "simulators": 'Embedded simulators, started for any backend = "simulator".',
-    "admin": "The venue owner's web UI under /admin/.",
+    "admin": "The venue owner's web UI under /admin/ (the management side).",
     "backup": "Scheduled backups of the database (SQLite online backup, with rotation).",
     "privacy": "Personal data (Kenya Data Protection Act): how long phone numbers are kept.",
     "alerts": "Owner alerts (router unreachable, Daraja failing, payments failing, disk low)"
@@ -331,9 +331,12 @@ SCHEMA: tuple[Option, ...] = (
            "The venue's time zone as minutes east of UTC (Kenya: 180): where the owner UI's"
            " days and hours begin."),
     Option("admin", "login_attempts", 5, POSITIVE_INT,
-           "Wrong passwords allowed per username (and 4x that per address) before lockout."),
+           "Wrong passwords allowed per username from one address (and 4x that per address"
+           " for all usernames) before that address waits; other addresses are not affected,"
+           " so nobody on the WiFi can lock the owner out. Also wrong set-up codes per"
+           " address."),
     Option("admin", "lockout_seconds", 900, POSITIVE_INT,
-           "How long a username or address stays locked out after too many wrong passwords."),
+           "How long an address waits after too many wrong passwords or set-up codes."),
     Option("admin", "session_hours", 12, POSITIVE_INT,
            "An owner UI login lasts this long."),
     Option("backup", "enabled", True, BOOL, "Take a backup of the database every interval."),
@@ -371,6 +374,23 @@ SCHEMA: tuple[Option, ...] = (
     Option("alerts", "sms_username", "", STR, "Africa's Talking application username."),
     Option("alerts", "sms_api_key", "", STR, "Africa's Talking API key.", secret=True),
     Option("alerts", "sms_sender", "", STR, "Sender ID or short code; empty: the default."),
+    Option("admin", "host", "", STR,
+           "The management side: listen address of a listener of its own for the owner UI,"
+           " /metrics and the detail of /healthz (e.g. an address on the office network, or"
+           " 127.0.0.1 behind an SSH tunnel); the customers' listener then answers 404 for"
+           " /admin/ and /metrics. Empty: the owner UI shares the portal's listener, where"
+           " anyone on the WiFi can reach its login page (passwords and the login limits"
+           " still hold; /metrics and the detail of /healthz need metrics_token there)."),
+    Option("admin", "port", 8081, PORT,
+           "Port of the management listener (with host set); 0 picks a free port."),
+    Option("admin", "metrics_token", "", STR,
+           "Bearer token for /metrics and the detail of /healthz on the portal's listener"
+           " (Authorization: Bearer <token>). Empty: generated once and kept in the data"
+           " directory's generated-secrets.json.", secret=True),
+    Option("admin", "setup_code_hours", 24, POSITIVE_INT,
+           "While no owner account exists, `hotspotd init`, `run` and `demo` print a one-time"
+           " set-up code; the owner UI's first-run page asks for it. It expires after this"
+           " many hours (a restart prints a new one)."),
     Option("alerts", "customer_receipts", False, BOOL,
            "Also send each paying customer an SMS receipt (needs backend = \"sms\")."),
     Option("alerts", "email_host", "localhost", NON_EMPTY_STR, "SMTP server."),

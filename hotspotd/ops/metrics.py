@@ -11,6 +11,7 @@ requests/errors from the thin wrappers in `hotspotd.ops.instrument`. Every name 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -30,6 +31,38 @@ from hotspotd.store.db import Database
 
 SETTLEMENT_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 EVENT_BATCH = 50_000
+# Label values come from a fixed vocabulary: a rejection's reason text names TransIDs,
+# CheckoutRequestIDs, amounts, addresses and whatever a malformed body said, none of which
+# belongs in a metric (privacy, and one series per payment).
+REJECTION_REASONS = (
+    ("source address not in the allow-list", "source_not_allowed"),
+    ("body too large", "body_too_large"),
+    ("body is not JSON", "not_json"),
+    ("malformed", "malformed"),
+    ("arrived on the callback path of channel", "wrong_channel"),
+    ("claims result", "result_contradicted"),
+    ("claimed result", "result_contradicted"),
+    ("failure for an unknown CheckoutRequestID", "unknown_checkout"),
+    ("STK Query could not confirm", "unconfirmed"),
+    ("claimed values", "values_differ"),
+    ("Pull Transactions of channel", "not_in_pull"),
+    ("C2B confirmation from an untrusted source", "unverifiable"),
+)
+_RESULT_CODE = re.compile(r"^[0-9A-Za-z._]{1,16}$")
+
+
+def reason_label(reason: str | None) -> str:
+    """A rejection's reason as one of a fixed set of label values ("other" if unknown)."""
+    text = (reason or "").strip()
+    return next((label for prefix, label in REJECTION_REASONS if text.startswith(prefix)),
+                "other")
+
+
+def result_code_label(code: object) -> str:
+    """A Daraja result code ("0", "1032", "500.001.1001") or an error class name; anything
+    else (long, or with spaces) is "other"."""
+    text = str(code or "")
+    return text if not text or _RESULT_CODE.match(text) else "other"
 
 
 class EventTally:
@@ -58,7 +91,7 @@ class EventTally:
             if row["kind"] in ("payment.settled", "push.rejected"):
                 detail = json.loads(row["detail"] or "{}")
                 status = detail.get("status", "failed")
-                self.purchases[status, str(detail.get("result_code") or "")] += 1
+                self.purchases[status, result_code_label(detail.get("result_code"))] += 1
                 if row["created_at"] is not None:
                     self._observe(row["at"] - row["created_at"])
             elif row["kind"] == "payment.expired":
@@ -172,8 +205,11 @@ class ApplianceCollector(Collector):
                                  " GROUP BY kind, reason")
         except Exception:  # the table comes with migration 0003
             rows = []
+        counts: Counter[tuple[str, str]] = Counter()
         for row in rows:
-            family.add_metric([row["kind"], row["reason"]], row["n"])
+            counts[str(row["kind"]), reason_label(row["reason"])] += row["n"]
+        for (kind, reason), count in sorted(counts.items()):
+            family.add_metric([kind, reason], count)
         yield family
 
     def _count(self, sql: str, params: tuple[Any, ...] = ()) -> int:

@@ -1,20 +1,35 @@
 """The venue owner's web UI under /admin/: one blueprint, nothing reachable without a session.
 
-Sessions are Flask's signed cookies (HttpOnly, SameSite=Strict, path /admin, a persisted
-generated key); every POST carries a CSRF token bound to the session; cashiers may only
-look. The pages live in the modules imported at the bottom of this file.
+It is served on the management listener (`[admin] host`/`port`) when there is one, else on
+the portal's. Sessions are Flask's signed cookies (HttpOnly, SameSite=Strict, path /admin, a
+persisted generated key, Secure when served over https); every POST carries a CSRF token
+bound to the session (the CSRF token lives in that cookie); cashiers may only look. The
+pages live in the modules imported at the bottom of this file.
 """
 
 from __future__ import annotations
 
 import calendar
+import ipaddress
 import secrets
 import time
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.blueprints import BlueprintSetupState
+from flask.sessions import SecureCookieSessionInterface
 
 from hotspotd.admin.accounts import Account, get_account
 from hotspotd.admin.actions import Actor
@@ -22,7 +37,9 @@ from hotspotd.admin.exports import iso
 from hotspotd.admin.security import CSRF_FIELD, CSRF_HEADER, csrf_matches, new_csrf_token
 from hotspotd.billing.errors import BillingError
 from hotspotd.router.durations import format_duration
+from hotspotd.web import SIDE_KEY
 from hotspotd.web.context import web_context
+from hotspotd.web.device import source_address
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -38,14 +55,42 @@ SECURITY_HEADERS = {
 }
 
 
+class _AdminSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, Secure whenever the page was served over https."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return served_over_https()
+
+
+def served_over_https() -> bool:
+    """https to the browser: TLS here, `X-Forwarded-Proto: https` from one of `[web]
+    trusted_proxies`, or (on the portal's listener) an https `[web] public_url`."""
+    if request.scheme == "https":
+        return True
+    ctx = web_context()
+    if current_app.extensions.get(SIDE_KEY) != "management" and \
+            ctx.admin.public_url.startswith("https://"):
+        return True
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return proto == "https" and _peer_is_trusted_proxy(ctx.web_sources.trusted_proxies)
+
+
+def _peer_is_trusted_proxy(proxies: tuple[Any, ...]) -> bool:
+    try:
+        peer = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return any(peer in network for network in proxies)
+
+
 @blueprint.record_once
 def _configure_sessions(state: BlueprintSetupState) -> None:
     app: Flask = state.app
     options = app.extensions["hotspotd"].admin
     app.secret_key = options.secret_key or secrets.token_urlsafe(32)
+    app.session_interface = _AdminSessions()
     app.config.update(SESSION_COOKIE_NAME="hotspotd_admin", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/admin",
-                      SESSION_COOKIE_SECURE=options.public_url.startswith("https://"),
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=options.session_hours))
 
 
@@ -120,8 +165,13 @@ def page(template: str, **values: Any) -> str:
                            account=g.get("account"), csrf_token=csrf_token(), **values)
 
 
+def client_address() -> str:
+    """Who is asking: the peer, or X-Forwarded-For from `[web] trusted_proxies` only."""
+    return source_address()
+
+
 def actor() -> Actor:
-    return Actor(g.account.username, request.remote_addr, web_context().now())
+    return Actor(g.account.username, client_address(), web_context().now())
 
 
 @blueprint.errorhandler(BillingError)

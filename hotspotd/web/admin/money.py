@@ -15,7 +15,7 @@ from hotspotd.admin.devices import unresolved_unmatched
 from hotspotd.admin.payments_view import STATUSES, PaymentQuery, payment_story, search_payments
 from hotspotd.admin.reports import dashboard_figures, purchases_per_hour
 from hotspotd.admin.security import mask_phone
-from hotspotd.web.admin import actor, blueprint, page, parse_day
+from hotspotd.web.admin import actor, blueprint, client_address, page, parse_day
 from hotspotd.web.context import web_context
 
 
@@ -27,7 +27,7 @@ def _show_phones() -> bool:
         with ctx.db.write() as conn:
             record_audit(conn, at=ctx.now(), username=g.account.username,
                          action="phones.reveal", target=request.path,
-                         source_ip=request.remote_addr)
+                         source_ip=client_address())
     return wanted
 
 
@@ -83,7 +83,7 @@ def requery(payment_id: int) -> Any:
     settlement = ctx.purchases.query_payment(payment_id)
     with ctx.db.write() as conn:
         record_audit(conn, at=ctx.now(), username=g.account.username, action="payment.requery",
-                     target=str(payment_id), source_ip=request.remote_addr,
+                     target=str(payment_id), source_ip=client_address(),
                      after={"outcome": settlement.outcome if settlement else "no answer"})
     if settlement is None:
         flash("M-Pesa has no final answer yet (or the payment was already settled).")

@@ -19,7 +19,7 @@ from hotspotd.billing.channels import (
     remove_channel,
     set_active_channel,
 )
-from hotspotd.web.admin import actor, blueprint, page, start_session
+from hotspotd.web.admin import actor, blueprint, client_address, page, start_session
 from hotspotd.web.context import WebContext, web_context
 
 LIVE_NOTE = {
@@ -93,7 +93,7 @@ def save_settings(group: str) -> Any:
     ctx = web_context()
     try:
         changed = _store().save(group, request.form, username=g.account.username,
-                                now=ctx.now(), source_ip=request.remote_addr)
+                                now=ctx.now(), source_ip=client_address())
     except SettingsRefused as exc:
         submitted = {s.key: request.form.get(s.field, "") for s in SETTINGS
                      if s.group == group and s.kind not in ("secret", "bool")}
@@ -204,7 +204,7 @@ def _audit(action: str, target: str, *, before: Any = None, after: Any = None) -
     ctx = web_context()
     with ctx.db.write() as conn:
         record_audit(conn, at=ctx.now(), username=g.account.username, action=action,
-                     target=target, before=before, after=after, source_ip=request.remote_addr)
+                     target=target, before=before, after=after, source_ip=client_address())
 
 
 @blueprint.post("/settings/accounts")
