@@ -30,7 +30,7 @@ from hotspotd.billing.mpesa_setup import build_mpesa, request_budget
 from hotspotd.config import Config, check_production
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.sources import SourcePolicy
-from hotspotd.httpserver import ServedApp, bind_tcp
+from hotspotd.httpserver import ListenerLimits, ServedApp, bind_tcp
 from hotspotd.ops.lock import DataDirLock
 from hotspotd.ops.runtime import ApplianceOps
 from hotspotd.radius.coa import CoaClient
@@ -283,7 +283,8 @@ class Appliance:
                              settings=self.settings)
         self.web = ServedApp(create_app(context), sock=sock, name="web",
                              keep_forwarded_for=bool(self.config.daraja.trusted_proxies
-                                                       or cfg.trusted_proxies)).start()
+                                                       or cfg.trusted_proxies),
+                             limits=ListenerLimits.from_config(self.config)).start()
         self._stoppers.append(self.web.stop)
         self.addresses["portal_url"] = f"http://{local_host}:{port}/"
         log.info("web listening on %s:%s (callbacks %s)", host, port,

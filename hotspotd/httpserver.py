@@ -2,7 +2,9 @@
 
 Every HTTP listener of the project (the daemon's web, the Daraja simulator, the router
 simulator's status page) runs through `ServedApp`, so each can bind port 0 in tests and
-report the port it really got.
+report the port it really got, and each holds `ListenerLimits` against a hostile client
+(hotspotd/http_limits.py): a per-client connection cap, header/body/idle deadlines and
+header/body size limits enforced while reading.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from waitress.server import create_server
+from waitress.adjustments import Adjustments
+from waitress.task import ThreadedTaskDispatcher
+
+from hotspotd.http_limits import LimitedServer, ListenerCounters, ListenerLimits
 
 log = logging.getLogger(__name__)
 
-# Open connections per listener (waitress's default is 100). A busy venue's phones keep
-# connections alive and each open portal page holds one long poll; past the limit waitress
-# stops accepting until one closes. Far below the unit's LimitNOFILE (4096).
-CONNECTION_LIMIT = 500
+# How long the server loop sleeps in poll() when nothing happens. Waitress takes an int
+# (0.1 became 0: every idle listener spun a CPU core); the deadlines are checked on each
+# wake-up, so one second is also their resolution.
+LOOP_TIMEOUT_SECONDS = 1
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:
@@ -42,16 +47,25 @@ class ServedApp:
 
     def __init__(self, app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0,
                  *, threads: int = 8, name: str = "http",
-                 sock: socket.socket | None = None, keep_forwarded_for: bool = False) -> None:
+                 sock: socket.socket | None = None, keep_forwarded_for: bool = False,
+                 limits: ListenerLimits | None = None) -> None:
         # keep_forwarded_for: pass X-Forwarded-For through to the app (the M-Pesa callbacks
         # believe it only from their configured proxies); otherwise waitress drops it.
         self.name = name
+        self.limits = limits if limits is not None else ListenerLimits()
+        self.counters = ListenerCounters()
         listening = sock if sock is not None else bind_tcp(host, port)
-        self._server = create_server(app, sockets=[listening], threads=threads,
-                                     ident="hotspotd",
-                                     clear_untrusted_proxy_headers=not keep_forwarded_for,
-                                     asyncore_loop_timeout=0.1,
-                                     connection_limit=CONNECTION_LIMIT)
+        adjustments = Adjustments(threads=threads, ident="hotspotd",
+                                  clear_untrusted_proxy_headers=not keep_forwarded_for,
+                                  asyncore_loop_timeout=LOOP_TIMEOUT_SECONDS,
+                                  asyncore_use_poll=True,  # select() fails past fd 1023
+                                  **self.limits.adjustments())
+        dispatcher = ThreadedTaskDispatcher()
+        dispatcher.set_thread_count(threads)
+        sockinfo = (listening.family, listening.type, listening.proto, listening.getsockname())
+        self._server = LimitedServer(app, {}, True, listening, dispatcher=dispatcher,
+                                     adj=adjustments, bind_socket=False, sockinfo=sockinfo,
+                                     limits=self.limits, counters=self.counters)
         self.host = str(self._server.effective_host)
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name=f"{name}-server",

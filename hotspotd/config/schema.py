@@ -151,6 +151,12 @@ SECTIONS: dict[str, str] = {
 }
 
 _DARAJA_CHOICES = enum("daraja", "simulator")
+# The listeners' limits (hotspotd/http_limits.py): deadlines are checked once a second.
+_LISTENER_SECONDS = Converter("a number of seconds, at least 1", (int, float),
+                              lambda number: math.isfinite(number) and number >= 1, float,
+                              cast=float)
+_LISTENER_BYTES = Converter("an integer of at least 1024", int, lambda number: number >= 1024,
+                            int)
 
 SCHEMA: tuple[Option, ...] = (
     Option("web", "host", "0.0.0.0", NON_EMPTY_STR,
@@ -171,6 +177,26 @@ SCHEMA: tuple[Option, ...] = (
     Option("web", "host_cache_seconds", 10.0, NON_NEGATIVE_FLOAT,
            "How long the router's answer to \"which device is at this address\" is reused"
            " for pages that only read. Purchases, vouchers and recovery always ask afresh."),
+    Option("web", "connections_per_client", 20, POSITIVE_INT,
+           "Open connections one source address may hold on a listener; its next ones are"
+           " closed as soon as they are accepted (a phone's browser uses about 6). Addresses"
+           " in [web] and [daraja] trusted_proxies are not capped."),
+    Option("web", "max_connections", 500, POSITIVE_INT,
+           "Open connections per listener, all clients together; past it new ones wait in"
+           " the kernel's queue. Keep it well below the unit's LimitNOFILE (4096)."),
+    Option("web", "header_timeout_seconds", 10.0, _LISTENER_SECONDS,
+           "A request's headers must arrive within this long of their first byte, however"
+           " slowly they trickle; otherwise the connection is closed."),
+    Option("web", "body_timeout_seconds", 30.0, _LISTENER_SECONDS,
+           "A request's body must arrive within this long of the end of its headers."),
+    Option("web", "idle_timeout_seconds", 15.0, _LISTENER_SECONDS,
+           "A connection with no request in progress (kept alive, or silent since it"
+           " opened) is closed after this long."),
+    Option("web", "max_body_bytes", 65536, _LISTENER_BYTES,
+           "Largest request body; a larger one is refused (413) as soon as its"
+           " Content-Length (or chunked data) shows it, without reading the rest."),
+    Option("web", "max_header_bytes", 16384, _LISTENER_BYTES,
+           "Largest request line plus headers; more is refused (431)."),
     Option("database", "path", "/var/lib/hotspotd/hotspotd.sqlite3", NON_EMPTY_STR,
            "SQLite database file; its directory must be writable (WAL mode)."),
     Option("security", "key_file", "/etc/hotspotd/secret.key", NON_EMPTY_STR,
