@@ -19,6 +19,7 @@ import pytest
 import requests
 from support.appliance import running_appliance
 from support.browser import launched_chromium
+from support.phones import phone_for
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
@@ -27,7 +28,7 @@ expect = pytest.importorskip("playwright.sync_api").expect
 
 SHOTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "admin"
 OWNER, PASSWORD = "owner", "owner password 2026"
-BUYER_MAC, BUYER_IP = "AA:BB:CC:06:00:01", "10.0.6.1"
+BUYER_MAC = "AA:BB:CC:06:00:01"
 VENUE_TZ = timezone(timedelta(minutes=180))
 
 @pytest.fixture(scope="module")
@@ -169,10 +170,11 @@ def test_dashboard_figures_against_a_seeded_database(appliance: Appliance, page:
     shot(page, "dashboard")
 
 
-def buy(appliance: Appliance, phone: str, mac: str, ip: str, plan_id: int = 1) -> str:
+def buy(appliance: Appliance, phone: str, mac: str, plan_id: int = 1) -> str:
+    """Buy from the phone `mac` (its own address on the WiFi)."""
     url = appliance.addresses["portal_url"]
-    created = requests.post(url + "api/purchases", timeout=10, json={
-        "plan_id": plan_id, "phone": phone, "mac": mac, "ip": ip})
+    created = phone_for(appliance, mac).post(url + "api/purchases", timeout=10, json={
+        "plan_id": plan_id, "phone": phone})
     assert created.status_code == 202, created.text
     return created.json()["id"]
 
@@ -185,7 +187,7 @@ def wait_for(condition: Any, timeout: float = 15, what: str = "") -> None:
 
 
 def test_payment_story_of_a_portal_purchase(appliance: Appliance, page: Any, base: str) -> None:
-    public_id = buy(appliance, "0708374149", BUYER_MAC, BUYER_IP)
+    public_id = buy(appliance, "0708374149", BUYER_MAC)
     wait_for(lambda: appliance.db.query_one(
         "SELECT 1 FROM router_ops WHERE mac = ? AND state = 'done'", (BUYER_MAC,)) is not None,
         what="the router login")
@@ -211,7 +213,7 @@ def test_payment_story_of_a_portal_purchase(appliance: Appliance, page: Any, bas
 
 def test_check_with_mpesa_now_requeries_a_pending_payment(appliance: Appliance, page: Any,
                                                           base: str) -> None:
-    buy(appliance, "254700000099", "AA:BB:CC:06:00:09", "10.0.6.9")  # never answers
+    buy(appliance, "254700000099", "AA:BB:CC:06:00:09")  # never answers
     payment_id = appliance.db.query_one("SELECT id FROM payments ORDER BY id DESC")[0]
     wait_for(lambda: appliance.db.query_one("SELECT push_state FROM payments WHERE id = ?",
                                             (payment_id,))[0] == "sent", what="the push")
@@ -325,7 +327,8 @@ def test_voucher_batch_print_and_redeem_on_the_portal(appliance: Appliance, page
     shot(page, "voucher-print")
     phone = browser.new_context(viewport={"width": 360, "height": 640})
     portal = phone.new_page()
-    portal.goto(appliance.addresses["portal_url"] + "?mac=AA:BB:CC:06:00:03&ip=10.0.6.3")
+    appliance.router_simulator.add_host("AA:BB:CC:06:00:03", "127.0.0.1")  # the browser
+    portal.goto(appliance.addresses["portal_url"] + "?mac=AA:BB:CC:06:00:03&ip=127.0.0.1")
     portal.click("#voucher summary")
     portal.fill("#code", codes[0].lower())
     portal.locator("#voucher button[type=submit]").click()
