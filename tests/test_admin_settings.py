@@ -14,6 +14,7 @@ import pytest
 import requests
 from support.admin_http import add_owner_and_cashier, csrf_of, owner_session
 from support.appliance import running_appliance
+from support.daemon import wait_for
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.admin.settings_store import SettingsRefused, SettingsStore
@@ -112,9 +113,15 @@ def test_push_limits_apply_from_the_next_prompt(appliance: Appliance, base: str)
                           {**LIMITS_FORM, "limits__push_per_device": "1"})
     assert saved.status_code == 200
     assert guard.limits.per_device == 1 and guard.limits.window == 900.0
-    guard.check(mac="AA:BB:CC:0A:00:02", phone="254711000111")
-    with pytest.raises(PushLimited):
+    assert guard.check(mac="AA:BB:CC:0A:00:02", phone="254711000111") is None
+    unpaid = appliance.purchases.start_purchase(  # the limits count stored purchases
+        plan_id=1, phone="254700000001", mac="AA:BB:CC:0A:00:02", ip=None)  # balance too low
+    wait_for(lambda: appliance.db.query_one("SELECT status FROM payments WHERE id = ?",
+                                            (unpaid.id,))["status"] == "failed",
+             timeout=30, message="the unpaid purchase ends")
+    with pytest.raises(PushLimited) as refused:
         guard.check(mac="AA:BB:CC:0A:00:02", phone="254711000222")
+    assert refused.value.reason == "device"
 
 
 def test_daraja_rate_applies_to_the_budget_and_the_wait_estimate_at_once(

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import requests
 from support.daemon import wait_for
 from support.mpesa import buy, callback_root, fast_appliance, rows, wait_final
 
 from hotspotd.app import Appliance
 from hotspotd.billing.account_codes import ALPHABET, account_code_for, device_for_account_code
+from hotspotd.billing.push_limits import PushGuard, PushLimited, PushLimits
 from hotspotd.daraja.client import DarajaClient
-from hotspotd.ratelimit import RateLimiter
 from hotspotd.store.db import Database
 
 MAC = "AA:BB:CC:00:30:01"
@@ -117,11 +118,14 @@ def test_pull_fills_in_confirmations_that_never_arrived(tmp_path: Path) -> None:
 def test_push_limits_per_device_and_phone_survive_a_restart(tmp_path: Path) -> None:
     limits = {"push_per_device": 2, "push_per_phone": 3, "push_window_seconds": 600}
     with fast_appliance(tmp_path, limits=limits) as appliance:
-        assert buy(appliance, "254700000001", MAC).status_code == 202
-        assert buy(appliance, "254700000017", MAC).status_code == 202
+        for number in ("254700000001", "254700000017"):  # each unpaid, one open at a time
+            answer = buy(appliance, number, MAC)
+            assert answer.status_code == 202
+            assert wait_final(appliance, answer.json()["id"])["status"] == "failed"
         refused = buy(appliance, "254700000019", MAC)
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 500
-        assert "Too many payment requests" in refused.json()["error"]["message"]
+        assert "Too many unpaid payment requests from this device" in \
+            refused.json()["error"]["message"]
         pushes = appliance.daraja_simulator.stats()["stkpush"]
     with fast_appliance(tmp_path, limits=limits) as appliance:  # same database
         assert buy(appliance, "254700000037", MAC).status_code == 429
@@ -136,9 +140,12 @@ def test_cooldown_after_repeated_cancellations(tmp_path: Path) -> None:
             assert wait_final(appliance, public_id)["status"] == "cancelled"
         refused = buy(appliance, "254700000032", "AA:BB:CC:00:31:09")
         assert refused.status_code == 429
+        assert "cancelled or did not answer" in refused.json()["error"]["message"]
         assert buy(appliance, "254708374149", "AA:BB:CC:00:31:09").status_code == 202
-        assert RateLimiter(appliance.db).peek("push:cancel:254700000032", limit=2,
-                                              window=600).allowed is False
+        with pytest.raises(PushLimited) as again:  # kept in the database: a restart keeps it
+            PushGuard(appliance.db, PushLimits(cancel_limit=2)).check(
+                mac="AA:BB:CC:00:31:10", phone="254700000032")
+        assert again.value.reason == "cooldown" and again.value.retry_after > 1700
 
 
 def test_simulator_control_endpoint(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import pytest
 import requests
 from support.daemon import Daemon, wait_for
 from support.mpesa import buy, fast_appliance, portal, rows, status, wait_final
+from support.phones import daemon_phone, phone_for
 
 from hotspotd.failpoints import EXIT_CODE
 from hotspotd.simulators.daraja import DarajaSimulator
@@ -116,20 +117,21 @@ def test_live_status_shows_queued_then_prompt_sent(tmp_path: Path) -> None:
         first = buy(appliance, phone(1), "AA:BB:CC:00:51:01").json()
         second = buy(appliance, phone(2), "AA:BB:CC:00:51:02").json()
         assert second["queued"] is True and second["status"] == "pending"
+        device = phone_for(appliance, "AA:BB:CC:00:51:02")  # a device reads only its own
         live = f"{portal(appliance)}live/purchase/{second['id']}"
-        now = requests.get(live, params={"phase": "", "lang": "en"}, timeout=10).json()
+        now = device.get(live, params={"phase": "", "lang": "en"}, timeout=10).json()
         assert (now["phase"], now["title"]) == ("queued", "You are in line")
         assert "prompt will come to your phone shortly" in now["message"]
         # 20 requests/min: 6 s a place (a push and its settling query take turns)
         place = f"You are number {now['queue_position']} in line; the wait is less than a minute."
         assert now["queue_position"] in (1, 2) and place in now["message"]
-        sw = requests.get(live, params={"phase": "", "lang": "sw"}, timeout=10).json()
+        sw = device.get(live, params={"phase": "", "lang": "sw"}, timeout=10).json()
         assert sw["title"] == "Uko kwenye foleni"
         assert f"Wewe ni nambari {sw['queue_position']} kwenye foleni" in sw["message"]
-        page = requests.get(f"{portal(appliance)}status/{second['id']}", timeout=10).text
+        page = device.get(f"{portal(appliance)}status/{second['id']}", timeout=10).text
         assert "in line; the wait is less than a minute." in page
         # The long poll answers when the push goes out (3 s a request here).
-        changed = requests.get(live, params={"phase": "queued", "wait": 25}, timeout=30).json()
+        changed = device.get(live, params={"phase": "queued", "wait": 25}, timeout=30).json()
         assert changed["phase"] == "prompt", changed
         assert "Check your phone" in changed["message"]
         assert first["id"] != second["id"]
@@ -158,10 +160,13 @@ def test_waiting_too_long_in_line_expires_with_nothing_sent(tmp_path: Path) -> N
 
 def test_a_restart_while_purchases_wait_in_line_loses_none(tmp_path: Path) -> None:
     slow = {"requests_per_minute": 1, "push_max_wait_seconds": 0.2}
-    with fast_appliance(tmp_path, daraja=slow) as appliance:
+    # 1 request a minute pushes 2 in the 300 s a place in line lasts: allow a longer line
+    with fast_appliance(tmp_path, daraja=slow, limits={"line_max": 10}) as appliance:
         ids = [b.json()["id"] for b in burst(appliance, 4, first=30)]
         assert appliance.daraja_simulator.stats()["stkpush"] == 0
-        metrics = requests.get(appliance.addresses["portal_url"] + "metrics", timeout=10).text
+        token = {"Authorization": f"Bearer {appliance.addresses['metrics_token']}"}
+        metrics = requests.get(appliance.addresses["portal_url"] + "metrics", headers=token,
+                               timeout=10).text
         assert "hotspotd_push_queue_length 4.0" in metrics
     waiting = rows(appliance, "SELECT * FROM payments WHERE queued_at IS NOT NULL")
     assert len(waiting) == 4  # stopped with everybody in line
@@ -193,14 +198,13 @@ def test_killed_in_line_and_at_push_sent_pushes_nobody_twice(
     sim, creds = external_daraja
     daraja = {"backend": "daraja", "base_url": sim.url, "requests_per_minute": 1,
               "push_max_wait_seconds": 0.2, **creds}
-    with Daemon(tmp_path / "data", {"daraja": daraja}) as daemon:
+    with Daemon(tmp_path / "data", {"daraja": daraja, "limits": {"line_max": 10}}) as daemon:
         plan_id = daemon.seed_plan(price=20, duration_seconds=3600)
         daemon.start()
         ids = []
         for n in range(3):
-            response = daemon.post("/api/purchases", json={
-                "plan_id": plan_id, "phone": phone(40 + n), "mac": f"AA:BB:CC:00:52:0{n}",
-                "ip": "10.5.50.9"})
+            response = daemon_phone(daemon, f"AA:BB:CC:00:52:0{n}").post(
+                daemon.url("/api/purchases"), json={"plan_id": plan_id, "phone": phone(40 + n)})
             assert response.status_code == 202 and response.json()["queued"] is True
             ids.append(response.json()["id"])
         daemon.kill()  # a power cut with three purchases in line
@@ -217,10 +221,12 @@ def test_killed_in_line_and_at_push_sent_pushes_nobody_twice(
 
         with approver(sim):
             daemon.start()
+            devices = {p: daemon_phone(daemon, f"AA:BB:CC:00:52:0{n}")  # rejoin the WiFi
+                       for n, p in enumerate(ids)}
             for public_id in ids:
-                wait_for(lambda p=public_id: daemon.get(f"/api/purchases/{p}").json()[
-                    "status"] != "pending", timeout=20, message=f"{public_id} final")
-        views = [daemon.get(f"/api/purchases/{p}").json() for p in ids]
+                wait_for(lambda p=public_id: devices[p].get(daemon.url(f"/api/purchases/{p}"))
+                         .json()["status"] != "pending", timeout=20, message=f"{public_id} final")
+        views = [devices[p].get(daemon.url(f"/api/purchases/{p}")).json() for p in ids]
         pushes = [p["phone"] for p in sim.prompts()]
         assert sorted(pushes) == sorted({phone(40 + n) for n in range(3)})  # nobody twice
         by_id = {v["id"]: v for v in views}

@@ -141,3 +141,47 @@ def customer_message(result_code: str | None, status: str, lang: str = "en") -> 
 
 def known_codes() -> list[str]:
     return sorted(_BY_CODE)
+
+
+# Refusals by our own abuse limits (billing.push_limits), by reason: why, and when to try
+# again ({minutes}). Nothing was stored or sent for a refused purchase.
+_NOTHING_EN = " Nothing was charged."
+_NOTHING_SW = " Hakuna pesa iliyokatwa."
+_LIMITS: dict[str, tuple[str, str]] = {
+    "open": ("You already have a payment waiting on this device. Answer or cancel the M-Pesa"
+             " prompt on your phone; when it ends you can buy again (at the latest in about"
+             " {minutes} min).",
+             "Tayari una malipo yanayosubiri kwenye kifaa hiki. Jibu au ghairi ombi la M-Pesa"
+             " kwenye simu yako; yakiisha unaweza kununua tena (kabla ya takriban dakika"
+             " {minutes})."),
+    "device": ("Too many unpaid payment requests from this device. Try again in about"
+               " {minutes} min, or ask the staff for a voucher." + _NOTHING_EN,
+               "Maombi mengi mno ya malipo yasiyolipwa kutoka kifaa hiki. Jaribu tena baada"
+               " ya takriban dakika {minutes}, au omba vocha kwa wahudumu."
+               + _NOTHING_SW),
+    "phone": ("This number has had too many unpaid payment prompts. Try again in about"
+              " {minutes} min, use another number, or ask the staff for a voucher."
+              + _NOTHING_EN,
+              "Nambari hii imepokea maombi mengi mno ya malipo yasiyolipwa. Jaribu tena baada"
+              " ya takriban dakika {minutes}, tumia nambari nyingine, au omba vocha kwa"
+              " wahudumu." + _NOTHING_SW),
+    "cooldown": ("This number cancelled or did not answer its last payment prompts, so it"
+                 " gets none for about {minutes} min. Use another number or ask the staff"
+                 " for a voucher." + _NOTHING_EN,
+                 "Nambari hii ilighairi au haikujibu maombi yake ya malipo yaliyopita, kwa"
+                 " hivyo haitapata ombi kwa takriban dakika {minutes}. Tumia nambari"
+                 " nyingine au omba vocha kwa wahudumu." + _NOTHING_SW),
+    "line": ("Too many people are paying right now and the line for M-Pesa is full. Try"
+             " again in about {minutes} min, or ask the staff for a voucher."
+             + _NOTHING_EN,
+             "Watu wengi mno wanalipa sasa hivi na foleni ya M-Pesa imejaa. Jaribu tena baada"
+             " ya takriban dakika {minutes}, au omba vocha kwa wahudumu."
+             + _NOTHING_SW),
+}
+LIMIT_REASONS = tuple(_LIMITS)
+
+
+def limit_message(reason: str, minutes: int, lang: str = "en") -> str:
+    """Why a purchase was refused by a limit, and in how many minutes to try again."""
+    english, swahili = _LIMITS.get(reason, _LIMITS["device"])
+    return (swahili if lang == "sw" else english).format(minutes=minutes)

@@ -24,7 +24,6 @@ from hotspotd.billing.push_limits import PushGuard, PushLimits
 from hotspotd.billing.push_queue import PushQueue
 from hotspotd.daraja.budget import RequestBudget
 from hotspotd.daraja.sources import SourcePolicy
-from hotspotd.ratelimit import RateLimiter
 from hotspotd.secretbox import SecretBox
 from hotspotd.store.db import Database
 
@@ -71,10 +70,7 @@ def build_mpesa(config: Any, db: Database, daraja: Any, *, callback_base: str,
         queue_max_wait=float(settlement.queue_max_seconds),
         reconcile_wait=0.8 * settlement.reconcile_interval_seconds,
         account_reference=config.daraja.account_reference)
-    guard = PushGuard(RateLimiter(db, now), PushLimits(
-        per_device=limits.push_per_device, per_phone=limits.push_per_phone,
-        window=float(limits.push_window_seconds), cancel_limit=limits.cancel_limit,
-        cancel_cooldown=float(limits.cancel_cooldown_seconds)))
+    guard = PushGuard(db, PushLimits.from_config(limits), now)
     in_line = threading.Event()  # set when a payment joins the line: wakes the worker
     purchases = PurchaseService(db, daraja, callback_url=urls["stk"], policy=policy,
                                 schedule=schedule, on_grant=on_grant, now=now, guard=guard,

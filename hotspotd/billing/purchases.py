@@ -21,8 +21,8 @@ from hotspotd.billing.customer_messages import UNREACHABLE_CODE, customer_messag
 from hotspotd.billing.errors import InvalidPhone, PaymentNotSent
 from hotspotd.billing.macs import normalise_mac
 from hotspotd.billing.payments import Payment, Settlement
-from hotspotd.billing.plans import get_plan
-from hotspotd.billing.push_limits import PushGuard
+from hotspotd.billing.plans import Plan, get_plan
+from hotspotd.billing.push_limits import DeviceBlocked, PushGuard, PushTimes, device_blocked
 from hotspotd.billing.rejections import record_rejection
 from hotspotd.daraja.budget import BudgetExhausted
 from hotspotd.daraja.callbacks import StkCallback
@@ -93,6 +93,7 @@ class PurchaseService:
         self._channels = channels
         self._trying: set[int] = set()  # payments whose request is trying its push now
         self._trying_lock = threading.Lock()
+        self._admitting = threading.Lock()  # limits checked and the purchase stored as one
 
     @property
     def db(self) -> Database:
@@ -104,21 +105,18 @@ class PurchaseService:
         has no slot soon enough (billing.push_queue). Raises a BillingError for input the
         customer fixes, PaymentNotSent when Daraja refused the push."""
         device_mac = normalise_mac(mac)
+        if device_blocked(self._db.connection(), device_mac):
+            raise DeviceBlocked("This device is blocked here. Please ask the staff.")
         try:
             msisdn = normalise_msisdn(phone)
         except InvalidPhoneNumber as exc:
             raise InvalidPhone(str(exc)) from None
         plan = get_plan(self._db.connection(), plan_id)
-        if self._guard is not None:
-            self._guard.check(mac=device_mac, phone=msisdn)
-        in_line = push_queue.queue_length(self._db.connection()) > 0
-        channel = self._channels.push_channel() if self._channels else None
-        payment = payments.create_payment(self._db, plan=plan, phone=msisdn, mac=device_mac,
-                                          ip=ip, now=self._now(), queued=in_line,
-                                          reference_prefix=self._policy.account_reference,
-                                          channel=channel)
+        payment, fresh = self._admit(plan, msisdn, device_mac, ip)
+        if not fresh:  # the same request again (a double tap, a reload): the open one
+            return payment
         failpoint("payment.stored")
-        if in_line:
+        if payment.queued:
             log.info("payment %s: KES %s for %s from %s, in line for M-Pesa", payment.id,
                      plan.price, device_mac, mask_msisdn(msisdn))
             self._on_queued()
@@ -135,6 +133,33 @@ class PurchaseService:
                 with self._trying_lock:
                     self._trying.discard(payment.id)
         return payments.get_payment(self._db, payment_id=payment.id) or payment
+
+    def _admit(self, plan: Plan, msisdn: str, mac: str, ip: str | None) -> tuple[Payment, bool]:
+        """The limits (billing.push_limits), then the stored payment: (payment, True); or
+        the device's open purchase of this plan to this number: (it, False). The limits
+        count stored purchases, so checking and storing happen under one lock."""
+        with self._admitting:
+            if self._guard is not None:
+                already = self._guard.check(mac=mac, phone=msisdn, plan_id=plan.id,
+                                            times=self.push_times())
+                open_one = payments.get_payment(self._db, payment_id=already) if already \
+                    else None
+                if open_one is not None:
+                    return open_one, False
+            in_line = push_queue.queue_length(self._db.connection()) > 0
+            channel = self._channels.push_channel() if self._channels else None
+            return payments.create_payment(
+                self._db, plan=plan, phone=msisdn, mac=mac, ip=ip, now=self._now(),
+                queued=in_line, reference_prefix=self._policy.account_reference,
+                channel=channel), True
+
+    def push_times(self) -> PushTimes:
+        """How long a place in line and the longest waits take now (for the limits)."""
+        interval = getattr(getattr(self._daraja, "budget", None), "interval", None)
+        per_place = 2 * interval if isinstance(interval, float) else PushTimes.seconds_per_place
+        return PushTimes(seconds_per_place=per_place,
+                         queue_max_wait=self._policy.queue_max_wait,
+                         pending_expiry=self._policy.pending_expiry)
 
     def earlier_push_in_flight(self, payment_id: int) -> bool:
         """Is an older purchase still trying its push from its own request? It either goes
@@ -352,13 +377,11 @@ class PurchaseService:
         return settlement
 
     def after_settlement(self, settlement: Settlement, source: str) -> None:
-        """Logging, the router wake-up and the cancellation count, once per settlement."""
+        """Logging and the router wake-up, once per settlement."""
         payment = settlement.payment
         if payment is not None and settlement.outcome == "settled":
             log.info("payment %s: %s by %s (code %s)", payment.id, payment.status, source,
                      payment.result_code)
-            if payment.status == "cancelled" and self._guard is not None:
-                self._guard.record_cancelled(payment.phone)
         if settlement.grant is not None:
             failpoint("grant.committed")
             self._on_grant()

@@ -266,16 +266,25 @@ SCHEMA: tuple[Option, ...] = (
            "Reverse proxies / tunnel ends whose X-Forwarded-For is believed when deciding a"
            " callback's source. Nobody else's is."),
     Option("limits", "push_per_device", 5, POSITIVE_INT,
-           "STK pushes one device may start per window."),
+           "Unpaid purchases (STK prompts) one device may start per window; paid ones do"
+           " not count. The device is the one the network places the request at."),
     Option("limits", "push_per_phone", 5, POSITIVE_INT,
-           "STK pushes one phone number may receive per window."),
-    Option("limits", "push_window_seconds", 600, POSITIVE_INT,
-           "The window of push_per_device and push_per_phone."),
+           "Unpaid STK prompts one phone number may receive per window, from all devices."),
+    Option("limits", "push_window_seconds", 3600, POSITIVE_INT,
+           "The (sliding) window of push_per_device and push_per_phone."),
     Option("limits", "cancel_limit", 3, POSITIVE_INT,
-           "After this many prompts cancelled on one phone, it gets no prompt until the"
-           " cooldown ends."),
-    Option("limits", "cancel_cooldown_seconds", 600, POSITIVE_INT,
+           "After this many prompts one number cancelled or left unanswered (1032, 1037,"
+           " 1019, or expired without an answer), it gets no prompt until the cooldown ends."),
+    Option("limits", "cancel_cooldown_seconds", 1800, POSITIVE_INT,
            "The cooldown (and counting window) of cancel_limit."),
+    Option("limits", "open_per_device", 1, POSITIVE_INT,
+           "Open purchases (in line or waiting for the customer's PIN) one device may have;"
+           " the same purchase again returns the open one instead of a second prompt."),
+    Option("limits", "line_max", 0, Converter(
+        "a non-negative integer", int, lambda number: number >= 0, int),
+           "Most purchases waiting in line for the Daraja budget; a purchase beyond it is"
+           " refused (429, nothing stored). 0: as many as the budget can push within"
+           " [settlement] queue_max_seconds (2 requests a place)."),
     Option("c2b", "validation", True, BOOL,
            "Answer C2B validation requests by refusing unknown account numbers (C2B00012) and"
            " amounts below the cheapest plan (C2B00013). Safaricom only calls it when"

@@ -3,7 +3,8 @@
 Phone numbers (and any customer names or raw callback bodies that may carry them) are
 personal data; amounts, M-Pesa receipt codes, plans and grants are the books and stay.
 `apply_retention` erases the personal columns of rows older than the retention period;
-`export_phone` gathers everything held about one number; `erase_phone` erases it. Each
+`export_phone` gathers everything held about one number; `erase_phone` erases it. Rate-limit
+rows whose key holds a number are covered by all three (`PHONE_IN_KEY`). Each
 run is recorded in `privacy_requests` with the masked number only (never the number itself).
 Which tables and columns are personal is listed once, in `PERSONAL`; a table or column that
 does not exist (yet) in this database is skipped.
@@ -21,6 +22,12 @@ from hotspotd.store.db import Database
 
 ERASED_PHONE = "erased"
 DAY = 86400.0
+# Rate-limit rows whose key holds a phone number (`...:phone:2547...`, `push:cancel:2547...`)
+# are personal data too: exported and erased with the number, and dropped by retention once
+# no window can need them (none of ours is longer than a day; an older row only resets a
+# count).
+PHONE_IN_KEY = "*254[17][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*"  # SQLite GLOB
+RATE_LIMIT_STALE = DAY
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,9 @@ def apply_retention(db: Database, *, retention_days: int, now: float,
                 f" WHERE {spec.aged_by} < ? AND ({spec.old_enough}) AND ({not_yet})",
                 (cutoff,))
             counts[spec.table] = cursor.rowcount
+        counts["rate_limits"] = conn.execute(
+            "DELETE FROM rate_limits WHERE key GLOB ? AND window_start < ?",
+            (PHONE_IN_KEY, min(cutoff, now - RATE_LIMIT_STALE))).rowcount
         total = sum(counts.values())
         if total:
             _audit(conn, now=now, action="retention", subject=None, rows=total, actor=actor,
@@ -115,6 +125,8 @@ def export_phone(db: Database, phone: str, *, now: float, actor: str) -> dict[st
             where, params = _subject_rows(conn, spec, columns, msisdn)
             found[spec.table] = [dict(row) for row in conn.execute(
                 f"SELECT * FROM {spec.table} WHERE {where} ORDER BY rowid", params)]
+        found["rate_limits"] = [dict(row) for row in conn.execute(
+            "SELECT * FROM rate_limits WHERE instr(key, ?) > 0 ORDER BY key", (msisdn,))]
         payment_ids = [row["id"] for row in found.get("payments", [])]
         found["grants"] = _rows_for_payments(conn, "grants", payment_ids)
         found["events"] = _rows_for_payments(conn, "events", payment_ids)

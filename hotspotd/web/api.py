@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -17,6 +18,7 @@ from hotspotd.billing.status import purchase_status
 from hotspotd.router.placement import NotPlaced
 from hotspotd.web.context import web_context
 from hotspotd.web.device import not_placed_json, this_device
+from hotspotd.web.i18n import billing_error_text
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
@@ -34,13 +36,18 @@ def _lang() -> str:
 
 @blueprint.errorhandler(BillingError)
 def _billing_error(exc: BillingError) -> Any:
-    message, result_code = exc.message, getattr(exc, "result_code", None)
-    if result_code and _lang() != "en":
+    result_code = getattr(exc, "result_code", None)
+    # A limit has its own words (why and when); others by code (ERRORS_SW).
+    message = billing_error_text(exc, _lang())
+    if result_code and _lang() != "en" and not hasattr(exc, "in_language"):
         message = customer_message(result_code, "failed", _lang())
-    response = jsonify(error_body(exc.code, message))
+    body = error_body(exc.code, message)
     retry_after = getattr(exc, "retry_after", None)
     if retry_after:
-        response.headers["Retry-After"] = str(int(retry_after) + 1)
+        body["error"]["retry_after"] = math.ceil(retry_after)
+    response = jsonify(body)
+    if retry_after:
+        response.headers["Retry-After"] = str(math.ceil(retry_after))
     return response, exc.status
 
 

@@ -165,6 +165,9 @@ ERRORS_SW: dict[str, str] = {
     "recovery_used": "Muda wa malipo hayo ulishahamishiwa kifaa; unaweza kuhamishwa mara "
                      "moja tu.",
     "recovery_nothing_left": "Hakuna muda uliobaki wa kuhamisha kutoka kwa malipo hayo.",
+    "too_many_requests": "Maombi mengi mno ya malipo. Subiri dakika chache kisha ujaribu "
+                         "tena, au omba vocha kwa wahudumu.",
+    "device_blocked": "Kifaa hiki kimezuiwa hapa. Tafadhali waulize wahudumu.",
 }
 
 
@@ -173,6 +176,15 @@ def error_text(code: str, english: str, lang: str) -> str:
     if lang == "sw" and code in ERRORS_SW:
         return ERRORS_SW[code]
     return english
+
+
+def billing_error_text(exc: Exception, lang: str) -> str:
+    """An error's own words in `lang` when it has them (a limit says why and when, e.g.
+    push_limits.PushLimited), else `error_text`."""
+    in_language = getattr(exc, "in_language", None)
+    if callable(in_language):
+        return str(in_language(lang))
+    return error_text(getattr(exc, "code", ""), str(getattr(exc, "message", exc)), lang)
 
 
 def translate(lang: str, key: str, **values: object) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import Blueprint, redirect, request
@@ -10,7 +11,7 @@ from hotspotd.billing.errors import BillingError, UnknownPayment
 from hotspotd.billing.payments import Payment, get_payment
 from hotspotd.web.context import web_context
 from hotspotd.web.device import this_device
-from hotspotd.web.i18n import choose_language, error_text, translate
+from hotspotd.web.i18n import billing_error_text, choose_language, translate
 from hotspotd.web.portal import security
 from hotspotd.web.portal.common import (
     home_values,
@@ -67,8 +68,9 @@ def buy() -> Any:
                                                phone=request.form.get("phone", ""),
                                                mac=router["mac"], ip=router["ip"])
     except BillingError as exc:
-        return form_error(error_text(exc.code, exc.message, choose_language(request)),
-                          exc.status)
+        page, code = form_error(billing_error_text(exc, choose_language(request)), exc.status)
+        retry_after = getattr(exc, "retry_after", None)  # a limit says when (429)
+        return page, code, {"Retry-After": str(math.ceil(retry_after))} if retry_after else {}
     target = f"/status/{payment.public_id}?" + query_string(
         router, choose_language(request), *STATUS_FIELDS)
     return redirect(target, 303)
