@@ -15,6 +15,7 @@ import requests
 from support.admin_http import add_owner_and_cashier, csrf_of, owner_session
 from support.appliance import running_appliance
 from support.daemon import wait_for
+from support.phones import phone_for
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.admin.settings_store import SettingsRefused, SettingsStore
@@ -66,8 +67,7 @@ def test_venue_name_and_portal_text_show_on_the_portal_at_once(
     owner = login(base)
     saved = post_settings(owner, base, "settings/edit/venue", VENUE_FORM)
     assert saved.status_code == 200 and "Saved: Venue name, Portal text" in saved.text
-    page = requests.get(portal, params={"mac": "AA:BB:CC:0A:00:01", "ip": "10.0.10.1"},
-                        timeout=5).text
+    page = phone_for(appliance, "AA:BB:CC:0A:00:01").get(portal, timeout=5).text
     assert "Mama Njeri&#39;s Cafe" in page and "Open 7am-10pm." in page
     row = appliance.db.query_one("SELECT value, secret, updated_by FROM settings"
                                  " WHERE key = 'venue.name'")
@@ -300,4 +300,5 @@ def test_a_restarted_appliance_starts_with_the_stored_settings(tmp_path: Path) -
         assert second.config.venue.name == "Stage 42"
         assert second.config.limits.push_per_phone == 3
         assert second.daraja.budget.interval == 2.0  # 30 requests a minute
-        assert "Stage 42" in requests.get(second.addresses["portal_url"], timeout=5).text
+        assert "Stage 42" in phone_for(second, "AA:BB:CC:0A:00:03").get(
+            second.addresses["portal_url"], timeout=5).text

@@ -31,7 +31,8 @@ def test_venue_name_edit_shows_on_the_portal(appliance: Appliance, page: Any, ba
     shot(page, "settings-edit")
     phone = browser.new_context(viewport={"width": 360, "height": 640})
     portal = phone.new_page()
-    portal.goto(appliance.addresses["portal_url"] + "?mac=AA:BB:CC:0B:00:01&ip=10.0.11.1")
+    appliance.router_simulator.add_host("AA:BB:CC:0B:00:01", "127.0.0.1")  # the browser
+    portal.goto(appliance.addresses["portal_url"] + "?mac=AA:BB:CC:0B:00:01&ip=127.0.0.1")
     expect(portal.locator("header h1")).to_have_text("Baraka Hostel")
     expect(portal.locator("#portal-text")).to_have_text("Reception is open 24 hours.")
     phone.close()
