@@ -16,6 +16,7 @@ from support.admin_http import csrf_of, owner_session
 from support.appliance import running_appliance
 
 from hotspotd.admin.accounts import create_account
+from hotspotd.admin.options import AdminOptions
 from hotspotd.admin.setup_codes import issue_setup_code
 from hotspotd.app import Appliance
 from hotspotd.daraja.sources import SourcePolicy
@@ -115,7 +116,8 @@ def test_setup_needs_the_code_from_every_address(appliance: Appliance, tmp_path:
 
 def context_for(appliance: Appliance, db: Database) -> WebContext:
     return WebContext(db=db, purchases=appliance.purchases, venue_name="Cafe",
-                      callback_token="t", locator=appliance.locator, web_sources=SourcePolicy())
+                      callback_token="t", locator=appliance.locator, web_sources=SourcePolicy(),
+                      mpesa=appliance.mpesa.callbacks)  # the callbacks refuse to start without
 
 
 def admin_rules(appliance: Appliance, tmp_path: Path) -> list[tuple[str, str]]:
@@ -256,3 +258,30 @@ def test_logout_ends_the_session_even_for_a_copied_cookie(base: str) -> None:
     token = csrf_of(owner.get(base + "payments", timeout=5).text)
     owner.post(base + "logout", data={"csrf_token": token}, timeout=5)
     assert thief.get(base + "payments", timeout=5, allow_redirects=False).status_code == 302
+
+
+def test_session_cookie_is_secure_when_served_over_https(
+        appliance: Appliance, tmp_path: Path) -> None:
+    """https seen by the browser: an https [web] public_url, or X-Forwarded-Proto from one of
+    [web] trusted_proxies (anyone else's header is not believed)."""
+    db = Database(tmp_path / "https.sqlite3").open()
+    proxied = WebContext(db=db, purchases=appliance.purchases, venue_name="Cafe",
+                         callback_token="t", locator=appliance.locator,
+                         web_sources=SourcePolicy.from_config((), ["127.99.0.1"]),
+                         mpesa=appliance.mpesa.callbacks)
+
+    def cookie(context: WebContext, address: str, **headers: str) -> str:
+        response = create_app(context).test_client().get(
+            "/admin/setup", headers=headers, environ_base={"REMOTE_ADDR": address})
+        return response.headers["Set-Cookie"]
+
+    https = {"X-Forwarded-Proto": "https"}
+    assert "; Secure" in cookie(proxied, "127.99.0.1", **https)
+    assert "; Secure" not in cookie(proxied, "127.99.0.1")
+    assert "; Secure" not in cookie(proxied, "10.0.0.9", **https)  # not our proxy
+    public = WebContext(db=db, purchases=appliance.purchases, venue_name="Cafe",
+                        callback_token="t", locator=appliance.locator,
+                        web_sources=SourcePolicy(), mpesa=appliance.mpesa.callbacks,
+                        admin=AdminOptions(public_url="https://hotspot.example.com"))
+    assert "; Secure" in cookie(public, "10.0.0.9")
+    db.close()
