@@ -287,8 +287,8 @@ class Appliance:
                              limits=ListenerLimits.from_config(self.config)).start()
         self._stoppers.append(self.web.stop)
         self.addresses["portal_url"] = f"http://{local_host}:{port}/"
-        log.info("web listening on %s:%s (callbacks %s)", host, port,
         self._start_admin(context)  # the management side (issue 12)
+        log.info("web listening on %s:%s (callbacks %s)", host, port,
                  "via " + cfg.public_url if cfg.public_url else "local only")
 
     def _portal_options(self) -> PortalOptions:
@@ -312,18 +312,23 @@ class Appliance:
         from hotspotd.admin import selftest
         from hotspotd.ops import checks
 
-        results = []
+        results: list[Any] = []
         config = self.settings.config()  # with the owner's Settings
         for check in (checks.check_key_file, checks.check_daraja, checks.check_router,
                       checks.check_coa, checks.check_clock):
             try:
-                results.append(check(config))
+                found = check(config)
+                results += found if isinstance(found, list) else [found]
             except Exception as exc:  # one broken probe must not hide the others
                 results.append(checks.CheckResult(check.__name__[6:], False, repr(exc)))
         stats = self.radius.stats  # the running daemon's own evidence
         results.append(selftest.radius_requests_seen(
             stats.last_access_request_at, now=time.time(), started_at=self.started_at,
             auth_port=self.radius.auth_address[1], dropped=stats.dropped))
+        placed = self.locator.stats  # portal requests from the router's own address: NAT
+        results.append(selftest.requests_from_router(
+            placed.from_router, placed.last_from_router_at, now=time.time(),
+            appliance=config.router.appliance_address))
         results.append(selftest.daraja_product_access(functools.partial(
             self.daraja.stk_query, max_wait=selftest.BUDGET_WAIT_SECONDS)))
         return results

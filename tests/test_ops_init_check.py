@@ -75,19 +75,23 @@ def test_init_refuses_to_overwrite_without_force(tmp_path: Path,
     assert (tmp_path / "etc" / "secret.key").read_bytes() != key
 
 
-def test_check_passes_on_an_initialised_simulator_install(
+def test_check_fails_an_initialised_simulator_install_as_not_for_a_venue(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
+    """Every link of a simulator install is fine, but `check` judges a configuration for
+    going live: simulated payments and router FAIL it (exit 1)."""
     assert init(tmp_path, "--daraja", "simulator", "--router", "simulator",
                 monkeypatch=monkeypatch) == 0
     capsys.readouterr()
-    assert main(["check", "--config", str(tmp_path / "etc" / "hotspotd.toml")]) == 0
+    assert main(["check", "--config", str(tmp_path / "etc" / "hotspotd.toml")]) == 1
     lines = capsys.readouterr().out.splitlines()
-    names = ["config", "key file", "database", "daraja", "router", "radius ports", "coa",
-             "clock"]
+    names = ["config", "backends", "key file", "database", "daraja", "router",
+             "radius ports", "coa", "clock"]
     assert [line.split(":")[0][5:] for line in lines[:-1]] == names
-    assert all(line.startswith("OK   ") for line in lines[:-1]), lines
-    assert lines[-1] == "8 OK, 0 FAIL"
+    assert lines[1].startswith("FAIL backends: [daraja] backend = \"simulator\" and [router]")
+    assert "hotspotd demo" in lines[1]
+    assert all(line.startswith("OK   ") for line in lines[:-1] if "backends" not in line)
+    assert lines[-1] == "8 OK, 1 FAIL (backends)"
 
 
 @pytest.fixture
@@ -147,6 +151,8 @@ def test_check_reaches_daraja_router_and_coa_for_real(
     results = by_name(run_checks(write_config(tmp_path, *real_links), env={}))
     assert results["daraja"].ok and "OAuth token obtained" in results["daraja"].detail
     assert results["router"].ok and "'hotspotd-sim' RouterOS" in results["router"].detail
+    assert results["router nat"].ok, results["router nat"]  # the script's rule is there
+    assert results["backends"].ok
     assert results["coa"].ok, results["coa"]
     assert results["clock"].ok and "Daraja's clock" in results["clock"].detail
     assert results["radius ports"].ok and results["database"].ok
@@ -164,7 +170,7 @@ def test_check_fails_with_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "OAuth refused" in daraja and "-- fix: check [daraja] consumer_key" in daraja
     router = next(line for line in out.splitlines() if line.startswith("FAIL router"))
     assert "login" in router and "-- fix:" in router
-    assert out.splitlines()[-1].startswith("5 OK, 3 FAIL")
+    assert out.splitlines()[-1].startswith("6 OK, 3 FAIL")
 
 
 def test_check_flags_a_busy_radius_port_and_a_bad_config(tmp_path: Path) -> None:

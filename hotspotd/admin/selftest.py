@@ -2,10 +2,11 @@
 
 Checks that need a live outside system (Daraja OAuth, router API login, CoA, clock) are
 `hotspotd check`'s own (hotspotd.ops.checks), passed in by the wiring code as
-`WebContext.self_test`, together with the two defined here that need the running daemon:
-Daraja product access (an STK Query through the daemon's own client) and the last RADIUS
-Access-Request the router sent. The callback reachability probe (through the public URL)
-is made here too.
+`WebContext.self_test`, together with the three defined here that need the running daemon:
+Daraja product access (an STK Query through the daemon's own client), the last RADIUS
+Access-Request the router sent, and portal requests that arrived from the router's own
+address (NAT: nobody can be placed). The callback reachability probe (through the public
+URL) is made here too.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from hotspotd.daraja.errors import (
     DarajaError,
     DarajaProtocolError,
 )
+from hotspotd.ops.checks import NAT_FIX
 from hotspotd.ops.checks import CheckResult as Check
+from hotspotd.router.nat import nat_exception_command
 from hotspotd.store.db import Database
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
 PROBE_CHECKOUT_ID = "ws_CO_hotspotd_selftest_0000"  # no such payment: a business error is OK
 NO_PRODUCT_STATUSES = (401, 403, 404)
 RADIUS_QUIET_SECONDS = 3600
+NAT_RECENT_SECONDS = 3600  # a request from the router's address this recent fails the test
 # The owner is waiting on the page: the probe waits its turn behind the reconciler's and
 # Pull's requests (a slot is 0.6 s at the default 100 req/min) instead of giving up at once.
 BUDGET_WAIT_SECONDS = 15.0
@@ -116,6 +120,23 @@ def radius_requests_seen(last_at: float | None, *, now: float, started_at: float
                      "Normal if nobody joined the WiFi since then; if customers are"
                      " connecting now, the router is not asking this appliance. " + fix)
     return Check(name, True, f"last Access-Request {minutes} min ago")
+
+
+def requests_from_router(from_router: int, last_at: float | None, *, now: float,
+                         appliance: str) -> Check:
+    """Did portal requests arrive from the router's own address (counted by the device
+    locator since the daemon started)? Then the router masquerades its customers' traffic
+    to this appliance: no request can be placed, nobody can buy."""
+    name = "devices placed (no NAT)"
+    if last_at is None or now - last_at > NAT_RECENT_SECONDS:
+        earlier = f" ({from_router} more than an hour ago)" if from_router else ""
+        return Check(name, True, "no portal request came from the router's own address"
+                     f" in the last hour{earlier}")
+    minutes = int((now - last_at) // 60)
+    return Check(name, False, f"{from_router} portal request(s) came from the router's own"
+                 f" address, the last {minutes} min ago: the router NATs its customers'"
+                 " traffic to this appliance, so it cannot tell phones apart",
+                 "O" + NAT_FIX.format(command=nat_exception_command(appliance))[1:])
 
 
 def daraja_product_access(stk_query: Callable[[str], Any]) -> Check:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hotspotd.billing import payments
+from hotspotd.billing.c2b_verify import C2BVerifier
 from hotspotd.billing.channels import DEFAULT_CHANNEL
 from hotspotd.billing.purchases import PurchaseService
 from hotspotd.billing.rejections import record_rejection
@@ -152,11 +153,14 @@ def _callback_from_hint(checkout_request_id: str, hint: Any) -> StkCallback:
 @dataclass
 class CallbackSettings:
     """What the callback endpoints need (WebContext.mpesa): the intake, which secret path
-    token belongs to which channel, the source policy, and whether C2B validation refuses."""
+    token belongs to which channel, the source policy, the verifier that holds C2B
+    confirmations from untrusted sources until Pull Transactions lists them, and whether
+    C2B validation refuses. Every collaborator is required: none may be left out to mean
+    "trust every source"."""
 
     intake: CallbackIntake
-    channel_tokens: dict[str, str] = field(default_factory=dict)  # token -> channel name
-    sources: SourcePolicy = field(default_factory=SourcePolicy)
+    channel_tokens: dict[str, str]  # token -> channel name
+    sources: SourcePolicy
+    c2b_verifier: C2BVerifier  # untrusted confirmations wait for Pull Transactions
+    on_grant: Callable[[], None]
     c2b_validation: bool = True
-    on_grant: Callable[[], None] = lambda: None
-    c2b_verifier: Any = None  # billing.c2b_verify.C2BVerifier: untrusted confirmations

@@ -2,6 +2,11 @@
 
 Each check returns a `CheckResult` (name, ok, what was found, how to fix it). Checks that
 need a valid configuration are skipped (and say so) when the configuration itself fails.
+
+`hotspotd check` judges the configuration as the one a venue goes live with: an embedded
+simulator backend (`[daraja]` or `[router] backend = "simulator"`) FAILs it, since with it
+payments or the router are make-believe. Simulators are for `hotspotd demo` (which never
+runs these checks) and for tests; `hotspotd run` still starts them, saying so in its log.
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ from hotspotd.daraja.errors import DarajaAuthError, DarajaError
 from hotspotd.ops.lock import is_locked
 from hotspotd.radius.coa import CoaClient, SessionRef
 from hotspotd.router.gateway import RouterError, RouterGateway, RouterLoginFailed
+from hotspotd.router.nat import judge_nat, nat_exception_command
 from hotspotd.secretbox import SecretBox, SecretBoxError
 from hotspotd.store.db import Database
 from hotspotd.store.migrations import available_migrations
 
 MAX_CLOCK_SKEW = 60.0
 EARLIEST_SANE = 1_735_689_600.0  # 2025-01-01: a Pi without RTC boots in 1970 until NTP
+NAT_FIX = ("on the router, keep customer traffic to this appliance out of masquerade (as"
+           " `hotspotd routeros-script` does): {command}")
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,9 @@ def run_checks(config_path: Path, *, env: dict[str, str] | None = None) -> list[
     if applied:
         results.append(CheckResult("owner settings", True, "the owner UI's Settings override"
                                    f" the file for: {', '.join(sorted(applied))}"))
-    for check in (check_key_file, check_database, check_daraja, check_daraja_channels,
-                  check_router, check_radius_ports, check_coa, check_clock):
+    for check in (check_backends, check_key_file, check_database, check_daraja,
+                  check_daraja_channels, check_router, check_radius_ports, check_coa,
+                  check_clock):
         try:
             found = check(config)
         except Exception as exc:  # a check must never crash the others
@@ -86,6 +95,19 @@ def with_owner_settings(config: Config) -> tuple[Config, set[str]]:
     except (sqlite3.DatabaseError, SecretBoxError, OSError):
         return config, set()  # an old schema or no key: the database/key checks say why
     return apply_overrides(config, overrides), set(overrides)
+
+
+def check_backends(config: Config) -> CheckResult:
+    """Real backends only: an embedded simulator has no place in a venue's configuration."""
+    simulated = [f'[{section}] backend = "simulator"' for section in ("daraja", "router")
+                 if getattr(config, section).backend == "simulator"]
+    if not simulated:
+        return CheckResult("backends", True, "Daraja and RouterOS (no simulator)")
+    return CheckResult("backends", False, " and ".join(simulated) + ": payments or the"
+                       " router would be simulated, not real",
+                       'set [daraja] backend = "daraja" (with the app\'s keys) and [router]'
+                       ' backend = "routeros"; to try hotspotd without them, run'
+                       " `hotspotd demo`")
 
 
 def check_key_file(config: Config) -> CheckResult:
@@ -187,27 +209,38 @@ def _oauth(name: str, base_url: str, client: DarajaClient) -> CheckResult:
     return CheckResult(name, True, f"OAuth token obtained from {base_url}")
 
 
-def check_router(config: Config) -> CheckResult:
+def check_router(config: Config) -> list[CheckResult]:
+    """API login (identity, version), then whether the router keeps customer traffic to
+    the appliance out of masquerade (`/ip/firewall/nat`; see `router.nat`)."""
     cfg = config.router
     if cfg.backend == "simulator":
-        return CheckResult("router", True, "embedded MikroTik simulator")
+        return [CheckResult("router", True, "embedded MikroTik simulator")]
     gateway = RouterGateway(host=cfg.host, port=cfg.api_port, user=cfg.user,
                             password=cfg.password, use_tls=cfg.use_tls,
                             timeout=cfg.timeout_seconds, tls_verify=cfg.tls_verify,
                             tls_ca_file=cfg.tls_ca_file)
     try:
         identity, version = gateway.identity(), gateway.version()
+        nat = check_router_nat(gateway, cfg.appliance_address)
     except RouterLoginFailed as exc:
-        return CheckResult("router", False, f"API login as {cfg.user!r} refused: {exc}",
-                           "check [router] user/password; the user's group needs the api,"
-                           " read and write policies")
+        return [CheckResult("router", False, f"API login as {cfg.user!r} refused: {exc}",
+                            "check [router] user/password; the user's group needs the api,"
+                            " read and write policies")]
     except RouterError as exc:
-        return CheckResult("router", False, f"{cfg.host}:{cfg.api_port}: {exc}",
-                           "check the address, `/ip service enable api` and the firewall")
+        return [CheckResult("router", False, f"{cfg.host}:{cfg.api_port}: {exc}",
+                            "check the address, `/ip service enable api` and the firewall")]
     finally:
         gateway.close()
-    return CheckResult("router", True, f"{identity!r} RouterOS {version} at"
-                       f" {cfg.host}:{cfg.api_port}")
+    return [CheckResult("router", True, f"{identity!r} RouterOS {version} at"
+                        f" {cfg.host}:{cfg.api_port}"), nat]
+
+
+def check_router_nat(gateway: RouterGateway, appliance: str) -> CheckResult:
+    """Raises RouterError when the rules cannot be read."""
+    finding = judge_nat(gateway.firewall_nat(), appliance)
+    return CheckResult("router nat", finding.ok, finding.detail,
+                       "" if finding.ok else NAT_FIX.format(command=nat_exception_command(
+                           appliance)))
 
 
 def check_radius_ports(config: Config) -> CheckResult:

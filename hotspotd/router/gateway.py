@@ -209,6 +209,11 @@ class RouterGateway:
         with self._lock:
             return self._print("/system/resource")[0]["version"]
 
+    def firewall_nat(self) -> list[dict[str, str]]:
+        """Every row of `/ip/firewall/nat`, in the router's order (`hotspotd check`)."""
+        with self._lock:
+            return self._print("/ip/firewall/nat")
+
     def close(self) -> None:
         """Close the connection (the next call opens a new one)."""
         with self._lock:

@@ -2,9 +2,11 @@
 
 Rendered from the configuration only (no router needed): RADIUS client, hotspot profile
 using RADIUS with MAC login and interim updates, `/radius incoming` for CoA on the
-configured port, `require-message-auth`, walled garden for the appliance, a least-privilege
-API user, DHCP option 114 (RFC 8910) with the captive-portal API URL, and the router-side
-login page that hands customers to the appliance's portal.
+configured port, `require-message-auth`, walled garden for the appliance, a `srcnat`
+accept for traffic to the appliance placed before any masquerade (so the portal sees each
+phone's own address and can place it; see `router.nat`), a least-privilege API user, DHCP
+option 114 (RFC 8910) with the captive-portal API URL, and the router-side login page that
+hands customers to the appliance's portal.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 from hotspotd.config import Config
 from hotspotd.resources import data_dir
+from hotspotd.router.nat import nat_exception_command
 
 CAPTIVE_API_PATH = "/captive-portal/api"
 API_POLICY = "read,write,api,!local,!telnet,!ssh,!ftp,!reboot,!policy,!test,!winbox," \
@@ -85,6 +88,8 @@ def render_script(i: ScriptInputs) -> str:
         f"add dst-address={i.appliance} action=accept comment=hotspotd",
         "/ip hotspot walled-garden",
         f"add dst-host={_host_of(i.portal_url)} action=allow comment=hotspotd",
+        "# Customers' traffic to the appliance keeps their own addresses (before masquerade).",
+        nat_exception_command(i.appliance),
         "/user group",
         f"add name=hotspotd policy={API_POLICY} comment=hotspotd",
         "/user",

@@ -10,6 +10,9 @@ acknowledgement in the shape its protocol wants; nothing it sends can break the 
   (`billing.c2b_verify`).
 
 A wrong token answers 404; a source outside the allow-list answers 403 and is stored.
+The callback settings (`WebContext.mpesa`: intake, source policy, channel tokens, C2B
+verifier) are required: an app built without them refuses to start, rather than take every
+source as trusted.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 from typing import Any, NamedTuple
 
 from flask import Blueprint, abort, jsonify, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from hotspotd.billing.c2b import MalformedC2B, parse_c2b, record_c2b, validate_c2b
@@ -37,16 +41,31 @@ C2B_ACCEPTED = {"ResultCode": "0", "ResultDesc": "Accepted"}
 C2B_CONFIRMED = {"ResultCode": 0, "ResultDesc": "Success"}
 
 
-def _settings() -> CallbackSettings | None:
-    return getattr(web_context(), "mpesa", None)
+class MissingCallbackSettings(RuntimeError):
+    """The web app was built without the M-Pesa callback settings (a wiring error)."""
+
+
+@blueprint.record_once
+def _require_settings(state: BlueprintSetupState) -> None:
+    """Registering the callbacks without their settings is a start-up error."""
+    context = state.app.extensions.get("hotspotd")
+    if context is None or getattr(context, "mpesa", None) is None:
+        raise MissingCallbackSettings("the M-Pesa callbacks need WebContext.mpesa (source"
+                                      " check, intake, channel tokens); none was given")
+
+
+def _settings() -> CallbackSettings:
+    settings = web_context().mpesa
+    if settings is None:  # refused when the app was built; never "trust every source"
+        raise MissingCallbackSettings("WebContext.mpesa is missing")
+    return settings
 
 
 def _channel_for(token: str) -> str:
     """The channel whose secret path token this is; 404 otherwise (compared in constant
     time against every token)."""
     ctx = web_context()
-    settings = _settings()
-    tokens = dict(settings.channel_tokens) if settings else {}
+    tokens = dict(_settings().channel_tokens)
     tokens.setdefault(ctx.callback_token, "default")
     found = None
     for known, channel in tokens.items():
@@ -61,8 +80,6 @@ def _channel_for(token: str) -> str:
 def _source(kind: str, channel: str) -> tuple[str, bool]:
     """(source address, trusted?); 403 (stored) for a source outside the allow-list."""
     settings = _settings()
-    if settings is None:
-        return request.remote_addr or "", True
     source = settings.sources.source_of(request.remote_addr,
                                         request.headers.get("X-Forwarded-For"))
     if not settings.sources.allowed(source):
@@ -118,13 +135,8 @@ def stk_callback(token: str) -> Any:
     except MalformedCallback as exc:
         _reject("stk", channel, source, f"malformed: {exc}", body)
         return jsonify(ACCEPTED)
-    ctx = web_context()
-    settings = _settings()
-    if settings is None:
-        outcome = ctx.purchases.handle_stk_callback(callback).outcome
-    else:
-        outcome = settings.intake.stk(callback, trusted=trusted, source=source,
-                                      channel=channel)
+    outcome = _settings().intake.stk(callback, trusted=trusted, source=source,
+                                     channel=channel)
     log.info("STK callback %s (code %s) from %s: %s", callback.checkout_request_id,
              callback.result_code, source, outcome)
     return jsonify(ACCEPTED)
@@ -139,7 +151,7 @@ def c2b_validation(token: str) -> Any:
     except MalformedC2B as exc:
         _reject("c2b-validation", channel, source, f"malformed: {exc}", body)
         return jsonify({"ResultCode": "C2B00016", "ResultDesc": "Rejected"})
-    if settings is not None and not settings.c2b_validation:
+    if not settings.c2b_validation:
         return jsonify(C2B_ACCEPTED)
     code, reason = validate_c2b(web_context().db.connection(), payment)
     if code != "0":
@@ -160,12 +172,12 @@ def c2b_confirmation(token: str) -> Any:
         return jsonify(C2B_CONFIRMED)
     ctx = web_context()
     settings = _settings()
-    if settings is not None and settings.c2b_verifier is not None and not trusted:
+    if not trusted:
         held = settings.c2b_verifier.hold(payment, channel=channel, source=source)
         log.info("C2B confirmation %s from %s: %s", payment.trans_id, source, held)
         return jsonify(C2B_CONFIRMED)
     outcome = record_c2b(ctx.db, payment, source="confirmation", now=ctx.now(),
                          channel=channel)
-    if outcome.granted and settings is not None:
+    if outcome.granted:
         settings.on_grant()
     return jsonify(C2B_CONFIRMED)

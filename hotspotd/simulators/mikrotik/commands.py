@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .api_server import CommandTrap, Result
+from .firewall import NatTable
 from .hotspot import Session
 from .query import row_matches
 from .wire import Command
@@ -15,13 +16,15 @@ NO_SUCH_PREFIX = "no such command prefix"
 CATEGORY_MISSING = 0  # "missing item or command"
 CATEGORY_ARGUMENT = 1  # "argument value failure"
 
-_MENUS = ("/ip/hotspot/active", "/ip/hotspot/host", "/system/identity", "/system/resource")
+_MENUS = ("/ip/hotspot/active", "/ip/hotspot/host", "/ip/firewall/nat", "/system/identity",
+          "/system/resource")
 
 
 class Router(Protocol):
     """What the menus need from the simulated router."""
 
     identity: str
+    nat: NatTable
 
     def active_hosts(self) -> list[dict[str, str]]: ...
     def seen_hosts(self) -> list[dict[str, str]]: ...
@@ -61,6 +64,12 @@ class RouterCommands:
             "/ip/hotspot/active/remove": self._remove,
             "/ip/hotspot/active/login": self._login,
             "/ip/hotspot/host/print": lambda c: _print(router.seen_hosts(), c),
+            "/ip/firewall/nat/print": lambda c: _print(router.nat.rows(), c),
+            "/ip/firewall/nat/getall": lambda c: _print(router.nat.rows(), c),
+            "/ip/firewall/nat/add": lambda c: Result(done={"ret": router.nat.add(c.attributes)}),
+            "/ip/firewall/nat/remove": lambda c: self._on_items(c, router.nat.remove),
+            "/ip/firewall/nat/set": lambda c: self._on_items(
+                c, lambda ids: router.nat.set(ids, _without_ids(c))),
             "/system/identity/print": lambda c: _print([{"name": router.identity}], c),
             "/system/resource/print": lambda c: _print([router.resource()], c),
         }
@@ -82,9 +91,22 @@ class RouterCommands:
                 raise CommandTrap("no such item")
         return Result()
 
+    @staticmethod
+    def _on_items(command: Command, action: Callable[[str], None]) -> Result:
+        """`remove`/`set` on the items named by `.id` (or `numbers`)."""
+        ids = command.api_attributes.get(".id") or command.attributes.get("numbers")
+        if not ids:
+            raise CommandTrap("missing value(s) of argument(s) .id", CATEGORY_ARGUMENT)
+        action(ids)
+        return Result()
+
     def _login(self, command: Command) -> Result:
         user, ip = _require(command, "user", "ip")
         mac = command.attributes.get("mac-address", "")
         password = command.attributes.get("password", "")
         self._router.login_host(user=user, password=password, mac=mac, ip=ip)
         return Result()
+
+
+def _without_ids(command: Command) -> dict[str, str]:
+    return {name: value for name, value in command.attributes.items() if name != "numbers"}

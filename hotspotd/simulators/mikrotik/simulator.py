@@ -1,7 +1,8 @@
 """`MikrotikSimulator`: a MikroTik hotspot router that speaks the real protocols.
 
 RouterOS API over TCP (`api_server`), RADIUS Access/Accounting over UDP as the NAS
-(`nas`), the active-host table with expiry (`hotspot`) and a status page. It powers
+(`nas`), the active-host table with expiry (`hotspot`), the NAT rules (`firewall`; without
+the appliance's exception when `nat_exception=False`) and a status page. It powers
 `hotspotd demo`; production points the same gateway at a real router instead.
 """
 
@@ -24,6 +25,7 @@ from .api_server import ApiServer, CommandTrap, NoAnswer, Result
 from .coa_listener import SESSION_NOT_FOUND, CoaListener, CoaTarget
 from .commands import RouterCommands
 from .faults import WRITE_COMMANDS, Faults
+from .firewall import NatTable
 from .hotspot import AlreadyLoggedIn, HotspotTable, Session, normalize_mac
 from .nas import RadiusEndpoint, RadiusNas, nas_ip_for
 from .status_page import create_status_app
@@ -49,6 +51,7 @@ class MikrotikSimulator:
                  interim_interval: int | None = None, coa_port: int = 0,
                  faults: Faults | None = None, login_method: str = "chap",
                  api_tls: ssl.SSLContext | None = None,
+                 appliance_address: str = "192.168.88.2", nat_exception: bool = True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if login_method not in ("chap", "pap"):
             raise ValueError(f"login_method must be chap or pap, not {login_method!r}")
@@ -67,6 +70,8 @@ class MikrotikSimulator:
             identity=identity, server_name=hotspot_server, timeout=radius_timeout,
             retries=radius_retries, require_message_auth=require_message_auth)
         self.faults = faults or Faults()
+        self.nat = NatTable(appliance_address=appliance_address,
+                            appliance_exception=nat_exception)  # /ip/firewall/nat
         self._commands = RouterCommands(self)
         self._api = ApiServer(handler=self._answer_command, check_password=self._check_password,
                               tls=api_tls)  # api-ssl (RouterOS's port 8729) when given
