@@ -360,7 +360,8 @@ class Appliance:
         if options.own_listener:
             self.admin_web = ServedApp(
                 create_admin_app(context), cfg.host, cfg.port, threads=4, name="admin",
-                keep_forwarded_for=bool(self.config.web.trusted_proxies)).start()
+                keep_forwarded_for=bool(self.config.web.trusted_proxies),
+                limits=ListenerLimits.from_config(self.config)).start()
             self._stoppers.append(self.admin_web.stop)
             host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else self.admin_web.host
             host = f"[{host}]" if ":" in host else host
