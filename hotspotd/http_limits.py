@@ -14,7 +14,8 @@ reading the rest); what it lacks is added here by subclassing its server and cha
 - an idle deadline: a connection with nothing in flight (a kept-alive one, or one that
   never sent a byte) is closed after `idle_seconds`.
 
-Every closing and refusal is counted (`ListenerCounters`), for `/metrics` and the tests.
+Every closing and refusal is counted (`ListenerCounters`); `ListenerCollector` shows the
+counts on `/metrics` (hotspotd_http_limited_total) with each listener's open connections.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import ipaddress
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask
@@ -226,3 +229,27 @@ class LimitedServer(TcpWSGIServer):
                 channel.will_close = True
                 self.counters.add(reason)
 
+
+
+class ListenerCollector(Collector):
+    """`/metrics` for listeners (anything with `name`, `counters`, `open_connections`):
+    what their limits closed or refused, and their open connections now."""
+
+    def __init__(self, listeners: Callable[[], Iterable[Any]]) -> None:
+        self._listeners = listeners
+
+    def collect(self) -> Iterator[Metric]:
+        limited = CounterMetricFamily(
+            "hotspotd_http_limited", "Connections a listener's limits closed or refused, and"
+            " requests refused as too large, by listener and reason.",
+            labels=["listener", "reason"])
+        open_now = GaugeMetricFamily("hotspotd_http_open_connections",
+                                     "Connections open on a listener.", labels=["listener"])
+        for listener in self._listeners():
+            if listener is None:
+                continue
+            for reason, count in listener.counters.snapshot().items():
+                limited.add_metric([listener.name, reason], count)
+            open_now.add_metric([listener.name], listener.open_connections)
+        yield limited
+        yield open_now

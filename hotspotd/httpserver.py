@@ -72,6 +72,10 @@ class ServedApp:
                                         daemon=True)
 
     @property
+    def open_connections(self) -> int:
+        return len(self._server.active_channels)
+
+    @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
