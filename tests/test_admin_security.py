@@ -17,7 +17,7 @@ from support.appliance import running_appliance
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.admin.options import AdminOptions
-from hotspotd.admin.setup_codes import issue_setup_code
+from hotspotd.admin.setup_codes import WrongSetupCode, create_first_owner, issue_setup_code
 from hotspotd.app import Appliance
 from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.simulators.phones import SimulatedPhone
@@ -284,4 +284,23 @@ def test_session_cookie_is_secure_when_served_over_https(
                         web_sources=SourcePolicy(), mpesa=appliance.mpesa.callbacks,
                         admin=AdminOptions(public_url="https://hotspot.example.com"))
     assert "; Secure" in cookie(public, "10.0.0.9")
+    db.close()
+
+
+def test_setup_codes_expire_work_once_and_are_kept_hashed(tmp_path: Path) -> None:
+    db = Database(tmp_path / "codes.sqlite3").open()
+    now = time.time()
+    old = issue_setup_code(db, now=now - 7200, hours=1, issued_by="init")  # expired an hour ago
+    code = issue_setup_code(db, now=now, hours=1, issued_by="start")
+    stored = " ".join(row[0] for row in db.query("SELECT code_hash FROM admin_setup_codes"))
+    assert code.replace("-", "") not in stored and code not in stored
+    with pytest.raises(WrongSetupCode):
+        create_first_owner(db, code=old, username=OWNER, password=PASSWORD, now=now)
+    with pytest.raises(WrongSetupCode):
+        create_first_owner(db, code=code, username=OWNER, password=PASSWORD, now=now + 3601)
+    made = create_first_owner(db, code=f" {code.lower()} ", username=OWNER, password=PASSWORD,
+                              now=now)
+    assert made.role == "owner"
+    with pytest.raises(WrongSetupCode):  # spent (and set-up is over)
+        create_first_owner(db, code=code, username="second", password=PASSWORD, now=now)
     db.close()
