@@ -29,10 +29,14 @@ from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
 from hotspotd.cli import main
 from hotspotd.config import load_config
+from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.router.nat import judge_nat, nat_exception_command
 from hotspotd.router.script import inputs_from, render_script
 from hotspotd.simulators.daraja import DarajaSimulator
 from hotspotd.simulators.mikrotik import MikrotikSimulator
+from hotspotd.web import create_app
+from hotspotd.web.callbacks import MissingCallbackSettings
+from hotspotd.web.context import WebContext
 
 APPLIANCE = "192.168.88.2"  # [router] appliance_address's default
 API_USER, API_PASSWORD = "hotspotd", "router-pass-1"
@@ -249,3 +253,32 @@ def test_portal_requests_arriving_natted_fail_the_self_test_with_the_fix(
                   for row in appliance.router_simulator.active_hosts()):
         assert time.monotonic() < deadline, "the honest phone never got online"
         time.sleep(0.1)
+
+
+# -- no fail-open paths ------------------------------------------------------------------------
+
+
+def test_callbacks_without_their_source_check_refuse_to_start(appliance: Appliance) -> None:
+    """Built without the callback settings (source policy, intake, C2B verifier), the web
+    app does not start: the callbacks never fall back to "trust every source". The
+    appliance's own wiring gives them, and a forged STK success from an address outside
+    any allow-list still only asks STK Query (nothing is granted on its word)."""
+    bare = WebContext(db=appliance.db, purchases=appliance.purchases, venue_name="Cafe",
+                      callback_token="t", locator=appliance.locator, web_sources=SourcePolicy())
+    with pytest.raises(MissingCallbackSettings, match="WebContext.mpesa"):
+        create_app(bare)
+    token = appliance.config.web.callback_token
+    forged = {"Body": {"stkCallback": {
+        "MerchantRequestID": "m", "CheckoutRequestID": "ws_CO_forged_0001", "ResultCode": 0,
+        "ResultDesc": "ok", "CallbackMetadata": {"Item": [
+            {"Name": "Amount", "Value": 10}, {"Name": "MpesaReceiptNumber", "Value": "F0RGED"},
+            {"Name": "PhoneNumber", "Value": 254700000000}]}}}}
+    answer = requests.post(appliance.addresses["portal_url"] + f"callbacks/{token}/stk",
+                           json=forged, timeout=10)
+    assert answer.status_code == 200
+    deadline = time.monotonic() + 15
+    while not appliance.db.query_one("SELECT reason FROM callback_rejections WHERE"
+                                     " reference = 'ws_CO_forged_0001'"):
+        assert time.monotonic() < deadline, "the forged callback was never judged"
+        time.sleep(0.1)
+    assert appliance.db.query_one("SELECT COUNT(*) FROM grants")[0] == 0
