@@ -121,3 +121,19 @@ def test_cli_privacy_commands(people: Database, tmp_path: Path,
     assert main(["privacy", "erase", "--phone", "12345", "-c", str(config)]) == 1
     assert main(["privacy", "erase", "-c", str(config)]) == 1
     assert "needs --phone" in capsys.readouterr().err
+
+
+def test_rate_limit_rows_holding_a_number_are_exported_erased_and_aged_out(
+        people: Database) -> None:
+    with people.write() as conn:
+        conn.executemany("INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)",
+                         [(f"push:phone:{BOB}", NOW - 2 * DAY),
+                          ("voucher:mac:AA:00:00:00:00:01", NOW - 2 * DAY)])
+    exported = export_phone(people, BOB, now=NOW, actor="test")["data"]["rate_limits"]
+    assert [row["key"] for row in exported] == [f"push:phone:{BOB}"]
+    apply_retention(people, retention_days=365, now=NOW)
+    # A day old: no window needs it; the fresh row of ALICE stays, as do rows of no number.
+    assert sorted(r["key"] for r in people.query("SELECT key FROM rate_limits")) == [
+        f"push:{ALICE}", "voucher:mac:AA:00:00:00:00:01"]
+    [audit] = people.query("SELECT detail FROM privacy_requests WHERE action = 'retention'")
+    assert json.loads(audit["detail"])["rate_limits"] == 1

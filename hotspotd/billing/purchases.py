@@ -115,23 +115,22 @@ class PurchaseService:
         payment, fresh = self._admit(plan, msisdn, device_mac, ip)
         if not fresh:  # the same request again (a double tap, a reload): the open one
             return payment
-        failpoint("payment.stored")
-        if payment.queued:
-            log.info("payment %s: KES %s for %s from %s, in line for M-Pesa", payment.id,
-                     plan.price, device_mac, mask_msisdn(msisdn))
-            self._on_queued()
-        else:
-            log.info("payment %s: KES %s for %s from %s, sending STK push", payment.id,
-                     plan.price, device_mac, mask_msisdn(msisdn))
+        try:  # a payment not in line is in `_trying` from `_admit` until sent or in line
+            failpoint("payment.stored")
+            if payment.queued:
+                log.info("payment %s: KES %s for %s from %s, in line for M-Pesa", payment.id,
+                         plan.price, device_mac, mask_msisdn(msisdn))
+                self._on_queued()
+            else:
+                log.info("payment %s: KES %s for %s from %s, sending STK push", payment.id,
+                         plan.price, device_mac, mask_msisdn(msisdn))
+                try:
+                    self._push(payment, description=plan.name)
+                except PushDeferred as exc:
+                    self._back_in_line(payment, str(exc))
+        finally:
             with self._trying_lock:
-                self._trying.add(payment.id)
-            try:
-                self._push(payment, description=plan.name)
-            except PushDeferred as exc:
-                self._back_in_line(payment, str(exc))
-            finally:
-                with self._trying_lock:
-                    self._trying.discard(payment.id)
+                self._trying.discard(payment.id)
         return payments.get_payment(self._db, payment_id=payment.id) or payment
 
     def _admit(self, plan: Plan, msisdn: str, mac: str, ip: str | None) -> tuple[Payment, bool]:
@@ -140,18 +139,24 @@ class PurchaseService:
         count stored purchases, so checking and storing happen under one lock."""
         with self._admitting:
             if self._guard is not None:
+                with self._trying_lock:
+                    pushing = len(self._trying)
                 already = self._guard.check(mac=mac, phone=msisdn, plan_id=plan.id,
-                                            times=self.push_times())
+                                            times=self.push_times(), pushing=pushing)
                 open_one = payments.get_payment(self._db, payment_id=already) if already \
                     else None
                 if open_one is not None:
                     return open_one, False
             in_line = push_queue.queue_length(self._db.connection()) > 0
             channel = self._channels.push_channel() if self._channels else None
-            return payments.create_payment(
+            payment = payments.create_payment(
                 self._db, plan=plan, phone=msisdn, mac=mac, ip=ip, now=self._now(),
                 queued=in_line, reference_prefix=self._policy.account_reference,
-                channel=channel), True
+                channel=channel)
+            if not in_line:  # counted as in line by the next admission until it is sent
+                with self._trying_lock:
+                    self._trying.add(payment.id)
+            return payment, True
 
     def push_times(self) -> PushTimes:
         """How long a place in line and the longest waits take now (for the limits)."""

@@ -136,11 +136,12 @@ class PushGuard:
         return with_stored_settings(self._db.connection(), self._limits)
 
     def check(self, *, mac: str, phone: str, plan_id: int | None = None,
-              times: PushTimes | None = None) -> int | None:
+              times: PushTimes | None = None, pushing: int = 0) -> int | None:
         """May `mac` start a purchase of `plan_id` prompting `phone`? None: yes. The id of
         an open purchase with the same plan and number: that one, again. Otherwise raises
         PushLimited. Counts nothing: the stored purchases are the count, so the caller
-        checks and stores under one lock."""
+        checks and stores under one lock. `pushing`: purchases trying their push right now
+        (each joins the line if no slot comes), counted as in line."""
         conn, now, limits = self._db.connection(), self._now(), self.limits
         times = times or PushTimes()
         same = _open_purchase(conn, mac, limits.open_per_device, now, times)
@@ -154,7 +155,7 @@ class PushGuard:
         _over("cooldown", ignored, limits.cancel_limit, limits.cancel_cooldown, now)
         _over("phone", _unpaid(conn, "phone", phone, now - limits.window), limits.per_phone,
               limits.window, now)
-        waiting, cap = queue_length(conn), times.line_cap(limits.line_max)
+        waiting, cap = queue_length(conn) + pushing, times.line_cap(limits.line_max)
         if waiting >= cap:
             raise PushLimited("line", (waiting - cap + 1) * times.seconds_per_place)
         return None

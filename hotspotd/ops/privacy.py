@@ -92,7 +92,7 @@ def apply_retention(db: Database, *, retention_days: int, now: float,
             counts[spec.table] = cursor.rowcount
         counts["rate_limits"] = conn.execute(
             "DELETE FROM rate_limits WHERE key GLOB ? AND window_start < ?",
-            (PHONE_IN_KEY, min(cutoff, now - RATE_LIMIT_STALE))).rowcount
+            (PHONE_IN_KEY, max(cutoff, now - RATE_LIMIT_STALE))).rowcount
         total = sum(counts.values())
         if total:
             _audit(conn, now=now, action="retention", subject=None, rows=total, actor=actor,
