@@ -153,7 +153,7 @@ def honest_requests_are_prompt(appliance: Appliance, mac: str) -> dict[str, floa
     calls = {
         "GET /": lambda: phone.get(url, timeout=5),
         "GET /api/plans": lambda: phone.get(url + "api/plans", timeout=5),
-        "GET /healthz": lambda: monitor.get(url + "healthz?live", timeout=5),
+        "GET /healthz": lambda: monitor.get(url + "healthz", timeout=5),
         "POST callback": lambda: monitor.post(callback_root(appliance) + "/stk", timeout=5,
                                               json={"Body": {}}),
     }
@@ -247,7 +247,7 @@ def test_slowloris_headers_are_cut_off(appliance: Appliance) -> None:
         payload, every=0.25, within=HEADER_SECONDS + 5))
     lived = sorted(at - first_byte for at in attack.closed.values())
     assert len(lived) == cap, "every trickling connection is closed"
-    assert HEADER_SECONDS - 0.1 <= lived[0] <= lived[-1] <= HEADER_SECONDS + 1.6, lived
+    assert HEADER_SECONDS - 0.1 <= lived[0] <= lived[-1] <= HEADER_SECONDS + 2, lived
     assert delta(before, counted(appliance))["header_deadline"] == cap
     attack.close()
     report("slowloris headers", deadline=HEADER_SECONDS, cut_after_min=lived[0],
@@ -265,7 +265,7 @@ def test_slowloris_body_is_cut_off(appliance: Appliance) -> None:
         b'{"plan_id": 1, "phone": "' + b"7" * 1900, every=0.25, within=BODY_SECONDS + 5))
     lived = sorted(at - headers_sent for at in attack.closed.values())
     assert len(lived) == cap, "every trickling connection is closed"
-    assert BODY_SECONDS - 0.1 <= lived[0] <= lived[-1] <= BODY_SECONDS + 1.6, lived
+    assert BODY_SECONDS - 0.1 <= lived[0] <= lived[-1] <= BODY_SECONDS + 2, lived
     assert delta(before, counted(appliance))["body_deadline"] == cap
     attack.close()
     report("slowloris body", deadline=BODY_SECONDS, cut_after_min=lived[0],
@@ -285,7 +285,7 @@ def test_silent_and_kept_alive_connections_are_closed_when_idle(appliance: Appli
                                      lambda: attack.watch(IDLE_SECONDS + 5))
     lived = sorted(at - quiet_since[n] for n, at in attack.closed.items())
     assert len(lived) == 2 * half
-    assert IDLE_SECONDS - 0.1 <= lived[0] <= lived[-1] <= IDLE_SECONDS + 1.6, lived
+    assert IDLE_SECONDS - 0.1 <= lived[0] <= lived[-1] <= IDLE_SECONDS + 2, lived
     assert delta(before, counted(appliance))["idle"] >= 2 * half
     attack.close()
     report("idle", deadline=IDLE_SECONDS, cut_after_min=lived[0], cut_after_max=lived[-1],
