@@ -1,5 +1,6 @@
-"""The benchmarks' shared percentile, and a small run of bench/purchase_burst.py: a bench
-that no longer runs would otherwise go unnoticed until someone needs its figures."""
+"""The benchmarks' shared percentile, and small runs of bench/purchase_burst.py and
+bench/hostile_wifi.py: a bench that no longer runs would otherwise go unnoticed until
+someone needs its figures."""
 
 from __future__ import annotations
 
@@ -35,3 +36,34 @@ def test_purchase_burst_small_run(tmp_path: Path) -> None:
     assert result["phones_prompted"] == 6 and result["phones_prompted_more_than_once"] == 0
     assert result["devices_online"] == 6
     assert result["paid_to_online_seconds"]["max"] < 30
+
+
+def test_hostile_wifi_small_run(tmp_path: Path) -> None:
+    """The real daemon, honest phones beside one attacker running each attack in turn."""
+    out = tmp_path / "hostile.json"
+    run = subprocess.run([sys.executable, str(BENCH / "hostile_wifi.py"), "--purchases", "3",
+                          "--interval", "0.5", "--ramp", "1", "--drain", "2",
+                          "--connections", "40", "--claimed-mb", "8", "--login-rate", "150",
+                          "--out", str(out)], capture_output=True, text=True, timeout=400)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(out.read_text())
+    phases = result["phases"]
+    assert list(phases) == ["quiet", "slow_connections", "body_flood", "login_flood",
+                            "prompt_spam"]
+    quiet = phases["quiet"]["honest"]
+    assert quiet["online"] == 3 and quiet["lost"] == 0
+    assert quiet["paid_to_online_seconds"]["count"] == 3
+    for phase in phases.values():
+        honest = phase["honest"]
+        assert honest["purchases"] == 3 and honest["online"] + honest["lost"] == 3
+        assert set(phase["goals_met"]) == {"p99_within_2x", "nothing_lost",
+                                           "no_prompts_beyond_limits"}
+    attacks = {name: phase["attacker"] for name, phase in phases.items() if name != "quiet"}
+    assert all("error" not in report for report in attacks.values()), attacks
+    assert attacks["slow_connections"]["counts"]["connections_opened"] >= 40
+    assert attacks["body_flood"]["counts"]["bytes_sent"] > 0
+    assert attacks["prompt_spam"]["counts"]["purchases_sent"] > 0
+    logins = attacks["login_flood"]
+    assert logins["counts"]["sent:borrowed_mac"] > 0  # devices were online to borrow from
+    assert "borrowed_mac:accept" not in logins["answers"]  # a name is bound to its device
+    assert result["limits"]["web"] and result["payments_at_end"]["honest"]
