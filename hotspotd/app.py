@@ -30,6 +30,7 @@ from hotspotd.billing.mpesa_setup import build_mpesa, request_budget
 from hotspotd.config import Config, check_production
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.sources import SourcePolicy
+from hotspotd.http_limits import ListenerCollector
 from hotspotd.httpserver import ListenerLimits, ServedApp, bind_tcp
 from hotspotd.ops.lock import DataDirLock
 from hotspotd.ops.runtime import ApplianceOps
@@ -59,6 +60,7 @@ class Appliance:
         self.daraja_simulator: Any = None
         self.router_simulator: Any = None
         self.started = threading.Event()
+        self.admin_web: ServedApp | None = None  # the owner UI's own listener, if any
 
     def start(self) -> Appliance:
         check_production(self.config)
@@ -286,6 +288,7 @@ class Appliance:
                                                        or cfg.trusted_proxies),
                              limits=ListenerLimits.from_config(self.config)).start()
         self._stoppers.append(self.web.stop)
+        self.ops.registry.register(ListenerCollector(lambda: (self.web, self.admin_web)))
         self.addresses["portal_url"] = f"http://{local_host}:{port}/"
         self._start_admin(context)  # the management side (issue 12)
         log.info("web listening on %s:%s (callbacks %s)", host, port,
