@@ -88,6 +88,15 @@ def test_non_json_and_huge_bodies_are_refused(appliance: Appliance, url: str) ->
     assert huge.status_code == 413
 
 
+def test_json_nested_past_the_parsers_depth_is_a_400_not_a_crash(
+        appliance: Appliance, url: str) -> None:
+    before = count(appliance, "SELECT COUNT(*) FROM payments")
+    bomb = phone_for(appliance, MAC).post(url + "api/purchases", data=b"[" * 60_000, timeout=5,
+                                          headers={"Content-Type": "application/json"})
+    assert bomb.status_code == 400 and bomb.json()["error"]["code"] == "invalid_request"
+    assert count(appliance, "SELECT COUNT(*) FROM payments") == before
+
+
 def test_unknown_purchase_is_404(appliance: Appliance, url: str) -> None:
     response = phone_for(appliance, MAC).get(url + "api/purchases/not-a-real-id", timeout=5)
     assert response.status_code == 404

@@ -11,7 +11,10 @@ Two apps over one `WebContext`:
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, redirect
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.wrappers import Response
 
 from hotspotd.resources import data_dir
@@ -21,10 +24,22 @@ MAX_BODY_BYTES = 64 * 1024
 SIDE_KEY = "hotspotd_side"  # app.extensions[...]: "shared", "portal" or "management"
 
 
+class BoundedJSON(DefaultJSONProvider):
+    """JSON whose nesting is past the parser's depth is bad JSON (a 400, or None for
+    `get_json(silent=True)`), not a RecursionError that would answer 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 def _flask(context: WebContext, side: str) -> Flask:
     portal = data_dir("portal")
     app = Flask(__name__, template_folder=str(portal / "templates"),
                 static_folder=str(portal / "static"), static_url_path="/static")
+    app.json = BoundedJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["hotspotd"] = context

@@ -97,7 +97,7 @@ def _body(kind: str, channel: str, source: str) -> Any:
         return None
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past the parser
         _reject(kind, channel, source, "body is not JSON", raw[:200].decode(errors="replace"))
         return None
 
