@@ -1,8 +1,11 @@
-"""Persistent rate limits for what anyone on the WiFi can trigger (STK pushes, voucher and
-recovery attempts, owner logins).
+"""Persistent rate limits for what anyone on the WiFi can trigger (voucher and recovery
+attempts, owner logins; STK pushes are limited from the payments table, billing.push_limits).
 
 A fixed window per key, counted in SQLite so a restart does not reset it. Keys are strings
-chosen by the caller, e.g. `push:phone:254712345678` or `voucher:mac:AA:BB:...`.
+chosen by the caller, e.g. `voucher:mac:AA:BB:...` or `admin-login:source:10.0.0.7`. A key
+holding a phone number (`...:phone:2547...`, as earlier versions' push limits wrote) is
+personal data: `ops.privacy` exports and erases such rows with the number and drops them
+after a day.
 """
 
 from __future__ import annotations

@@ -178,6 +178,13 @@ def test_prompt_spam_from_one_device_is_refused_and_honest_buyer_gets_online(
     assert len(waits) == 49 and all(25 <= wait <= 340 for wait in waits)
     assert pushes_to(sim, numbers) == 1  # one stranger prompted, not fifty
     assert payments_of(appliance, attacker.mac) == 1  # a refused purchase stores nothing
+    # Rotating MACs in the request changes nothing: the network says which device it is.
+    stored = appliance.db.query_one("SELECT COUNT(*) FROM payments")[0]
+    rotated = [attacker.post(f"{portal(appliance)}api/purchases", json={
+        "plan_id": 1, "phone": number, "mac": f"AA:BB:CC:12:01:{n + 16:02X}"})
+        for n, number in enumerate(strangers(10))]
+    assert {answer.status_code for answer in rotated} <= {409, 429}, rotated
+    assert appliance.db.query_one("SELECT COUNT(*) FROM payments")[0] == stored
     # The same purchase again (a double tap) is the open one, not a second prompt.
     again = buy(appliance, attacker, _number_of(appliance, accepted[0].json()["id"]))
     assert again.status_code == 202 and again.json()["id"] == accepted[0].json()["id"]

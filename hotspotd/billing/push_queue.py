@@ -4,9 +4,10 @@ A purchase whose STK push cannot get a slot of the one request budget within
 `[daraja] push_max_wait_seconds` (or that Daraja answered with spike arrest) is not
 refused: it is stored in line (`payments.queued_at`, push_state still `sending`, nothing
 sent) and the customer reads "you are in line". While anyone is in line, new purchases join
-the end of it instead of racing for slots, so nobody jumps ahead; per-device and per-phone
-limits (`push_limits.PushGuard`) are counted when a purchase is made, so one device cannot
-fill the line either.
+the end of it instead of racing for slots, so nobody jumps ahead. The line is bounded when a
+purchase is made (`push_limits.PushGuard`): at most `[limits] line_max` wait (by default what
+the budget can push within `[settlement] queue_max_seconds`), each device at most its
+`open_per_device` (1) open purchase, so one device holds one place however fast it asks.
 
 `PushQueue` is one worker thread: it waits for the next slot of the budget (in the
 budget's own first-come order, `RequestBudget.slot_in_hand`) while the payment is still in

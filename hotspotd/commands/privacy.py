@@ -1,8 +1,9 @@
 """`hotspotd privacy export|erase|retention`: data-subject requests (Kenya DPA), audited.
 
-`export --phone N` prints (or writes, with --output) everything held about a number as JSON;
-`erase --phone N` erases it (amounts and receipts stay for the books); `retention` applies
-`[privacy] retention_days` now (the daemon also does it daily).
+`export --phone N` prints (or writes, with --output) everything held about a number as JSON
+(payments, callbacks, rate-limit rows keyed by it); `erase --phone N` erases it (amounts and
+receipts stay for the books); `retention` applies `[privacy] retention_days` now (the daemon
+also does it daily; rate-limit rows holding a number go after a day).
 """
 
 from __future__ import annotations
