@@ -52,7 +52,8 @@ def start_daemon(tmp_path: Path, sim: DarajaSimulator, creds: dict[str, str]) ->
                    "requests_per_minute": 30000, "push_max_wait_seconds": 10.0, **creds},
         "settlement": {"inline_query_delays": [0.3], "query_backoff_seconds": [0.3, 0.6, 1.0],
                        "reconcile_interval_seconds": 1, "pending_expiry_seconds": 8},
-        "limits": {"push_per_device": 10000, "push_per_phone": 10000, "cancel_limit": 10000},
+        "limits": {"push_per_device": 10000, "push_per_phone": 10000, "cancel_limit": 10000,
+                   "open_per_device": 10000},  # the abuse limits are not under test here
         "c2b": {"pull_interval_seconds": 2},
     })
     return daemon
