@@ -194,3 +194,34 @@ def test_callback_after_pull_settled_an_uncertain_push_learns_its_id(db: Databas
     assert stored is not None and stored.checkout_request_id == "ws_CO_late"
     assert db.query("SELECT * FROM unmatched_payments") == []
     assert len(db.query("SELECT * FROM grants")) == 1
+
+
+def test_push_guard_counts_unpaid_purchases_in_a_sliding_window(
+        db: Database, clock, make_plan) -> None:
+    plan = make_plan()
+    guard = PushGuard(db, PushLimits(per_device=2, per_phone=3, window=600,
+                                     open_per_device=2), clock)
+
+    def stored(number: str, status: str, **columns: object) -> int:
+        row = {"status": status, "settled_at": clock() if status != "pending" else None,
+               **columns}
+        with db.write() as conn:
+            return int(conn.execute(
+                "INSERT INTO payments (public_id, plan_id, mac, phone, amount, created_at,"
+                f" {', '.join(row)}) VALUES (?, ?, ?, ?, 20, ?{', ?' * len(row)})",
+                (f"p{number}{clock()}", plan.id, MAC, number, clock(), *row.values())
+            ).lastrowid)
+
+    stored("254711000001", "completed")  # paid: counts for nothing
+    stored("254711000002", "expired", settled_by="queue")  # ended in line: never prompted
+    first = stored("254711000003", "failed")
+    clock.advance(100)
+    assert guard.check(mac=MAC, phone="254711000004", plan_id=plan.id) is None
+    open_one = stored("254711000004", "pending", push_sent_at=clock())
+    # The same purchase again is the open one (below the open cap too): no second prompt.
+    assert guard.check(mac=MAC, phone="254711000004", plan_id=plan.id) == open_one
+    with pytest.raises(PushLimited) as refused:  # two unpaid (one still open) in 600 s
+        guard.check(mac=MAC, phone="254711000005", plan_id=plan.id)
+    assert refused.value.reason == "device" and refused.value.retry_after == 500
+    clock.advance(500)  # the first unpaid one leaves the window
+    assert first and guard.check(mac=MAC, phone="254711000005", plan_id=plan.id) is None

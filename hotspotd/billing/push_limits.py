@@ -144,11 +144,12 @@ class PushGuard:
         (each joins the line if no slot comes), counted as in line."""
         conn, now, limits = self._db.connection(), self._now(), self.limits
         times = times or PushTimes()
-        same = _open_purchase(conn, mac, limits.open_per_device, now, times)
-        if same is not None and same[0] == (plan_id, phone):
-            return same[1]
-        if same is not None:
-            raise PushLimited("open", same[2])
+        open_ones = _open_purchases(conn, mac)
+        for row in open_ones:
+            if (row["plan_id"], row["phone"]) == (plan_id, phone):
+                return int(row["id"])
+        if len(open_ones) >= limits.open_per_device:
+            raise PushLimited("open", min(_ends(row, times) for row in open_ones) - now)
         device = _unpaid(conn, "mac", mac, now - limits.window)
         _over("device", device, limits.per_device, limits.window, now)
         ignored = _ignored(conn, phone, now - limits.cancel_cooldown)
@@ -161,24 +162,19 @@ class PushGuard:
         return None
 
 
-def _open_purchase(conn: sqlite3.Connection, mac: str, allowed: int, now: float,
-                   times: PushTimes) -> tuple[tuple[int, str], int, float] | None:
-    """((plan, phone), id, seconds until one ends) of this device's newest open purchase,
-    when it has `allowed` open ones or more; else None."""
-    rows = conn.execute(
+def _open_purchases(conn: sqlite3.Connection, mac: str) -> list[sqlite3.Row]:
+    """This device's open (pending) purchases, newest first."""
+    return conn.execute(
         "SELECT id, plan_id, phone, created_at, queued_at, push_sent_at FROM payments"
         " WHERE mac = ? AND status = ? ORDER BY id DESC", (mac, PENDING)).fetchall()
-    if len(rows) < allowed:
-        return None
-    ends = []
-    for row in rows:
-        if row["queued_at"] is not None or row["push_sent_at"] is None:
-            ends.append(row["created_at"] + times.queue_max_wait + times.pending_expiry)
-        else:
-            ends.append(row["push_sent_at"] + times.pending_expiry)
-    newest = rows[0]
-    return ((newest["plan_id"], newest["phone"]), newest["id"],
-            min(ends) + times.margin - now)
+
+
+def _ends(row: sqlite3.Row, times: PushTimes) -> float:
+    """When an open purchase ends at the latest: its prompt's wait, after the line's if
+    its push has not gone out yet."""
+    if row["queued_at"] is not None or row["push_sent_at"] is None:
+        return row["created_at"] + times.queue_max_wait + times.pending_expiry + times.margin
+    return row["push_sent_at"] + times.pending_expiry + times.margin
 
 
 def _unpaid(conn: sqlite3.Connection, column: str, value: str, since: float) -> list[float]:
@@ -186,7 +182,7 @@ def _unpaid(conn: sqlite3.Connection, column: str, value: str, since: float) -> 
     (paid ones and ones that ended in line, never pushed, do not count)."""
     assert column in ("mac", "phone")
     return [row[0] for row in conn.execute(
-        f"SELECT created_at FROM payments WHERE {column} = ? AND created_at >= ? AND"
+        f"SELECT created_at FROM payments WHERE {column} = ? AND created_at > ? AND"
         " status != 'completed' AND COALESCE(settled_by, '') != ? ORDER BY created_at DESC",
         (value, since, QUEUE_ENDING))]
 
@@ -197,8 +193,8 @@ def _ignored(conn: sqlite3.Connection, phone: str, since: float) -> list[float]:
     # created_at bounds the index range: a payment ends within its line's and its
     # prompt's longest waits (minutes) of being created.
     return [row[0] for row in conn.execute(
-        f"SELECT settled_at FROM payments WHERE phone = ? AND created_at >= ? AND"
-        f" settled_at >= ? AND result_code IN ({marks}) ORDER BY settled_at DESC",
+        f"SELECT settled_at FROM payments WHERE phone = ? AND created_at > ? AND"
+        f" settled_at > ? AND result_code IN ({marks}) ORDER BY settled_at DESC",
         (phone, since - 3600.0, since, *IGNORED_CODES))]
 
 
