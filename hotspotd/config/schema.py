@@ -374,6 +374,23 @@ SCHEMA: tuple[Option, ...] = (
            "How long an address waits after too many wrong passwords or set-up codes."),
     Option("admin", "session_hours", 12, POSITIVE_INT,
            "An owner UI login lasts this long."),
+    Option("admin", "host", "", STR,
+           "The management side: listen address of a listener of its own for the owner UI,"
+           " /metrics and the detail of /healthz (e.g. an address on the office network, or"
+           " 127.0.0.1 behind an SSH tunnel); the customers' listener then answers 404 for"
+           " /admin/ and /metrics. Empty: the owner UI shares the portal's listener, where"
+           " anyone on the WiFi can reach its login page (passwords and the login limits"
+           " still hold; /metrics and the detail of /healthz need metrics_token there)."),
+    Option("admin", "port", 8081, PORT,
+           "Port of the management listener (with host set); 0 picks a free port."),
+    Option("admin", "metrics_token", "", STR,
+           "Bearer token for /metrics and the detail of /healthz on the portal's listener"
+           " (Authorization: Bearer <token>). Empty: generated once and kept in the data"
+           " directory's generated-secrets.json.", secret=True),
+    Option("admin", "setup_code_hours", 24, POSITIVE_INT,
+           "While no owner account exists, `hotspotd init`, `run` and `demo` print a one-time"
+           " set-up code; the owner UI's first-run page asks for it. It expires after this"
+           " many hours (a restart prints a new one)."),
     Option("backup", "enabled", True, BOOL, "Take a backup of the database every interval."),
     Option("backup", "directory", "", STR,
            "Where scheduled backups go; empty: `backups/` beside the database."),
@@ -409,23 +426,6 @@ SCHEMA: tuple[Option, ...] = (
     Option("alerts", "sms_username", "", STR, "Africa's Talking application username."),
     Option("alerts", "sms_api_key", "", STR, "Africa's Talking API key.", secret=True),
     Option("alerts", "sms_sender", "", STR, "Sender ID or short code; empty: the default."),
-    Option("admin", "host", "", STR,
-           "The management side: listen address of a listener of its own for the owner UI,"
-           " /metrics and the detail of /healthz (e.g. an address on the office network, or"
-           " 127.0.0.1 behind an SSH tunnel); the customers' listener then answers 404 for"
-           " /admin/ and /metrics. Empty: the owner UI shares the portal's listener, where"
-           " anyone on the WiFi can reach its login page (passwords and the login limits"
-           " still hold; /metrics and the detail of /healthz need metrics_token there)."),
-    Option("admin", "port", 8081, PORT,
-           "Port of the management listener (with host set); 0 picks a free port."),
-    Option("admin", "metrics_token", "", STR,
-           "Bearer token for /metrics and the detail of /healthz on the portal's listener"
-           " (Authorization: Bearer <token>). Empty: generated once and kept in the data"
-           " directory's generated-secrets.json.", secret=True),
-    Option("admin", "setup_code_hours", 24, POSITIVE_INT,
-           "While no owner account exists, `hotspotd init`, `run` and `demo` print a one-time"
-           " set-up code; the owner UI's first-run page asks for it. It expires after this"
-           " many hours (a restart prints a new one)."),
     Option("alerts", "customer_receipts", False, BOOL,
            "Also send each paying customer an SMS receipt (needs backend = \"sms\")."),
     Option("alerts", "email_host", "localhost", NON_EMPTY_STR, "SMTP server."),
