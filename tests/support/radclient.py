@@ -68,6 +68,7 @@ def run_radclient(
         "1",
         "-t",
         f"{timeout:g}",
+        "--",  # a generated secret may start with "-": it is an argument, not an option
         f"{host}:{port}",
         kind,
         secret,
