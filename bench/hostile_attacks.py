@@ -262,7 +262,7 @@ def body_flood(attacker: Attacker, streams: int, claimed_mb: int) -> None:
             bodies += 1
             sent, answer = one_body(attacker, claimed, chunked=(bodies + n) % 2 == 1)
             attacker.count("bodies_started")
-            attacker.count("bytes_sent", sent)
+            attacker.count("bytes_written", sent)
             attacker.answered(answer)
             with attacker.lock:
                 sent_per_request.append(sent)
@@ -270,13 +270,15 @@ def body_flood(attacker: Attacker, streams: int, claimed_mb: int) -> None:
     run_threads(loop, streams)
     attacker.extra.update({
         "streams": streams, "claimed_bytes": claimed,
-        "sent_bytes_per_request": {"p50": percentile(sent_per_request, 50),
+        "written_bytes_per_request": {"p50": percentile(sent_per_request, 50),
                                    "max": max(sent_per_request, default=0)}})
 
 
 def one_body(attacker: Attacker, claimed: int, chunked: bool) -> tuple[int, str]:
-    """One POST claiming `claimed` bytes: (bytes of body sent, the answer's status or how
-    the connection ended)."""
+    """One POST claiming `claimed` bytes: (bytes of body written into the socket, the
+    answer's status or how the connection ended). Written is not read: a server that
+    refuses at the headers reads none of it; the kernel's buffers take some before the
+    answer is noticed."""
     framing = b"Transfer-Encoding: chunked" if chunked else f"Content-Length: {claimed}".encode()
     head = (b"POST /api/purchases HTTP/1.1\r\nHost: portal\r\nContent-Type: application/json"
             b"\r\n" + framing + b"\r\n\r\n")

@@ -5,13 +5,14 @@ The whole appliance is the real `hotspotd run` process with its embedded simulat
 (Daraja and MikroTik; production settlement timings, Daraja budget and limits unless
 `--requests-per-minute` says otherwise), started by this script on a fresh database.
 
-Honest customers: `--purchases` per phase, one arriving every `--interval` s (a few buy at
-a time). Each is a new phone on the WiFi: its own MAC and loopback address, joined through
-the router simulator's `POST /hosts`, buying plan 1 with `POST /api/purchases` from its
-address for its own number (2547300xxxxx); a refusal that says when to come back (429 or
-503 with Retry-After) is tried again then, as a person would. This script's phone-page
-watcher approves each honest prompt `--pin-delay` s after it reached the simulator;
-strangers' prompts are never answered.
+Honest customers: `--purchases` per phase, one arriving every `--interval` s (default 2: a
+few buy at a time; 30 a minute take some 60 of the default Daraja budget's 100 requests a
+minute, a push and a query each). Each is a new phone on the WiFi: its own MAC and
+loopback address, joined through the router simulator's `POST /hosts`, buying plan 1 with
+`POST /api/purchases` from its address for its own number (2547300xxxxx); a refusal that
+says when to come back (429 or 503 with Retry-After) is tried again then, as a person
+would. This script's phone-page watcher approves each honest prompt `--pin-delay` s after
+it reached the simulator; strangers' prompts are never answered.
 
 - paid: the simulator resolved the approved prompt (`resolved_at` in `/phone.json`);
 - online: the router simulator lists the device in `/active.json` (polled every 50 ms);
@@ -25,7 +26,7 @@ the simulator received for numbers other than the honest buyers' (counted per nu
 `/phone.json`), the attacker's answers by status, and the daemon's /metrics counters that
 moved. Results: bench/results/hostile_wifi.json.
 
-Usage: python bench/hostile_wifi.py [--purchases 30] [--interval 1.5]
+Usage: python bench/hostile_wifi.py [--purchases 30] [--interval 2]
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ LIMIT_OPTIONS = {"web": ("connections_per_client", "max_connections", "header_ti
                  "portal": ("voucher_attempts", "attempt_window_seconds"),
                  "radius": ("require_message_authenticator",)}
 METRIC_WORDS = ("limited", "refused", "rejected", "radius_requests", "purchases",
-                "stk_pushes", "callback_rejections", "push_queue_length", "budget_waiting")
+                "daraja_requests", "stk_pushes", "callback_rejections", "push_queue_length",
+                "budget_waiting")
 
 
 # -- the daemon ---------------------------------------------------------------------------
@@ -144,7 +146,9 @@ class Daemon:
         samples = {}
         for line in text.splitlines():
             key, _, value = line.rpartition(" ")
-            if key and not line.startswith("#") and any(w in key for w in METRIC_WORDS):
+            name = key.split("{")[0]
+            if (key and not line.startswith("#") and not name.endswith("_created")
+                    and any(word in name for word in METRIC_WORDS)):
                 try:
                     samples[key] = float(value)
                 except ValueError:
@@ -337,7 +341,7 @@ def git_commit() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--purchases", type=int, default=30, help="honest ones per phase")
-    parser.add_argument("--interval", type=float, default=1.5,
+    parser.add_argument("--interval", type=float, default=2.0,
                         help="seconds between honest customers' arrivals")
     parser.add_argument("--pin-delay", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=120.0,
