@@ -271,11 +271,13 @@ def run_phase(phase_no: int, attack: str, daemon: Daemon, observer: Observer,
     attacker, out = None, work / f"attacker-{attack}.json"
     if attack != "quiet":
         attacker = start_attacker(attack, daemon.data_dir / "runtime.json", out, args)
-        time.sleep(args.ramp)
-    started = time.time()
-    rows = run_honest(daemon.runtime, observer, phase_no, args)
-    ended = time.time()
-    report = stop_attacker(attacker, out) if attacker else None
+    try:
+        time.sleep(args.ramp if attacker else 0)
+        started = time.time()
+        rows = run_honest(daemon.runtime, observer, phase_no, args)
+        ended = time.time()
+    finally:
+        report = stop_attacker(attacker, out) if attacker else None
     after = daemon.metrics()
     time.sleep(1.0)
     return {"attack": attack, "window_start": window_start, "started": started, "ended": ended,
