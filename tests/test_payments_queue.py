@@ -142,9 +142,11 @@ def test_live_status_shows_queued_then_prompt_sent(tmp_path: Path) -> None:
 
 
 def test_waiting_too_long_in_line_expires_with_nothing_sent(tmp_path: Path) -> None:
+    # line_max: the automatic bound (what 1 request a minute pushes within 2 s) is 0
     with fast_appliance(tmp_path, daraja={"requests_per_minute": 1,
                                           "push_max_wait_seconds": 0.2},
-                        settlement={"queue_max_seconds": 2}) as appliance:
+                        settlement={"queue_max_seconds": 2},
+                        limits={"line_max": 10}) as appliance:
         sim = appliance.daraja_simulator
         ids = [b.json()["id"] for b in burst(appliance, 3, first=20)]
         finals = [wait_final(appliance, public_id, timeout=15) for public_id in ids]

@@ -11,24 +11,29 @@ so a test never tells it a MAC: it sends the request from the phone that has tha
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 import requests
 
 from hotspotd.simulators.phones import SimulatedPhone, join_wifi, next_phone_address
 
-_phones: dict[tuple[int, str], SimulatedPhone] = {}
+_phones: dict[tuple[int, str], SimulatedPhone] = {}  # daemons': by id(daemon), MAC
+# In-process routers' phones, by the router object itself: an id() is reused once the
+# object is gone, and a later test's router would inherit phones it never saw join.
+_router_phones: weakref.WeakKeyDictionary[Any, dict[str, SimulatedPhone]] = \
+    weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
 def phone_for(appliance: Any, mac: str) -> SimulatedPhone:
     """The phone with `mac` on the in-process appliance's simulated WiFi (joined once)."""
     router = appliance.router_simulator
-    key = (id(router), mac.upper())
     with _lock:
-        if key not in _phones:
-            _phones[key] = join_wifi(router, mac)
-        return _phones[key]
+        phones = _router_phones.setdefault(router, {})
+        if mac.upper() not in phones:
+            phones[mac.upper()] = join_wifi(router, mac)
+        return phones[mac.upper()]
 
 
 def join_router_page(router_status_url: str, mac: str,
