@@ -12,6 +12,7 @@ import pytest
 from hotspotd.billing import payments
 from hotspotd.billing.errors import PaymentNotSent
 from hotspotd.billing.purchases import PurchaseService, SettlementPolicy
+from hotspotd.billing.push_limits import PushGuard, PushLimits
 from hotspotd.daraja.client import StkPushAccepted, StkQueryResult
 from hotspotd.daraja.errors import (
     DarajaApiError,
@@ -23,6 +24,10 @@ from hotspotd.daraja.errors import (
 MAC = "AA:BB:CC:DD:EE:01"
 PHONE = "254708374149"
 RECEIPT = "QKJ1ABC2DE"
+# These tests are about settlement, not the abuse limits (tests/test_hostile_prompts.py):
+# a guard that admits everything a test starts.
+NO_LIMITS = PushLimits(per_device=10_000, per_phone=10_000, cancel_limit=10_000,
+                       open_per_device=10_000, line_max=10_000)
 POLICY = SettlementPolicy(inline_query_delays=(2.0, 4.0),
                           query_backoff=(3.0, 5.0, 10.0, 20.0, 30.0), pending_expiry=180.0)
 
@@ -83,7 +88,8 @@ def service(db, stk, clock, scheduled) -> PurchaseService:
         scheduled.append((delay, job))
 
     return PurchaseService(db, stk, callback_url="https://example.test/cb/secret",
-                           policy=POLICY, schedule=schedule, now=clock)
+                           policy=POLICY, schedule=schedule, now=clock,
+                           guard=PushGuard(db, NO_LIMITS, clock))
 
 
 def sent_payment(db, plan, clock, checkout_id: str = "ws_CO_1", mac: str = MAC):
@@ -551,7 +557,8 @@ def test_refused_connection_is_retried_because_nothing_was_sent(db, plan, stk, c
     stk.before_push = fail_first
     service = PurchaseService(db, stk, callback_url="https://example.test/cb/secret",
                               policy=POLICY, schedule=lambda d, j: scheduled.append((d, j)),
-                              now=clock, sleep=slept.append)
+                              now=clock, sleep=slept.append,
+                              guard=PushGuard(db, NO_LIMITS, clock))
     payment = service.start_purchase(plan_id=plan.id, phone=PHONE, mac=MAC, ip=None)
     assert (payment.status, payment.push_state) == ("pending", "sent")
     assert len(stk.pushes) == 2 and slept == [POLICY.push_retry_delays[0]]

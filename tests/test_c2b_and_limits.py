@@ -186,7 +186,7 @@ def test_callback_after_pull_settled_an_uncertain_push_learns_its_id(db: Databas
     assert (outcome.outcome, outcome.granted) == ("settled_payment", True)
     service = PurchaseService(db, object(), callback_url="x",  # type: ignore[arg-type]
                               policy=SettlementPolicy(), schedule=lambda d, j: None,
-                              now=lambda: 3.0)
+                              now=lambda: 3.0, guard=PushGuard(db, PushLimits(), lambda: 3.0))
     settlement = service.handle_stk_callback(StkCallback(
         "m", "ws_CO_late", "0", "ok", amount=20, receipt="RCPT000001", phone="254708374149"))
     assert settlement.outcome == "duplicate"

@@ -75,8 +75,8 @@ class PushDeferred(Exception):
 class PurchaseService:
     def __init__(self, db: Database, daraja: StkGateway, *, callback_url: str,
                  policy: SettlementPolicy, schedule: Callable[[float, Callable[[], None]], None],
-                 on_grant: Callable[[], None] = lambda: None,
-                 now: Callable[[], float] = time.time, guard: PushGuard | None = None,
+                 guard: PushGuard, on_grant: Callable[[], None] = lambda: None,
+                 now: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep,
                  on_queued: Callable[[], None] = lambda: None,
                  channels: ChannelClients | None = None) -> None:
@@ -138,15 +138,13 @@ class PurchaseService:
         the device's open purchase of this plan to this number: (it, False). The limits
         count stored purchases, so checking and storing happen under one lock."""
         with self._admitting:
-            if self._guard is not None:
-                with self._trying_lock:
-                    pushing = len(self._trying)
-                already = self._guard.check(mac=mac, phone=msisdn, plan_id=plan.id,
-                                            times=self.push_times(), pushing=pushing)
-                open_one = payments.get_payment(self._db, payment_id=already) if already \
-                    else None
-                if open_one is not None:
-                    return open_one, False
+            with self._trying_lock:
+                pushing = len(self._trying)
+            already = self._guard.check(mac=mac, phone=msisdn, plan_id=plan.id,
+                                        times=self.push_times(), pushing=pushing)
+            open_one = payments.get_payment(self._db, payment_id=already) if already else None
+            if open_one is not None:
+                return open_one, False
             in_line = push_queue.queue_length(self._db.connection()) > 0
             channel = self._channels.push_channel() if self._channels else None
             payment = payments.create_payment(
