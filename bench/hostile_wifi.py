@@ -66,8 +66,8 @@ LIMIT_OPTIONS = {"web": ("connections_per_client", "max_connections", "header_ti
                  "portal": ("voucher_attempts", "attempt_window_seconds"),
                  "radius": ("require_message_authenticator",)}
 METRIC_WORDS = ("limited", "refused", "rejected", "radius_requests", "purchases",
-                "daraja_requests", "stk_pushes", "callback_rejections", "push_queue_length",
-                "budget_waiting")
+                "daraja_requests", "daraja_errors", "stk_pushes", "callback_rejections",
+                "push_queue_length", "budget_waiting")
 
 
 # -- the daemon ---------------------------------------------------------------------------
