@@ -200,6 +200,27 @@ def test_prompt_spam_from_one_device_is_refused_and_honest_buyer_gets_online(
           f" {prompted:.2f} s")
 
 
+def test_a_client_changing_its_mac_at_one_address_stays_one_device(
+        appliance: Appliance) -> None:
+    """The attacker re-joins the WiFi with a new MAC before each purchase and keeps its
+    address (what bench/hostile_wifi.py's spammer did with 8 MACs): the router's table names
+    a new device each time, but the address's open purchase and hourly count still hold."""
+    sim = appliance.daraja_simulator
+    address = join_wifi(appliance.router_simulator, "AA:BB:CC:12:07:00").address
+    numbers = strangers(8)
+    answers = []
+    for n, number in enumerate(numbers):
+        rotated = join_wifi(appliance.router_simulator, f"AA:BB:CC:12:07:{n + 1:02X}", address)
+        appliance.locator.forget(address)
+        answers.append(buy(appliance, rotated, number))
+    assert [a.status_code for a in answers].count(202) == 1, [a.text for a in answers]
+    for answer in answers[1:]:
+        assert_refused(answer, "already have a payment waiting")
+    assert pushes_to(sim, numbers) == 1
+    prompted = honest_customer_gets_online(appliance, "AA:BB:CC:12:07:99")
+    assert prompted < 2.0
+
+
 def _number_of(appliance: Appliance, public_id: str) -> str:
     return str(appliance.db.query_one("SELECT phone FROM payments WHERE public_id = ?",
                                       (public_id,))["phone"])

@@ -140,7 +140,7 @@ class PurchaseService:
         with self._admitting:
             with self._trying_lock:
                 pushing = len(self._trying)
-            already = self._guard.check(mac=mac, phone=msisdn, plan_id=plan.id,
+            already = self._guard.check(mac=mac, phone=msisdn, ip=ip, plan_id=plan.id,
                                         times=self.push_times(), pushing=pushing)
             open_one = payments.get_payment(self._db, payment_id=already) if already else None
             if open_one is not None:

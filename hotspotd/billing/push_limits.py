@@ -135,23 +135,30 @@ class PushGuard:
         """The limits in force now: configured, with the owner's settings over them."""
         return with_stored_settings(self._db.connection(), self._limits)
 
-    def check(self, *, mac: str, phone: str, plan_id: int | None = None,
-              times: PushTimes | None = None, pushing: int = 0) -> int | None:
-        """May `mac` start a purchase of `plan_id` prompting `phone`? None: yes. The id of
-        an open purchase with the same plan and number: that one, again. Otherwise raises
-        PushLimited. Counts nothing: the stored purchases are the count, so the caller
-        checks and stores under one lock. `pushing`: purchases trying their push right now
-        (each joins the line if no slot comes), counted as in line."""
+    def check(self, *, mac: str, phone: str, ip: str | None = None,
+              plan_id: int | None = None, times: PushTimes | None = None,
+              pushing: int = 0) -> int | None:
+        """May `mac` at `ip` start a purchase of `plan_id` prompting `phone`? None: yes. The
+        id of an open purchase with the same plan and number: that one, again. Otherwise
+        raises PushLimited. Counts nothing: the stored purchases are the count, so the
+        caller checks and stores under one lock. `pushing`: purchases trying their push
+        right now (each joins the line if no slot comes), counted as in line.
+
+        The device limits hold for its address as well: an address holds one device at a
+        time, so a client that changes its MAC and keeps its address stays one device."""
         conn, now, limits = self._db.connection(), self._now(), self.limits
         times = times or PushTimes()
-        open_ones = _open_purchases(conn, mac)
+        open_ones = _open_purchases(conn, mac, ip)
         for row in open_ones:
-            if (row["plan_id"], row["phone"]) == (plan_id, phone):
+            if (row["mac"], row["plan_id"], row["phone"]) == (mac, plan_id, phone):
                 return int(row["id"])
         if len(open_ones) >= limits.open_per_device:
             raise PushLimited("open", min(_ends(row, times) for row in open_ones) - now)
         device = _unpaid(conn, "mac", mac, now - limits.window)
         _over("device", device, limits.per_device, limits.window, now)
+        if ip:
+            address = _unpaid(conn, "ip", ip, now - limits.window)
+            _over("device", address, limits.per_device, limits.window, now)
         ignored = _ignored(conn, phone, now - limits.cancel_cooldown)
         _over("cooldown", ignored, limits.cancel_limit, limits.cancel_cooldown, now)
         _over("phone", _unpaid(conn, "phone", phone, now - limits.window), limits.per_phone,
@@ -162,11 +169,12 @@ class PushGuard:
         return None
 
 
-def _open_purchases(conn: sqlite3.Connection, mac: str) -> list[sqlite3.Row]:
-    """This device's open (pending) purchases, newest first."""
+def _open_purchases(conn: sqlite3.Connection, mac: str, ip: str | None) -> list[sqlite3.Row]:
+    """The open (pending) purchases of this device or made from its address, newest first."""
     return conn.execute(
-        "SELECT id, plan_id, phone, created_at, queued_at, push_sent_at FROM payments"
-        " WHERE mac = ? AND status = ? ORDER BY id DESC", (mac, PENDING)).fetchall()
+        "SELECT id, mac, plan_id, phone, created_at, queued_at, push_sent_at FROM payments"
+        " WHERE (mac = ? OR (ip = ? AND ip IS NOT NULL)) AND status = ? ORDER BY id DESC",
+        (mac, ip, PENDING)).fetchall()
 
 
 def _ends(row: sqlite3.Row, times: PushTimes) -> float:
@@ -180,7 +188,7 @@ def _ends(row: sqlite3.Row, times: PushTimes) -> float:
 def _unpaid(conn: sqlite3.Connection, column: str, value: str, since: float) -> list[float]:
     """When each unpaid purchase of this device or number since `since` began, newest first
     (paid ones and ones that ended in line, never pushed, do not count)."""
-    assert column in ("mac", "phone")
+    assert column in ("mac", "phone", "ip")
     return [row[0] for row in conn.execute(
         f"SELECT created_at FROM payments WHERE {column} = ? AND created_at > ? AND"
         " status != 'completed' AND COALESCE(settled_by, '') != ? ORDER BY created_at DESC",
