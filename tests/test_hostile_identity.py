@@ -19,6 +19,7 @@ import pytest
 import requests
 from support.daemon import wait_for
 from support.mpesa import fast_appliance
+from support.phones import honest_customer_gets_online
 
 from hotspotd.app import Appliance
 from hotspotd.router.placement import DeviceLocator, NotPlaced, neighbour_mac
@@ -47,21 +48,6 @@ def buy(appliance: Appliance, phone: SimulatedPhone, plan_id: int = 1,
         **extra: Any) -> requests.Response:
     return phone.post(portal(appliance) + "api/purchases",
                       json={"plan_id": plan_id, "phone": APPROVES, **extra})
-
-
-def honest_customer_gets_online(appliance: Appliance, mac: str) -> None:
-    """A customer beside the attack buys from their own phone and the router lets them in."""
-    phone = join_wifi(appliance.router_simulator, mac)
-    created = buy(appliance, phone)
-    assert created.status_code == 202, created.text
-    public_id = created.json()["id"]
-    done = wait_for(lambda: (body := phone.get(
-        f"{portal(appliance)}api/purchases/{public_id}").json())["status"] != "pending"
-        and body, timeout=20, message="the honest purchase to settle")
-    assert done["status"] == "completed", done
-    wait_for(lambda: any(row["mac-address"] == phone.mac
-                         for row in appliance.router_simulator.active_hosts()),
-             timeout=20, message=f"{mac} online on the router")
 
 
 def paid_victim(appliance: Appliance, mac: str, plan_id: int = 3) -> tuple[SimulatedPhone, str]:

@@ -25,7 +25,7 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry
 from support.mpesa import callback_root, fast_appliance
-from support.phones import phone_for
+from support.phones import honest_customer_gets_online, phone_for
 
 from hotspotd.app import Appliance
 from hotspotd.http_limits import ListenerCollector, ListenerLimits
@@ -123,25 +123,6 @@ def receive_some(sock: socket.socket) -> bool:
 
 
 # -- honest clients --------------------------------------------------------------------
-
-
-def honest_customer_gets_online(appliance: Appliance, mac: str) -> float:
-    """A phone on the WiFi buys a plan; seconds from the purchase to the router listing it
-    active (the customer is online)."""
-    url, phone = portal(appliance), phone_for(appliance, mac)
-    started = time.monotonic()
-    created = phone.post(url + "api/purchases", timeout=10,
-                         json={"plan_id": 1, "phone": HONEST_PHONE})
-    assert created.status_code in (200, 201, 202), created.text
-    purchase_id = created.json()["id"]
-    while time.monotonic() - started < 30:
-        status = phone.get(f"{url}api/purchases/{purchase_id}", timeout=5).json()["status"]
-        active = {row["mac-address"] for row in appliance.router_simulator.active_hosts()}
-        if status == "completed" and mac.upper() in active:
-            return time.monotonic() - started
-        assert status in ("pending", "completed"), status
-        time.sleep(0.2)
-    raise AssertionError(f"{mac} not online 30 s after buying")
 
 
 def honest_requests_are_prompt(appliance: Appliance, mac: str) -> dict[str, float]:

@@ -19,7 +19,7 @@ import requests
 from support.admin_http import csrf_of, owner_session
 from support.daemon import Daemon, wait_for
 from support.mpesa import fast_appliance
-from support.phones import daemon_phone
+from support.phones import daemon_phone, honest_customer_gets_online
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
@@ -60,21 +60,6 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
 
 def portal(appliance: Appliance) -> str:
     return str(appliance.addresses["portal_url"])
-
-
-def honest_customer_gets_online(appliance: Appliance, mac: str) -> None:
-    """A customer beside the attack buys from their own phone and the router lets them in."""
-    phone = join_wifi(appliance.router_simulator, mac)
-    created = phone.post(portal(appliance) + "api/purchases",
-                         json={"plan_id": 1, "phone": APPROVES})
-    assert created.status_code == 202, created.text
-    url = f"{portal(appliance)}api/purchases/{created.json()['id']}"
-    done = wait_for(lambda: (body := phone.get(url).json())["status"] != "pending" and body,
-                    timeout=20, message="the honest purchase to settle")
-    assert done["status"] == "completed", done
-    wait_for(lambda: any(row["mac-address"] == phone.mac
-                         for row in appliance.router_simulator.active_hosts()),
-             timeout=20, message=f"{mac} online on the router")
 
 
 def setup_form(session: requests.Session | SimulatedPhone, url: str,
