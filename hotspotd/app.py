@@ -395,9 +395,11 @@ class Appliance:
         # APScheduler's shutdown(wait=True) holds its job-store lock while it waits for the
         # running jobs; a job that schedules a follow-up (add_job) would wait for that lock
         # for ever. So: no new jobs from here on (what they would have done is in the
-        # database, and the reconciler picks it up at the next start), then wait.
+        # database, and the reconciler picks it up at the next start), then wait. A backup
+        # or the retention sweep in progress is abandoned, not waited for (ops.stopping).
         with self._scheduling:
             self._scheduling_closed = True
+        self.ops.stopping.set()
         self.scheduler.shutdown(wait=True)
 
     def _run_later(self, delay: float, job: Callable[[], None]) -> None:

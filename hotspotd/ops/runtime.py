@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from hotspotd.ops.instrument import Instruments
 from hotspotd.ops.metrics import ApplianceCollector, build_registry, exposition
 from hotspotd.ops.notifiers import AfricasTalkingSms, build_notifier
 from hotspotd.ops.sms_simulator import SmsSimulator
+from hotspotd.store.db import interrupted_when
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,9 @@ class ApplianceOps:
                                    data_dir=appliance.data_dir, now=appliance.now,
                                    receipts=receipts)
         self._metrics_lock = threading.Lock()
+        # Set when the daemon stops: long upkeep (a backup, the retention sweep) ends early
+        # rather than hold up the stop; it runs again after the next start.
+        self.stopping = threading.Event()
 
     def _sms_simulator(self) -> AfricasTalkingSms:
         """The demo's SMS gateway: Africa's Talking simulated in-process, over HTTP."""
@@ -164,14 +169,27 @@ class ApplianceOps:
         try:
             return backup.scheduled_backup(self.db.path, self.backup_dir,
                                            keep=self.config.backup.keep,
-                                           now=self.appliance.now())
+                                           now=self.appliance.now(), stop=self.stopping)
+        except backup.BackupCancelled:
+            log.info("scheduled backup abandoned: stopping (it is due again at the next start)")
+            return None
         except Exception:
             log.exception("scheduled backup into %s failed", self.backup_dir)
             return None
 
     def retention_now(self) -> int:
-        erased = privacy.apply_retention(self.db, retention_days=self.config.privacy
-                                         .retention_days, now=self.appliance.now())
+        """Erase what retention says; a stop interrupts the sweep (its transaction rolls
+        back, the next start's sweep does it)."""
+        try:
+            with interrupted_when(self.stopping, self.db.connection()):
+                erased = privacy.apply_retention(self.db, retention_days=self.config.privacy
+                                                 .retention_days, now=self.appliance.now())
+        except sqlite3.OperationalError:
+            if not self.stopping.is_set():
+                raise
+            log.info("retention sweep interrupted: stopping (it runs again after the next"
+                     " start)")
+            return 0
         if erased:
             log.info("retention: personal data erased from %s old row(s)", erased)
         return erased

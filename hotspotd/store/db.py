@@ -91,3 +91,26 @@ class Database:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+@contextmanager
+def interrupted_when(stop: threading.Event, conn: sqlite3.Connection,
+                     poll: float = 0.2) -> Iterator[None]:
+    """Run long statements on `conn` (a backup's check, a retention sweep) that a stop can
+    cut short: once `stop` is set, the running statement ends with `sqlite3.OperationalError`
+    ("interrupted"; a write transaction is rolled back), looked at every `poll` seconds."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(poll):
+            if stop.is_set():
+                conn.interrupt()
+                return
+
+    watcher = threading.Thread(target=watch, name="interrupt-on-stop", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
