@@ -54,7 +54,8 @@ class RouterOutbox:
         self.reconciler: Reconciler | None = None
         if hasattr(router, "active_hosts") and hasattr(router, "present_hosts"):
             self.reconciler = Reconciler(
-                write=db.write, router=router, now=now, clock=time.monotonic,  # type: ignore[arg-type]
+                write=db.write, read=db.connection, router=router,  # type: ignore[arg-type]
+                now=now, clock=time.monotonic,
                 enforce_interval=enforce_interval, reconcile_interval=reconcile_interval)
 
     def start(self) -> None:

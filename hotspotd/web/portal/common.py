@@ -104,6 +104,11 @@ def payment_menu(mac: str) -> dict[str, str] | None:
     ctx = web_context()
     if not ctx.portal.payment_menu.get("number"):
         return None
+    # A device's code, once made, never changes: read it, and take the write lock (which
+    # RADIUS accounting waits for) only on the device's first view.
+    row = ctx.db.query_one("SELECT code FROM account_codes WHERE mac = ?", (mac,))
+    if row is not None:
+        return {**ctx.portal.payment_menu, "account": str(row["code"])}
     with ctx.db.write() as conn:
         code = account_code_for(conn, mac, ctx.now())
     return {**ctx.portal.payment_menu, "account": code}
