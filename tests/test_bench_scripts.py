@@ -5,6 +5,7 @@ someone needs its figures."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,25 @@ def test_hostile_wifi_small_run(tmp_path: Path) -> None:
     assert logins["counts"]["sent:borrowed_mac"] > 0  # devices were online to borrow from
     assert "borrowed_mac:accept" not in logins["answers"]  # a name is bound to its device
     assert result["limits"]["web"] and result["payments_at_end"]["honest"]
+
+
+def test_busy_venue_small_run(tmp_path: Path) -> None:
+    """The real daemon pinned to a core through a tiny evening: RADIUS interims and MAC
+    logins from their own process, purchases through the portal form with live status,
+    page views, /metrics; every purchase online, every RADIUS request answered."""
+    cores = sorted(os.sched_getaffinity(0))
+    run = subprocess.run([sys.executable, str(BENCH / "busy_venue.py"), "--callbacks", "off",
+                          "--online", "40", "--payments", "200", "--purchases", "3",
+                          "--burst-seconds", "1", "--min-seconds", "4", "--settle", "1",
+                          "--menu-watchers", "1", "--profile", "none",
+                          "--daemon-core", str(cores[-1]), "--load-core", str(cores[0]),
+                          "--out-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    result = json.loads((tmp_path / "busy_venue_callbacks_off.json").read_text())
+    assert not any(result["lost"].values()), result["lost"]
+    assert result["purchases"]["stored"] == {"completed, 1 grant(s)": 3}
+    assert result["radius"]["access"]["count"] > 0 and result["radius"]["accounting"]["count"] > 0
+    assert result["metrics_scrapes"]["statuses"] == ["200"]
+    assert result["browsing"]["pages"] > 0 and result["figures"]["peak_rss_mb"] > 10
+    assert result["cpu"]["daemon_cpu_seconds"] > 0
