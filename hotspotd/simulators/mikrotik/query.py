@@ -1,4 +1,5 @@
-"""RouterOS API query words (`?name=value`, `?name`, `?-name`, `?<`, `?>`, `?#|&!`)."""
+"""RouterOS API query words (`?name=value` or `?=name=value`, `?name`, `?-name`, `?<`, `?>`,
+`?#|&!`)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def _test_for(word: str) -> Test:
         name, _, value = word[1:].partition("=")
         sign = -1 if word[0] == "<" else 1
         return lambda row: name in row and _compare(row[name], value) == sign
-    if "=" in word:
-        name, _, value = word.partition("=")
+    if "=" in word:  # `?name=value`, or `?=name=value` (librouteros), which RouterOS treats alike
+        name, _, value = word.removeprefix("=").partition("=")
         return lambda row: row.get(name) == value
     return lambda row: word in row
 
