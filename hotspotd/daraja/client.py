@@ -45,6 +45,7 @@ PULL_REGISTER_PATH = "/pulltransactions/v1/register"
 PULL_QUERY_PATH = "/pulltransactions/v1/query"
 PULL_PAGE_ROWS = 100
 TRANSACTION_TYPES = {"paybill": "CustomerPayBillOnline", "till": "CustomerBuyGoodsOnline"}
+STILL_PROCESSING_RESULT = "4999"  # an STK Query ResultCode meaning "not yet" (reference)
 ACCOUNT_REFERENCE_MAX = 12
 TRANSACTION_DESC_MAX = 13
 
@@ -174,18 +175,7 @@ class DarajaClient:
                                       result_desc=err.error_message,
                                       checkout_request_id=checkout_request_id)
             raise
-        if reply.get("ResultCode") in (None, ""):
-            raise DarajaProtocolError("STK query reply lacks ResultCode")
-        try:
-            code = normalise_code(reply["ResultCode"])
-        except ValueError as exc:
-            raise DarajaProtocolError(f"unreadable ResultCode {reply['ResultCode']!r}") from exc
-        log.info("STK query %s: result %s", checkout_request_id, code)
-        return StkQueryResult(
-            pending=False, result_code=code, result_desc=str(reply.get("ResultDesc", "")),
-            merchant_request_id=str(reply.get("MerchantRequestID", "")),
-            checkout_request_id=str(reply.get("CheckoutRequestID", checkout_request_id)),
-        )
+        return _query_result(checkout_request_id, reply)
 
     def register_c2b_urls(self, *, confirmation_url: str, validation_url: str,
                           response_type: str = "Completed") -> dict[str, Any]:
@@ -320,6 +310,30 @@ def _oauth_error(response: requests.Response,
     return DarajaAuthError(f"Daraja refused the consumer key/secret (HTTP "
                            f"{response.status_code}){detail}", http_status=response.status_code,
                            error_code=code, error_message=message)
+
+
+def _query_result(checkout_request_id: str, reply: dict[str, Any]) -> StkQueryResult:
+    """A 200 STK Query answer, about the request asked: a reply naming another
+    CheckoutRequestID (a test double does) does not change which payment it is about.
+    `STILL_PROCESSING_RESULT` (4999) is "not yet", like the 500.001.1001 answer."""
+    if reply.get("ResultCode") in (None, ""):
+        raise DarajaProtocolError("STK query reply lacks ResultCode")
+    try:
+        code = normalise_code(reply["ResultCode"])
+    except ValueError as exc:
+        raise DarajaProtocolError(f"unreadable ResultCode {reply['ResultCode']!r}") from exc
+    named = str(reply.get("CheckoutRequestID") or checkout_request_id)
+    if named != checkout_request_id:
+        log.warning("STK query for %s answered naming %s; taken as the answer asked for",
+                    checkout_request_id, named)
+    log.info("STK query %s: result %s", checkout_request_id, code)
+    return StkQueryResult(
+        pending=code == STILL_PROCESSING_RESULT,
+        result_code=None if code == STILL_PROCESSING_RESULT else code,
+        result_desc=str(reply.get("ResultDesc", "")),
+        merchant_request_id=str(reply.get("MerchantRequestID", "")),
+        checkout_request_id=checkout_request_id,
+    )
 
 
 def pull_rows(reply: dict[str, Any]) -> list[dict[str, Any]]:
