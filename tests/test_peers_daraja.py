@@ -102,7 +102,7 @@ def receiver() -> Iterator[Receiver]:
 def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[DarajaSimulator]:
     """The simulator, with mpesa-sdk's sandbox base URL pointed at it."""
     simulator = DarajaSimulator(consumer_key=KEY, consumer_secret=SECRET, passkey=PASSKEY,
-                                approve_delay=1.0, auto_resolve_delay=0.05)
+                                approve_delay=1.5, auto_resolve_delay=0.05)
     simulator.start()
     monkeypatch.setattr(urls, "SANDBOX_BASE_URL", simulator.url)
     yield simulator
