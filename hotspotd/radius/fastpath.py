@@ -22,7 +22,7 @@ import hmac
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from hotspotd.radius.messages import AccessDecision, AccessRequest, DropPacket
 
@@ -40,7 +40,10 @@ _HEADER = struct.Struct("!BBH16s")
 _ZERO_MA = bytes(16)
 _MA_HEADER = bytes((MESSAGE_AUTHENTICATOR, 18))
 _HMAC_BLOCK = 64  # MD5's block size (RFC 2104)
+_INTEGER = struct.Struct("!BBI")
+_REPLY_HEADER = struct.Struct("!BBH")
 _hmac_pads: dict[bytes, tuple[object, object]] = {}
+_secret_states: dict[bytes, Any] = {}
 
 
 def hmac_md5(secret: bytes, message: bytes) -> bytes:
@@ -62,8 +65,7 @@ def hmac_md5(secret: bytes, message: bytes) -> bytes:
     return outer.digest()
 
 
-@dataclass(frozen=True)
-class RawRequest:
+class RawRequest(NamedTuple):
     """A checked Access-Request: its identifier, authenticator and attributes by type."""
 
     identifier: int
@@ -89,22 +91,9 @@ def decode_request(data: bytes, secret: bytes, *, require_message_authenticator:
         raise DropPacket("malformed", f"Length field {length} for {len(data)} octets")
     if code != ACCESS_REQUEST:
         raise DropPacket("unsupported_code", f"code {code} on the auth port")
-    data = data[:length]  # octets after Length are padding (RFC 2865 3)
-    attributes: dict[int, list[bytes]] = {}
-    ma_offset = None
-    position = 20
-    while position < length:
-        if position + 2 > length:
-            raise DropPacket("malformed", "truncated attribute header")
-        kind, size = data[position], data[position + 1]
-        if size < 2 or position + size > length:
-            raise DropPacket("malformed", f"attribute {kind} of length {size}")
-        if kind == MESSAGE_AUTHENTICATOR:
-            if size != 18 or ma_offset is not None:
-                raise DropPacket("malformed", "bad or repeated Message-Authenticator")
-            ma_offset = position + 2
-        attributes.setdefault(kind, []).append(data[position + 2:position + size])
-        position += size
+    if length < len(data):
+        data = data[:length]  # octets after Length are padding (RFC 2865 3)
+    attributes, ma_offset = _attributes(data, length)
     if ma_offset is not None:
         zeroed = data[:ma_offset] + _ZERO_MA + data[ma_offset + 16:]
         expected = hmac_md5(secret, zeroed)
@@ -113,6 +102,31 @@ def decode_request(data: bytes, secret: bytes, *, require_message_authenticator:
     elif require_message_authenticator:
         raise DropPacket("missing_message_authenticator", "no Message-Authenticator")
     return RawRequest(identifier, authenticator, attributes)
+
+
+def _attributes(data: bytes, length: int) -> tuple[dict[int, list[bytes]], int | None]:
+    """Attributes by type, in order, and where the Message-Authenticator's value starts."""
+    attributes: dict[int, list[bytes]] = {}
+    ma_offset = None
+    position = 20
+    while position < length:
+        if position + 2 > length:
+            raise DropPacket("malformed", "truncated attribute header")
+        kind, size = data[position], data[position + 1]
+        end = position + size
+        if size < 2 or end > length:
+            raise DropPacket("malformed", f"attribute {kind} of length {size}")
+        if kind == MESSAGE_AUTHENTICATOR:
+            if size != 18 or ma_offset is not None:
+                raise DropPacket("malformed", "bad or repeated Message-Authenticator")
+            ma_offset = position + 2
+        values = attributes.get(kind)
+        if values is None:
+            attributes[kind] = [data[position + 2:end]]
+        else:
+            values.append(data[position + 2:end])
+        position = end
+    return attributes, ma_offset
 
 
 def access_request(raw: RawRequest, secret: bytes, nas_address: str) -> AccessRequest:
@@ -158,21 +172,34 @@ def pap_decrypt(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes:
     """RFC 2865 5.2: undo the MD5 stream cipher; trailing NUL padding is removed."""
     if not hidden or len(hidden) % 16 or len(hidden) > 128:
         raise DropPacket("malformed", f"User-Password of {len(hidden)} octets")
+    keyed = _secret_md5(secret)
     clear = []
     last = authenticator
     for start in range(0, len(hidden), 16):
         block = hidden[start:start + 16]
-        key = hashlib.md5(secret + last).digest()
-        plain = int.from_bytes(block, "big") ^ int.from_bytes(key, "big")
+        stream = keyed.copy()
+        stream.update(last)
+        plain = int.from_bytes(block, "big") ^ int.from_bytes(stream.digest(), "big")
         clear.append(plain.to_bytes(16, "big"))
         last = block
     return b"".join(clear).rstrip(b"\x00")
 
 
+def _secret_md5(secret: bytes) -> Any:
+    """MD5 with the secret already hashed in: copy it, add the rest (same digest as
+    `hashlib.md5(secret + rest)`)."""
+    keyed = _secret_states.get(secret)
+    if keyed is None:
+        keyed = hashlib.md5(secret)
+        if len(_secret_states) < 256:  # one entry per configured RADIUS client secret
+            _secret_states[secret] = keyed
+    return keyed
+
+
 def encode_reply(raw: RawRequest, secret: bytes, decision: AccessDecision,
                  interim_interval: int) -> bytes:
     """Access-Accept or Access-Reject, Message-Authenticator first, then signed."""
-    body = [b""]  # the Message-Authenticator goes here
+    body: list[bytes] = []  # after the Message-Authenticator
     if decision.accept:
         code = ACCESS_ACCEPT
         _integer(body, SESSION_TIMEOUT, decision.session_timeout)
@@ -191,9 +218,8 @@ def encode_reply(raw: RawRequest, secret: bytes, decision: AccessDecision,
     if decision.reply_message:
         text = decision.reply_message.encode("utf-8")[:MAX_TEXT]
         body.append(bytes((REPLY_MESSAGE, len(text) + 2)) + text)
-    attributes_length = 18 + sum(len(part) for part in body)
-    header = struct.pack("!BBH", code, raw.identifier, 20 + attributes_length)
     rest = b"".join(body)
+    header = _REPLY_HEADER.pack(code, raw.identifier, 38 + len(rest))  # 20 + 18 (MA)
     signature = hmac_md5(secret, header + raw.authenticator + _MA_HEADER + _ZERO_MA + rest)
     attributes = _MA_HEADER + signature + rest
     response = hashlib.md5(header + raw.authenticator + attributes + secret).digest()
@@ -202,7 +228,7 @@ def encode_reply(raw: RawRequest, secret: bytes, decision: AccessDecision,
 
 def _integer(body: list[bytes], kind: int, value: int | None) -> None:
     if value is not None:
-        body.append(struct.pack("!BBI", kind, 6, int(value) & 0xFFFFFFFF))
+        body.append(_INTEGER.pack(kind, 6, int(value) & 0xFFFFFFFF))
 
 
 def _vendor(body: list[bytes], vendor_type: int, value: bytes) -> None:

@@ -72,30 +72,26 @@ class RadiusStats:
 
 
 class _ReplyCache:
-    """Recent replies by exact request bytes and sender, so a NAS retransmission gets the
-    same answer without calling `authorize` or `record_accounting` again (RFC 5080 2.2.2)."""
+    """Recent replies by sender and exact request bytes, so a NAS retransmission gets the
+    same answer without calling `authorize` or `record_accounting` again (RFC 5080 2.2.2).
+    One per socket, used only by that socket's thread: no lock."""
 
     def __init__(self) -> None:
-        self._replies: OrderedDict[tuple[object, ...], tuple[float, bytes]] = OrderedDict()
-        self._lock = threading.Lock()  # the auth and accounting threads share it
+        self._replies: OrderedDict[tuple[object, bytes], tuple[float, bytes]] = OrderedDict()
 
-    def get(self, key: tuple[object, ...], now: float) -> bytes | None:
-        with self._lock:
-            self._expire(now)
-            entry = self._replies.get(key)
-            return entry[1] if entry else None
-
-    def put(self, key: tuple[object, ...], reply: bytes, now: float) -> None:
-        with self._lock:
-            self._replies[key] = (now + DUPLICATE_WINDOW, reply)
-            while len(self._replies) > DUPLICATE_ENTRIES:
-                self._replies.popitem(last=False)
-
-    def _expire(self, now: float) -> None:
-        while self._replies:
-            expires_at, _ = next(iter(self._replies.values()))
+    def get(self, key: tuple[object, bytes], now: float) -> bytes | None:
+        replies = self._replies
+        while replies:  # drop what has expired, oldest first
+            expires_at, _ = next(iter(replies.values()))
             if expires_at > now:
-                return
+                break
+            replies.popitem(last=False)
+        entry = replies.get(key)
+        return entry[1] if entry else None
+
+    def put(self, key: tuple[object, bytes], reply: bytes, now: float) -> None:
+        self._replies[key] = (now + DUPLICATE_WINDOW, reply)
+        if len(self._replies) > DUPLICATE_ENTRIES:
             self._replies.popitem(last=False)
 
 
@@ -122,7 +118,6 @@ class RadiusServer:
         self._interim_interval = interim_interval
         self._require_message_authenticator = require_message_authenticator
         self._dictionary = load_dictionary()
-        self._cache = _ReplyCache()
         self._sockets: dict[str, socket.socket] = {}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -158,8 +153,8 @@ class RadiusServer:
         handlers = {"auth": self._handle_auth, "acct": self._handle_acct}
         for kind, handler in handlers.items():
             # One thread per port: a slow accounting write never delays an Access-Request.
-            thread = threading.Thread(target=self._run, args=(self._sockets[kind], handler),
-                                      name=f"radius-{kind}", daemon=True)
+            thread = threading.Thread(target=self._run, name=f"radius-{kind}", daemon=True,
+                                      args=(self._sockets[kind], handler, _ReplyCache()))
             self._threads.append(thread)
             thread.start()
         log.info(
@@ -189,7 +184,7 @@ class RadiusServer:
             sock.close()
         self._sockets = {}
 
-    def _run(self, sock: socket.socket, handler: Handler) -> None:
+    def _run(self, sock: socket.socket, handler: Handler, cache: _ReplyCache) -> None:
         """Block in recvfrom (one system call per packet, no selector) until stop()."""
         while True:
             try:
@@ -202,21 +197,21 @@ class RadiusServer:
             if self._stopping.is_set():
                 return
             if data:  # an empty datagram is stop()'s wake-up, or nothing worth an answer
-                self._serve_one(sock, handler, data, address)
+                self._serve_one(sock, handler, cache, data, address)
 
-    def _serve_one(self, sock: socket.socket, handler: Handler, data: bytes,
-                   address: tuple[str, int]) -> None:
+    def _serve_one(self, sock: socket.socket, handler: Handler, cache: _ReplyCache,
+                   data: bytes, address: tuple[str, int]) -> None:
         self.stats.requests += 1
         now = time.monotonic()
-        cache_key = (sock, address, data)
-        reply = self._cache.get(cache_key, now)
+        cache_key = (address, data)
+        reply = cache.get(cache_key, now)
         if reply is not None:
             self.stats.duplicates += 1
         else:
             reply = self._answer(handler, data, address)
             if reply is None:
                 return
-            self._cache.put(cache_key, reply, now)
+            cache.put(cache_key, reply, now)
         try:
             sock.sendto(reply, address)
         except OSError as error:
