@@ -160,10 +160,11 @@ class RouterGateway:
                 raise failure
             self._retry_login(login, mac, user)
 
-    def active_hosts(self) -> list[ActiveHost]:
-        """Every row of `/ip/hotspot/active`."""
+    def active_hosts(self, *, fields: str | None = None) -> list[ActiveHost]:
+        """Every row of `/ip/hotspot/active`; `fields` (a `.proplist`, e.g. "mac-address")
+        asks the router for only those properties: the rest read as empty."""
         with self._lock:
-            return [_host_from_row(row) for row in self._print(ACTIVE)]
+            return [_host_from_row(row) for row in self._print(ACTIVE, proplist=fields)]
 
     def present_hosts(self) -> list[tuple[str, str]]:
         """(MAC, IP) of every device the hotspot sees (`/ip/hotspot/host`), logged in or not."""
