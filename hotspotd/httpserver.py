@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
 from waitress.task import ThreadedTaskDispatcher
 
 from hotspotd.http_limits import LimitedServer, ListenerCounters, ListenerLimits
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 # (0.1 became 0: every idle listener spun a CPU core); the deadlines are checked on each
 # wake-up, so one second is also their resolution.
 LOOP_TIMEOUT_SECONDS = 1
+# At a stop, requests still being served this long after the listener stopped accepting are
+# told their client is gone: a portal's live-status long poll (up to 20 s) then ends within
+# its next check instead of holding the stop for the dispatcher's 2 s.
+STOP_GRACE_SECONDS = 0.5
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:
@@ -87,14 +93,18 @@ class ServedApp:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop in an order that never lets a thread touch a closed descriptor: stop
         accepting, let the worker threads finish what they are serving (they write to their
-        channels and wake the loop through its trigger), then close every connection and the
-        trigger from inside the server's own loop, and wait for the loop to end."""
+        channels and wake the loop through its trigger; after `STOP_GRACE_SECONDS` the
+        connections still served are marked gone, which ends long polls), then close every
+        connection and the trigger from inside the server's own loop, and wait for the loop
+        to end."""
         server = self._server
         if not self._thread.is_alive():
             self._close_all()
             server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
             return
         self._in_loop(self._stop_accepting)
+        if not self._idle_within(STOP_GRACE_SECONDS):
+            self._in_loop(self._hang_up)
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=min(timeout, 2.0))
         self._in_loop(self._close_all)
         self._thread.join(timeout)
@@ -117,6 +127,24 @@ class ServedApp:
             log.debug("%s server loop not reachable (%s); closing from here", self.name, error)
             run()
         done.wait(5.0)
+
+    def _idle_within(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the worker threads to finish what they are serving."""
+        dispatcher = self._server.task_dispatcher
+        deadline = time.monotonic() + seconds
+        while dispatcher.active_count or dispatcher.queue:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _hang_up(self) -> None:
+        """Mark every connection as gone, without closing it (a worker may still write to
+        it): a long poll, which looks at `waitress.client_disconnected` every 0.25 s,
+        returns, and what it answers is dropped, as the connection is about to be."""
+        for channel in list(self._server._map.values()):
+            if isinstance(channel, HTTPChannel):
+                channel.connected = False
 
     def _stop_accepting(self) -> None:
         self._server.accepting = False

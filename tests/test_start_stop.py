@@ -5,16 +5,22 @@ same with a million payments."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import socket
 import sqlite3
 import threading
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.appliance import running_appliance
 from support.daemon import Daemon
 
+from hotspotd.httpserver import ServedApp
 from hotspotd.ops import backup
 from hotspotd.ops.lock import is_locked
 from hotspotd.store.db import Database, interrupted_when
@@ -152,3 +158,38 @@ def test_sigterm_stops_the_real_daemon_cleanly_within_two_seconds(tmp_path: Path
     assert seconds < STOP_TARGET_SECONDS, f"SIGTERM to exit took {seconds:.2f} s"
     assert not is_locked(tmp_path / "data")
     assert not Path(str(daemon.database_path) + "-wal").exists(), "database not closed"
+
+
+def test_a_listener_stops_without_waiting_out_its_long_polls() -> None:
+    """A venue always has portal pages waiting on live status (up to 20 s each): the stop
+    tells them their client is gone rather than wait 2 s for them (then cut them off)."""
+    served: list[str] = []
+
+    def long_poll(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        gone = environ["waitress.client_disconnected"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not gone():
+            time.sleep(0.05)
+        served.append("gone" if gone() else "timed out")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    app = ServedApp(long_poll, threads=4, name="long-poll").start()
+    waiting = [threading.Thread(target=_get_quietly, args=(app.url,)) for _ in range(3)]
+    for thread in waiting:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while app._server.task_dispatcher.active_count < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    app.stop()
+    seconds = time.monotonic() - started
+    for thread in waiting:
+        thread.join(10)
+    assert served == ["gone"] * 3
+    assert seconds < 1.5, f"the stop took {seconds:.2f} s"
+
+
+def _get_quietly(url: str) -> None:
+    with contextlib.suppress(OSError, http.client.HTTPException):  # dropped at the stop
+        urllib.request.urlopen(url, timeout=30).read()
