@@ -83,7 +83,7 @@ class AccessPolicy:
     def _mac_login(self, mac: str, request: AccessRequest) -> AccessDecision:
         """The device logs in as itself: its own MAC, the shared or its own password."""
         station = request.calling_station_id
-        if station is None or _as_mac(station) != mac:
+        if station != request.user_name and (station is None or _as_mac(station) != mac):
             log.warning("RADIUS: MAC login as %s from device %s refused: not its own MAC",
                         request.user_name, station or "(no Calling-Station-Id)")
             return AccessDecision(accept=False, reply_message=NOT_THIS_DEVICE)

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import socket
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -51,8 +52,8 @@ log = logging.getLogger(__name__)
 
 UNAVAILABLE = "Service temporarily unavailable"
 MAX_PACKET = 4096  # RFC 2865 3: the largest RADIUS packet
-DUPLICATE_WINDOW = 30.0  # seconds a reply is kept to answer a retransmitted request
-DUPLICATE_ENTRIES = 1024
+DUPLICATE_WINDOW = 30.0  # seconds a reply is kept at least, to answer a retransmission
+DUPLICATE_ENTRIES = 1024  # replies kept at most, per socket
 RECEIVE_BUFFER = 1 << 20  # bytes: absorbs a login burst (the kernel may cap it)
 
 Handler = Callable[[bytes, str], bytes]
@@ -74,25 +75,35 @@ class RadiusStats:
 class _ReplyCache:
     """Recent replies by sender and exact request bytes, so a NAS retransmission gets the
     same answer without calling `authorize` or `record_accounting` again (RFC 5080 2.2.2).
-    One per socket, used only by that socket's thread: no lock."""
+
+    Two generations of plain dicts (a lookup and an insert per request, nothing to expire
+    one by one): replies go into the current one; when it is DUPLICATE_WINDOW old or holds
+    half of DUPLICATE_ENTRIES, it becomes the previous one and the previous one is
+    dropped. So a reply is kept at least DUPLICATE_WINDOW (at most three times that),
+    unless half of DUPLICATE_ENTRIES newer replies come first. One per socket, used only
+    by that socket's thread: no lock."""
 
     def __init__(self) -> None:
-        self._replies: OrderedDict[tuple[object, bytes], tuple[float, bytes]] = OrderedDict()
+        self._current: dict[tuple[object, bytes], bytes] = {}
+        self._previous: dict[tuple[object, bytes], bytes] = {}
+        self._started = -math.inf  # when the current generation began (monotonic)
 
     def get(self, key: tuple[object, bytes], now: float) -> bytes | None:
-        replies = self._replies
-        while replies:  # drop what has expired, oldest first
-            expires_at, _ = next(iter(replies.values()))
-            if expires_at > now:
-                break
-            replies.popitem(last=False)
-        entry = replies.get(key)
-        return entry[1] if entry else None
+        if now - self._started >= DUPLICATE_WINDOW:
+            self._turn(now)
+        reply = self._current.get(key)
+        return reply if reply is not None else self._previous.get(key)
 
     def put(self, key: tuple[object, bytes], reply: bytes, now: float) -> None:
-        self._replies[key] = (now + DUPLICATE_WINDOW, reply)
-        if len(self._replies) > DUPLICATE_ENTRIES:
-            self._replies.popitem(last=False)
+        self._current[key] = reply
+        if len(self._current) >= DUPLICATE_ENTRIES // 2:
+            self._turn(now)
+
+    def _turn(self, now: float) -> None:
+        recent = now - self._started < 2 * DUPLICATE_WINDOW
+        self._previous = self._current if recent else {}
+        self._current = {}
+        self._started = now
 
 
 class RadiusServer:
