@@ -12,7 +12,9 @@ it into exec → "starting" (interpreter, imports, config) and `Appliance.start`
 
 Rounds: one first start that compiles the bytecode (as installing the package does; not
 counted), `--rounds` warm starts and stops, `--cold-rounds` with the database's pages
-dropped from the page cache first (as after a reboot), `--crash-rounds` of the crash path
+dropped from the page cache first (as after a reboot), `--poll-rounds` stopped while
+`--long-polls` phones (their own addresses on the router's WiFi) wait on live status, as a
+venue's portal pages always do, `--crash-rounds` of the crash path
 (SIGKILL with a push in flight, stored as `sending`; the next start must close it as
 failed: `recover_after_restart`), and one stop while the daily backup copies the database
 (a minute after a start; `--no-backup-round` skips it).
@@ -35,11 +37,13 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import requests
 from benchstats import percentile
 from memory_footprint import ROUTER_PASSWORD, SECRET, daemon_config, free_udp_port, seed
 from notify_socket import NotifySocket, first_live_answer, free_tcp_port
@@ -49,6 +53,7 @@ from hotspotd.ops.install import to_toml
 from hotspotd.secretbox import create_key_file
 from hotspotd.simulators.daraja import DarajaSimulator
 from hotspotd.simulators.mikrotik import MikrotikSimulator
+from hotspotd.simulators.phones import join_wifi
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "start_stop.json"
@@ -223,6 +228,36 @@ def clean_rounds(bench: Bench, rounds: int, serve_seconds: float, *,
     return results
 
 
+def poll_rounds(bench: Bench, rounds: int, serve_seconds: float,
+                phones: int) -> list[dict[str, Any]]:
+    """Stops with portal pages waiting on live status, as a venue always has: `phones`
+    devices on the WiFi, each long-polling its own time (up to 20 s)."""
+    results = []
+    for number in range(1, rounds + 1):
+        process, timing = bench.start()
+        waits = [threading.Thread(target=long_poll, args=(bench, f"02:EE:00:00:{number:02X}:"
+                                                                 f"{i:02X}"))
+                 for i in range(phones)]
+        for wait in waits:
+            wait.start()
+        time.sleep(serve_seconds)
+        timing.update(bench.stop(process))
+        for wait in waits:
+            wait.join(30)
+        results.append(printed(f"with {phones} long polls {number}", timing))
+    return results
+
+
+def long_poll(bench: Bench, mac: str) -> None:
+    phone = join_wifi(bench.router, mac)
+    try:
+        phone.get(f"http://127.0.0.1:{bench.web_port}/live/device/{mac}?wait=20", timeout=30)
+    except requests.RequestException:
+        pass  # cut off by the stop: the page polls again
+    finally:
+        phone.close()
+
+
 def crash_rounds(bench: Bench, rounds: int, serve_seconds: float) -> list[dict[str, Any]]:
     """SIGKILL with a push in flight, then a start that must close it as failed."""
     results = []
@@ -283,12 +318,14 @@ def backup_abandoned(timing: dict[str, Any] | None) -> bool:
 def report(args: argparse.Namespace, seeding: dict[str, float],
            measured: dict[str, Any]) -> dict[str, Any]:
     warm, cold, crashed = measured["warm"], measured["cold"], measured["crash"]
-    stopped = warm + cold + ([measured["backup"]] if measured["backup"] else [])
+    stopped = warm + cold + measured["polls"] + ([measured["backup"]] if measured["backup"]
+                                                 else [])
     started = warm + cold + crashed
     figures = {f"{name}_{kind}": summary(rounds, name)
                for kind, rounds in (("warm", warm), ("cold", cold), ("after_crash", crashed))
                for name in ("ready", "live", "to_log_start", "appliance_start") if rounds}
     figures["stop"] = summary(warm + cold, "stop")
+    figures["stop_with_long_polls"] = summary(measured["polls"], "stop")
     if measured["backup"]:
         figures["stop_during_backup"] = round(measured["backup"]["stop"], 3)
     ready_max = max(r["ready"] for r in started)
@@ -309,6 +346,7 @@ def report(args: argparse.Namespace, seeding: dict[str, float],
             "backup_abandoned": backup_abandoned(measured["backup"])},
         "first_start_compiling_bytecode": rounded([measured["first"]])[0],
         "rounds": {"warm": rounded(warm), "cold": rounded(cold),
+                   "with_long_polls": rounded(measured["polls"]),
                    "after_crash": rounded(crashed),
                    "stop_during_backup": rounded([measured["backup"]] if measured["backup"]
                                                  else [])},
@@ -337,6 +375,7 @@ def measure(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     return {"first": first,
             "warm": clean_rounds(bench, args.rounds, args.serve_seconds),
             "cold": clean_rounds(bench, args.cold_rounds, args.serve_seconds, cold=True),
+            "polls": poll_rounds(bench, args.poll_rounds, args.serve_seconds, args.long_polls),
             "crash": crash_rounds(bench, args.crash_rounds, args.serve_seconds),
             "backup": backup_round(bench) if args.backup_round else None}
 
@@ -366,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cold-rounds", type=int, default=5,
                         help="starts with the database evicted from the page cache")
+    parser.add_argument("--poll-rounds", type=int, default=5,
+                        help="stops with --long-polls phones waiting on live status")
+    parser.add_argument("--long-polls", type=int, default=4,
+                        help="phones long-polling (default: [portal] live_waiters, 4)")
     parser.add_argument("--crash-rounds", type=int, default=5)
     parser.add_argument("--no-backup-round", dest="backup_round", action="store_false",
                         help="skip the stop during a backup (it waits a minute for one)")

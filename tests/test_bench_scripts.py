@@ -94,16 +94,19 @@ def test_busy_venue_small_run(tmp_path: Path) -> None:
 
 def test_start_stop_small_run(tmp_path: Path) -> None:
     """The real daemon started (READY=1 on a notify socket) and stopped by SIGTERM, warm,
-    with its database dropped from the page cache, and after a SIGKILL mid-push."""
+    with its database dropped from the page cache, with phones long-polling, and after a
+    SIGKILL mid-push."""
     out = tmp_path / "start_stop.json"
     run = subprocess.run([sys.executable, str(BENCH / "start_stop.py"), "--payments", "2000",
                           "--devices", "100", "--rounds", "1", "--cold-rounds", "1",
-                          "--crash-rounds", "1", "--serve-seconds", "0.5", "--no-backup-round",
+                          "--poll-rounds", "1", "--long-polls", "2", "--crash-rounds", "1",
+                          "--serve-seconds", "0.5", "--no-backup-round",
                           "--output", str(out)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["database"]["payments"] == 2000
     assert result["goals_met"] == {"ready": True, "stop": True, "clean_exit": True,
                                    "crash_recovered": True, "backup_abandoned": True}
-    assert [len(result["rounds"][kind]) for kind in ("warm", "cold", "after_crash")] == [1, 1, 1]
+    assert [len(result["rounds"][kind]) for kind in ("warm", "cold", "with_long_polls",
+                                                     "after_crash")] == [1, 1, 1, 1]
     assert result["seconds"]["ready_warm"]["max"] > 0 and result["seconds"]["live_warm"]["max"] > 0
