@@ -35,7 +35,7 @@ from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask
 from waitress.utilities import RequestEntityTooLarge, RequestHeaderFieldsTooLarge
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from hotspotd.daraja.sources import Network, parse_networks
 
 # What the counters count, by name (the label of hotspotd_http_limited_total).
 OVER_CLIENT_CAP = "over_client_cap"  # a new connection refused: its client holds too many
@@ -73,7 +73,8 @@ class ListenerLimits:
                    idle_seconds=web.idle_timeout_seconds,
                    max_body_bytes=web.max_body_bytes, max_header_bytes=web.max_header_bytes,
                    max_connections=web.max_connections,
-                   uncapped=networks((*web.trusted_proxies, *config.daraja.trusted_proxies)))
+                   uncapped=parse_networks((*web.trusted_proxies,
+                                                   *config.daraja.trusted_proxies)))
 
     def is_capped(self, address: str) -> bool:
         if not self.uncapped:
@@ -93,11 +94,6 @@ class ListenerLimits:
                 "connection_limit": self.max_connections,
                 "cleanup_interval": 1,  # how often the deadlines are checked (s)
                 "channel_timeout": max(1, round(self.idle_seconds))}
-
-
-def networks(entries: Iterable[str]) -> tuple[Network, ...]:
-    """Addresses or networks (as in `trusted_proxies`) parsed; a bad entry raises ValueError."""
-    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
 class ListenerCounters:
