@@ -66,19 +66,12 @@ def hmac_md5(secret: bytes, message: bytes) -> bytes:
 
 
 class RawRequest(NamedTuple):
-    """A checked Access-Request: its identifier, authenticator and attributes by type."""
+    """A checked Access-Request: its identifier, authenticator and, by type, the first
+    value of each attribute (the daemon reads none that may repeat)."""
 
     identifier: int
     authenticator: bytes
-    attributes: dict[int, list[bytes]]
-
-    def first(self, kind: int) -> bytes | None:
-        values = self.attributes.get(kind)
-        return values[0] if values else None
-
-    def text(self, kind: int) -> str | None:
-        value = self.first(kind)
-        return None if value is None else value.decode("utf-8", errors="replace")
+    attributes: dict[int, bytes]
 
 
 def decode_request(data: bytes, secret: bytes, *, require_message_authenticator: bool
@@ -104,9 +97,10 @@ def decode_request(data: bytes, secret: bytes, *, require_message_authenticator:
     return RawRequest(identifier, authenticator, attributes)
 
 
-def _attributes(data: bytes, length: int) -> tuple[dict[int, list[bytes]], int | None]:
-    """Attributes by type, in order, and where the Message-Authenticator's value starts."""
-    attributes: dict[int, list[bytes]] = {}
+def _attributes(data: bytes, length: int) -> tuple[dict[int, bytes], int | None]:
+    """The first value of each attribute type, and where the Message-Authenticator's value
+    starts; every attribute's length is checked."""
+    attributes: dict[int, bytes] = {}
     ma_offset = None
     position = 20
     while position < length:
@@ -120,11 +114,8 @@ def _attributes(data: bytes, length: int) -> tuple[dict[int, list[bytes]], int |
             if size != 18 or ma_offset is not None:
                 raise DropPacket("malformed", "bad or repeated Message-Authenticator")
             ma_offset = position + 2
-        values = attributes.get(kind)
-        if values is None:
-            attributes[kind] = [data[position + 2:end]]
-        else:
-            values.append(data[position + 2:end])
+        if kind not in attributes:
+            attributes[kind] = data[position + 2:end]
         position = end
     return attributes, ma_offset
 
@@ -136,32 +127,32 @@ def access_request(raw: RawRequest, secret: bytes, nas_address: str) -> AccessRe
     if names is None:
         raise DropPacket("malformed", "Access-Request without User-Name")
     framed = attributes.get(FRAMED_IP_ADDRESS)
-    if framed is not None and len(framed[0]) != 4:
+    if framed is not None and len(framed) != 4:
         raise DropPacket("malformed", "Framed-IP-Address is not 4 octets")
     station = attributes.get(CALLING_STATION_ID)
     nas_identifier = attributes.get(NAS_IDENTIFIER)
     return AccessRequest(
-        names[0].decode("utf-8", "replace"),
-        station[0].decode("utf-8", "replace") if station is not None else None,
-        socket.inet_ntoa(framed[0]) if framed is not None else None,
+        names.decode("utf-8", "replace"),
+        station.decode("utf-8", "replace") if station is not None else None,
+        socket.inet_ntoa(framed) if framed is not None else None,
         nas_address,
-        nas_identifier[0].decode("utf-8", "replace") if nas_identifier is not None else None,
+        nas_identifier.decode("utf-8", "replace") if nas_identifier is not None else None,
         _password_checker(raw, secret))
 
 
 def _password_checker(raw: RawRequest, secret: bytes) -> Callable[[str], bool]:
-    chap = raw.first(CHAP_PASSWORD)
+    chap = raw.attributes.get(CHAP_PASSWORD)
     if chap is not None:
         if len(chap) != 17:
             raise DropPacket("malformed", f"CHAP-Password of {len(chap)} octets")
-        challenge = raw.first(CHAP_CHALLENGE) or raw.authenticator
+        challenge = raw.attributes.get(CHAP_CHALLENGE) or raw.authenticator
 
         def chap_matches(candidate: str) -> bool:
             expected = hashlib.md5(chap[:1] + candidate.encode("utf-8") + challenge).digest()
             return hmac.compare_digest(chap[1:], expected)
 
         return chap_matches
-    hidden = raw.first(USER_PASSWORD)
+    hidden = raw.attributes.get(USER_PASSWORD)
     if hidden is None:
         return lambda candidate: False
     cleartext = pap_decrypt(hidden, secret, raw.authenticator)
@@ -173,16 +164,16 @@ def pap_decrypt(hidden: bytes, secret: bytes, authenticator: bytes) -> bytes:
     if not hidden or len(hidden) % 16 or len(hidden) > 128:
         raise DropPacket("malformed", f"User-Password of {len(hidden)} octets")
     keyed = _secret_md5(secret)
-    clear = []
+    clear = b""
     last = authenticator
-    for start in range(0, len(hidden), 16):
+    for start in range(0, len(hidden), 16):  # once for a password of up to 16 octets
         block = hidden[start:start + 16]
         stream = keyed.copy()
         stream.update(last)
         plain = int.from_bytes(block, "big") ^ int.from_bytes(stream.digest(), "big")
-        clear.append(plain.to_bytes(16, "big"))
+        clear += plain.to_bytes(16, "big")
         last = block
-    return b"".join(clear).rstrip(b"\x00")
+    return clear.rstrip(b"\x00")
 
 
 def _secret_md5(secret: bytes) -> Any:
