@@ -9,9 +9,11 @@
   `RadiusServer` + `AccessPolicy` over a SQLite database; it prints `PORTS <auth> <acct>`
   once listening and serves until stdin closes;
 - FreeRADIUS 3 (Debian package): a copy of /etc/freeradius/3.0 with our clients.conf and
-  the `files` module's `authorize` holding the same users and reply attributes, and the
-  default site's listeners moved to loopback on other (free) ports; run in the foreground,
-  as the `freerad` user when the bench runs as root.
+  the `files` module's `authorize` holding the same users and reply attributes, signed
+  with a Message-Authenticator as hotspotd signs every reply (FreeRADIUS 3.2.1 adds one
+  only when asked; 3.2.5 does by default, for BlastRADIUS), and the default site's
+  listeners moved to loopback on other (free) ports; run in the foreground, as the
+  `freerad` user when the bench runs as root.
 """
 
 from __future__ import annotations
@@ -201,7 +203,8 @@ def prepare_freeradius(directory: Path, macs: list[str], secret: str,
         f'"{mac}" Cleartext-Password := "{mac_password}"\n'
         f"\tSession-Timeout = {SESSION_TIMEOUT},\n"
         f'\tMikrotik-Rate-Limit = "{RATE_LIMIT}",\n'
-        f"\tAcct-Interim-Interval = {INTERIM}\n\n" for mac in macs)
+        f"\tAcct-Interim-Interval = {INTERIM},\n"
+        "\tMessage-Authenticator = 0x00\n\n" for mac in macs)
     authorize = raddb / "mods-config" / "files" / "authorize"
     authorize.unlink()
     authorize.write_text(users)
