@@ -9,6 +9,7 @@ from .api_server import CommandTrap, Result
 from .firewall import NatTable
 from .hotspot import Session
 from .query import row_matches
+from .setup import Menu, SetupMenus
 from .wire import Command
 
 NO_SUCH_COMMAND = "no such command"
@@ -17,7 +18,8 @@ CATEGORY_MISSING = 0  # "missing item or command"
 CATEGORY_ARGUMENT = 1  # "argument value failure"
 
 _MENUS = ("/ip/hotspot/active", "/ip/hotspot/host", "/ip/firewall/nat", "/system/identity",
-          "/system/resource")
+          "/system/resource", "/radius", "/radius/incoming", "/ip/hotspot",
+          "/ip/hotspot/profile", "/ip/hotspot/walled-garden/ip", "/ip/dhcp-server/option")
 
 
 class Router(Protocol):
@@ -25,6 +27,10 @@ class Router(Protocol):
 
     identity: str
     nat: NatTable
+    setup: SetupMenus
+
+    @property
+    def coa_address(self) -> tuple[str, int]: ...
 
     def active_hosts(self) -> list[dict[str, str]]: ...
     def seen_hosts(self) -> list[dict[str, str]]: ...
@@ -72,7 +78,16 @@ class RouterCommands:
                 c, lambda ids: router.nat.set(ids, _without_ids(c))),
             "/system/identity/print": lambda c: _print([{"name": router.identity}], c),
             "/system/resource/print": lambda c: _print([router.resource()], c),
+            "/radius/incoming/print": lambda c: _print(
+                router.setup.incoming_rows(router.coa_address[1]), c),
+            "/radius/incoming/set": lambda c: _set_incoming(router.setup, c),
         }
+        setup = router.setup
+        for path, menu in (("/radius", setup.radius), ("/ip/hotspot", setup.servers),
+                           ("/ip/hotspot/profile", setup.profiles),
+                           ("/ip/hotspot/walled-garden/ip", setup.walled_garden),
+                           ("/ip/dhcp-server/option", setup.dhcp_options)):
+            self._commands |= _menu_commands(path, menu)
 
     def __call__(self, command: Command) -> Result:
         answer = self._commands.get(command.path)
@@ -106,6 +121,23 @@ class RouterCommands:
         password = command.attributes.get("password", "")
         self._router.login_host(user=user, password=password, mac=mac, ip=ip)
         return Result()
+
+
+def _menu_commands(path: str, menu: Menu) -> dict[str, Callable[[Command], Result]]:
+    """`print`/`getall`/`add`/`set`/`remove` of one configuration menu."""
+    return {
+        f"{path}/print": lambda c: _print(menu.rows(), c),
+        f"{path}/getall": lambda c: _print(menu.rows(), c),
+        f"{path}/add": lambda c: Result(done={"ret": menu.add(c.attributes)}),
+        f"{path}/set": lambda c: RouterCommands._on_items(
+            c, lambda ids: menu.set(ids, _without_ids(c))),
+        f"{path}/remove": lambda c: RouterCommands._on_items(c, menu.remove),
+    }
+
+
+def _set_incoming(setup: SetupMenus, command: Command) -> Result:
+    setup.incoming.set(command.attributes)
+    return Result()
 
 
 def _without_ids(command: Command) -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 RouterOS API over TCP (`api_server`), RADIUS Access/Accounting over UDP as the NAS
 (`nas`), the active-host table with expiry (`hotspot`), the NAT rules (`firewall`; without
-the appliance's exception when `nat_exception=False`) and a status page. It powers
+the appliance's exception when `nat_exception=False`), the set-up menus (`setup`: as
+`hotspotd routeros-script` leaves them, or drifted by a `RouterSetup`) and a status page. It powers
 `hotspotd demo`; production points the same gateway at a real router instead.
 """
 
@@ -28,6 +29,7 @@ from .faults import WRITE_COMMANDS, Faults
 from .firewall import NatTable
 from .hotspot import AlreadyLoggedIn, HotspotTable, Session, normalize_mac
 from .nas import RadiusEndpoint, RadiusNas, nas_ip_for
+from .setup import RouterSetup, SetupMenus
 from .status_page import create_status_app
 from .wire import Command
 
@@ -52,6 +54,7 @@ class MikrotikSimulator:
                  faults: Faults | None = None, login_method: str = "chap",
                  api_tls: ssl.SSLContext | None = None,
                  appliance_address: str = "192.168.88.2", nat_exception: bool = True,
+                 setup: RouterSetup | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if login_method not in ("chap", "pap"):
             raise ValueError(f"login_method must be chap or pap, not {login_method!r}")
@@ -72,6 +75,10 @@ class MikrotikSimulator:
         self.faults = faults or Faults()
         self.nat = NatTable(appliance_address=appliance_address,
                             appliance_exception=nat_exception)  # /ip/firewall/nat
+        self.setup = SetupMenus(setup or RouterSetup(), appliance=appliance_address,
+                                auth_port=radius_auth_port, acct_port=radius_acct_port,
+                                hotspot_server=hotspot_server, secret=radius_secret,
+                                require_message_auth=require_message_auth)
         self._commands = RouterCommands(self)
         self._api = ApiServer(handler=self._answer_command, check_password=self._check_password,
                               tls=api_tls)  # api-ssl (RouterOS's port 8729) when given
@@ -121,6 +128,9 @@ class MikrotikSimulator:
     def set_radius(self, host: str, auth_port: int, acct_port: int) -> None:
         """Point the NAS at a RADIUS server (the daemon's ports may be known only later)."""
         self._nas.endpoint = RadiusEndpoint(host, auth_port, acct_port)
+        first = self.setup.radius.rows()[0][".id"]
+        self.setup.radius.set(first, {"authentication-port": str(auth_port),
+                                      "accounting-port": str(acct_port)})
 
     def drop_api_connections(self) -> None:
         """Close every API connection, as a router does when its API service restarts."""
