@@ -10,7 +10,9 @@ tests):
   RFC 1994 / 2865 5.3 CHAP-Password with CHAP-Challenge (or the Request Authenticator);
 - RFC 3579 3.2 Message-Authenticator: verified when present, required when configured
   (BlastRADIUS); every reply carries one, first, computed over the reply with the Request
-  Authenticator, before the Response Authenticator (RFC 2865 3).
+  Authenticator, before the Response Authenticator (RFC 2865 3);
+- RFC 2865 5.33 Proxy-State: every one of a request is copied, unmodified and in order, to
+  the end of its reply (a proxy in front, e.g. FreeRADIUS, matches replies by it).
 
 Anything that must not be answered raises `DropPacket`, as `packets.py` does.
 """
@@ -31,11 +33,13 @@ USER_NAME, USER_PASSWORD, CHAP_PASSWORD = 1, 2, 3
 FRAMED_IP_ADDRESS, REPLY_MESSAGE, VENDOR_SPECIFIC = 8, 18, 26
 SESSION_TIMEOUT, IDLE_TIMEOUT = 27, 28
 CALLING_STATION_ID, NAS_IDENTIFIER = 31, 32
+PROXY_STATE = 33
 CHAP_CHALLENGE, MESSAGE_AUTHENTICATOR, ACCT_INTERIM_INTERVAL = 60, 80, 85
 MIKROTIK = 14988
 MIKROTIK_RATE_LIMIT, MIKROTIK_TOTAL_LIMIT, MIKROTIK_TOTAL_LIMIT_GIGAWORDS = 8, 17, 18
 GIGAWORD = 2**32
 MAX_TEXT = 253
+MAX_PACKET = 4096  # RFC 2865 3
 _HEADER = struct.Struct("!BBH16s")
 _ZERO_MA = bytes(16)
 _MA_HEADER = bytes((MESSAGE_AUTHENTICATOR, 18))
@@ -67,11 +71,13 @@ def hmac_md5(secret: bytes, message: bytes) -> bytes:
 
 class RawRequest(NamedTuple):
     """A checked Access-Request: its identifier, authenticator and, by type, the first
-    value of each attribute (the daemon reads none that may repeat)."""
+    value of each attribute (the daemon reads none that may repeat); `proxy_state` is
+    every Proxy-State attribute as received (type, length, value), in order, for the reply."""
 
     identifier: int
     authenticator: bytes
     attributes: dict[int, bytes]
+    proxy_state: bytes = b""
 
 
 def decode_request(data: bytes, secret: bytes, *, require_message_authenticator: bool
@@ -86,7 +92,7 @@ def decode_request(data: bytes, secret: bytes, *, require_message_authenticator:
         raise DropPacket("unsupported_code", f"code {code} on the auth port")
     if length < len(data):
         data = data[:length]  # octets after Length are padding (RFC 2865 3)
-    attributes, ma_offset = _attributes(data, length)
+    attributes, ma_offset, proxy_state = _attributes(data, length)
     if ma_offset is not None:
         zeroed = data[:ma_offset] + _ZERO_MA + data[ma_offset + 16:]
         expected = hmac_md5(secret, zeroed)
@@ -94,14 +100,15 @@ def decode_request(data: bytes, secret: bytes, *, require_message_authenticator:
             raise DropPacket("bad_message_authenticator", "Message-Authenticator does not match")
     elif require_message_authenticator:
         raise DropPacket("missing_message_authenticator", "no Message-Authenticator")
-    return RawRequest(identifier, authenticator, attributes)
+    return RawRequest(identifier, authenticator, attributes, proxy_state)
 
 
-def _attributes(data: bytes, length: int) -> tuple[dict[int, bytes], int | None]:
-    """The first value of each attribute type, and where the Message-Authenticator's value
-    starts; every attribute's length is checked."""
+def _attributes(data: bytes, length: int) -> tuple[dict[int, bytes], int | None, bytes]:
+    """The first value of each attribute type, where the Message-Authenticator's value
+    starts, and the Proxy-State attributes whole, in order; every length is checked."""
     attributes: dict[int, bytes] = {}
     ma_offset = None
+    proxy_state = b""
     position = 20
     while position < length:
         if position + 2 > length:
@@ -114,10 +121,12 @@ def _attributes(data: bytes, length: int) -> tuple[dict[int, bytes], int | None]
             if size != 18 or ma_offset is not None:
                 raise DropPacket("malformed", "bad or repeated Message-Authenticator")
             ma_offset = position + 2
+        elif kind == PROXY_STATE:
+            proxy_state += data[position:end]
         if kind not in attributes:
             attributes[kind] = data[position + 2:end]
         position = end
-    return attributes, ma_offset
+    return attributes, ma_offset, proxy_state
 
 
 def access_request(raw: RawRequest, secret: bytes, nas_address: str) -> AccessRequest:
@@ -189,7 +198,8 @@ def _secret_md5(secret: bytes) -> Any:
 
 def encode_reply(raw: RawRequest, secret: bytes, decision: AccessDecision,
                  interim_interval: int) -> bytes:
-    """Access-Accept or Access-Reject, Message-Authenticator first, then signed."""
+    """Access-Accept or Access-Reject, Message-Authenticator first, the request's
+    Proxy-State last, then signed."""
     body: list[bytes] = []  # after the Message-Authenticator
     if decision.accept:
         code = ACCESS_ACCEPT
@@ -209,8 +219,11 @@ def encode_reply(raw: RawRequest, secret: bytes, decision: AccessDecision,
     if decision.reply_message:
         text = decision.reply_message.encode("utf-8")[:MAX_TEXT]
         body.append(bytes((REPLY_MESSAGE, len(text) + 2)) + text)
+    body.append(raw.proxy_state)
     rest = b"".join(body)
-    header = _REPLY_HEADER.pack(code, raw.identifier, 38 + len(rest))  # 20 + 18 (MA)
+    if 38 + len(rest) > MAX_PACKET:  # 20 + 18 (MA): a request's Proxy-State can fill one
+        raise DropPacket("reply_too_long", f"reply of {38 + len(rest)} octets")
+    header = _REPLY_HEADER.pack(code, raw.identifier, 38 + len(rest))
     signature = hmac_md5(secret, header + raw.authenticator + _MA_HEADER + _ZERO_MA + rest)
     attributes = _MA_HEADER + signature + rest
     response = hashlib.md5(header + raw.authenticator + attributes + secret).digest()
