@@ -5,7 +5,8 @@ configuration, replaces its virtual servers with one that sends every Access-Req
 Accounting-Request to realm DEFAULT, whose pools hold one home server each: the
 appliance's authentication and accounting ports on 127.0.0.1. The NAS side (radclient on
 127.0.0.1) is one client with `require_message_authenticator = yes` and a secret of its
-own (`FRONT_SECRET`), so the proxy must re-sign every packet with the appliance's secret.
+own (`FRONT_SECRET`), so the proxy must re-sign every packet with the appliance's secret;
+the home servers are configured with `require_message_authenticator = yes` as well.
 FreeRADIUS listens on a free pair of loopback ports (`auth_port`, `auth_port + 1`) and runs
 in the foreground, as the `freerad` user when the tests run as root.
 
@@ -93,6 +94,7 @@ home_server appliance_auth {{
 \tsecret = {secret}
 \tresponse_window = 5
 \tstatus_check = none
+\trequire_message_authenticator = yes
 }}
 home_server appliance_acct {{
 \ttype = acct
@@ -101,6 +103,7 @@ home_server appliance_acct {{
 \tsecret = {secret}
 \tresponse_window = 5
 \tstatus_check = none
+\trequire_message_authenticator = yes
 }}
 home_server_pool appliance_auth_pool {{
 \ttype = fail-over
