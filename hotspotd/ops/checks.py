@@ -30,8 +30,9 @@ from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.errors import DarajaAuthError, DarajaError
 from hotspotd.ops.lock import is_locked
 from hotspotd.radius.coa import CoaClient, SessionRef
+from hotspotd.router.drift import Drift, router_drift
 from hotspotd.router.gateway import RouterError, RouterGateway, RouterLoginFailed
-from hotspotd.router.nat import judge_nat, nat_exception_command
+from hotspotd.router.script import ScriptInputs, inputs_from
 from hotspotd.secretbox import SecretBox, SecretBoxError
 from hotspotd.store.db import Database
 from hotspotd.store.migrations import available_migrations
@@ -40,6 +41,7 @@ MAX_CLOCK_SKEW = 60.0
 EARLIEST_SANE = 1_735_689_600.0  # 2025-01-01: a Pi without RTC boots in 1970 until NTP
 NAT_FIX = ("on the router, keep customer traffic to this appliance out of masquerade (as"
            " `hotspotd routeros-script` does): {command}")
+SETUP_FIX = "on the router (as `hotspotd routeros-script` sets it): {command}"
 
 
 @dataclass(frozen=True)
@@ -210,8 +212,8 @@ def _oauth(name: str, base_url: str, client: DarajaClient) -> CheckResult:
 
 
 def check_router(config: Config) -> list[CheckResult]:
-    """API login (identity, version), then whether the router keeps customer traffic to
-    the appliance out of masquerade (`/ip/firewall/nat`; see `router.nat`)."""
+    """API login (identity, version), then every difference between the router's set-up
+    and what `hotspotd routeros-script` sets (`router.drift`; NAT judged by `router.nat`)."""
     cfg = config.router
     if cfg.backend == "simulator":
         return [CheckResult("router", True, "embedded MikroTik simulator")]
@@ -221,7 +223,7 @@ def check_router(config: Config) -> list[CheckResult]:
                             tls_ca_file=cfg.tls_ca_file)
     try:
         identity, version = gateway.identity(), gateway.version()
-        nat = check_router_nat(gateway, cfg.appliance_address)
+        setup = check_router_setup(gateway, inputs_from(config))
     except RouterLoginFailed as exc:
         return [CheckResult("router", False, f"API login as {cfg.user!r} refused: {exc}",
                             "check [router] user/password; the user's group needs the api,"
@@ -232,15 +234,21 @@ def check_router(config: Config) -> list[CheckResult]:
     finally:
         gateway.close()
     return [CheckResult("router", True, f"{identity!r} RouterOS {version} at"
-                        f" {cfg.host}:{cfg.api_port}"), nat]
+                        f" {cfg.host}:{cfg.api_port}"), *setup]
 
 
-def check_router_nat(gateway: RouterGateway, appliance: str) -> CheckResult:
-    """Raises RouterError when the rules cannot be read."""
-    finding = judge_nat(gateway.firewall_nat(), appliance)
-    return CheckResult("router nat", finding.ok, finding.detail,
-                       "" if finding.ok else NAT_FIX.format(command=nat_exception_command(
-                           appliance)))
+def check_router_setup(gateway: RouterGateway, inputs: ScriptInputs) -> list[CheckResult]:
+    """The router's set-up against the script's (raises RouterError when unreachable)."""
+    return [CheckResult(found.name, found.ok, found.detail, _setup_fix(found))
+            for found in router_drift(gateway.setup_rows, inputs)]
+
+
+def _setup_fix(found: Drift) -> str:
+    if found.ok:
+        return ""
+    if found.name == "router nat":
+        return NAT_FIX.format(command=found.fix)
+    return SETUP_FIX.format(command=found.fix)
 
 
 def check_radius_ports(config: Config) -> CheckResult:

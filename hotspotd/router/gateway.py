@@ -31,6 +31,9 @@ T = TypeVar("T")
 ACTIVE = "/ip/hotspot/active"
 ALREADY_LOGGED_IN = "already logged in"
 NO_SUCH_ITEM = "no such item"
+SETUP_MENUS = frozenset({"/radius", "/radius/incoming", "/ip/hotspot", "/ip/hotspot/profile",
+                         "/ip/hotspot/walled-garden/ip", "/ip/firewall/nat",
+                         "/ip/dhcp-server/option"})
 
 
 class RouterError(Exception):
@@ -214,6 +217,13 @@ class RouterGateway:
         """Every row of `/ip/firewall/nat`, in the router's order (`hotspotd check`)."""
         with self._lock:
             return self._print("/ip/firewall/nat")
+
+    def setup_rows(self, menu: str) -> list[dict[str, str]]:
+        """Every row of one set-up menu (`hotspotd check`'s drift check; read-only)."""
+        if menu not in SETUP_MENUS:
+            raise ValueError(f"not a set-up menu: {menu!r}")
+        with self._lock:
+            return self._print(menu)
 
     def close(self) -> None:
         """Close the connection (the next call opens a new one)."""

@@ -51,7 +51,7 @@ def judge_nat(rows: Sequence[Mapping[str, str]], appliance: str) -> NatFinding:
         if row.get("chain") != "srcnat" or _flag(row, "disabled") or _flag(row, "invalid"):
             continue
         action = row.get("action", "accept")
-        if action == "accept" and _covers(row.get("dst-address", ""), appliance) \
+        if action == "accept" and covers(row.get("dst-address", ""), appliance) \
                 and not row.get("dst-address-list"):
             return NatFinding(True, f"rule {_name(row)} accepts traffic to {appliance}"
                               " before any masquerade")
@@ -65,10 +65,10 @@ def judge_nat(rows: Sequence[Mapping[str, str]], appliance: str) -> NatFinding:
 def _may_apply(row: Mapping[str, str], appliance: str) -> bool:
     if any(row.get(name) for name in OUT_MATCHERS) or row.get("dst-address-list"):
         return False
-    return _covers(row.get("dst-address", ""), appliance)
+    return covers(row.get("dst-address", ""), appliance)
 
 
-def _covers(dst: str, appliance: str) -> bool:
+def covers(dst: str, appliance: str) -> bool:
     """Does a `dst-address` value (`x`, `x/n`, `!x`, empty) match `appliance`?"""
     if not dst:
         return True

@@ -22,6 +22,13 @@ CAPTIVE_API_PATH = "/captive-portal/api"
 API_POLICY = "read,write,api,!local,!telnet,!ssh,!ftp,!reboot,!policy,!test,!winbox," \
              "!password,!web,!sniff,!sensitive,!romon"
 _UNSAFE = re.compile(r'["\\$\n\r]')
+# What the script sets, as data (`router.drift` compares a router's configuration with it).
+PROFILE = "hotspotd"
+LOGIN_BY = "mac,http-chap,http-pap"
+INTERIM_UPDATE = "received"
+MAC_AUTH_MODE = "mac-as-username"
+REQUIRE_MESSAGE_AUTH = "yes-for-request-resp"
+CAPPORT_OPTION = "capport"
 
 
 @dataclass(frozen=True)
@@ -76,14 +83,14 @@ def render_script(i: ScriptInputs) -> str:
         "/radius incoming",
         f"set accept=yes port={i.coa_port}",
         "/radius",
-        "set require-message-auth=yes-for-request-resp [find comment=hotspotd]",
+        f"set require-message-auth={REQUIRE_MESSAGE_AUTH} [find comment=hotspotd]",
         "/ip hotspot profile",
-        f"add name=hotspotd use-radius=yes radius-interim-update=received"
-        f" radius-accounting=yes login-by=mac,http-chap,http-pap"
-        f" mac-auth-mode=mac-as-username mac-auth-password="
+        f"add name={PROFILE} use-radius=yes radius-interim-update={INTERIM_UPDATE}"
+        f" radius-accounting=yes login-by={LOGIN_BY}"
+        f" mac-auth-mode={MAC_AUTH_MODE} mac-auth-password="
         f"{quote(i.mac_password)} html-directory=hotspot",
         "/ip hotspot",
-        f"set [find interface={i.interface}] profile=hotspotd",
+        f"set [find interface={i.interface}] profile={PROFILE}",
         "/ip hotspot walled-garden ip",
         f"add dst-address={i.appliance} action=accept comment=hotspotd",
         "/ip hotspot walled-garden",
@@ -99,7 +106,7 @@ def render_script(i: ScriptInputs) -> str:
         f"set {i.api_service} disabled=no address={i.appliance}/32",
         "# RFC 8908 wants https for the captive-portal API: set [web] public_url to one.",
         "/ip dhcp-server option",
-        f"add code=114 name=capport value=\"'{capport}'\"",
+        f"add code=114 name={CAPPORT_OPTION} value=\"'{capport}'\"",
         "/ip dhcp-server option sets",
         "add name=hotspotd options=capport",
         "/ip dhcp-server network",
