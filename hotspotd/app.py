@@ -177,7 +177,9 @@ class Appliance:
                                     radius_auth_port=radius["auth_port"],
                                     radius_acct_port=radius["acct_port"],
                                     radius_secret=self.config.radius.secret,
-                                    coa_port=self.config.simulators.router_coa_port)
+                                    coa_port=self.config.simulators.router_coa_port,
+                                    appliance_address=cfg.appliance_address,
+                                    setup=_simulated_setup(self.config))
             sim.start(self.config.simulators.host, self.config.simulators.router_api_port)
             coa_address = sim.coa_address
             self._stoppers.append(sim.stop)
@@ -332,6 +334,10 @@ class Appliance:
         results.append(selftest.requests_from_router(
             placed.from_router, placed.last_from_router_at, now=time.time(),
             appliance=config.router.appliance_address))
+        if config.router.backend == "simulator":  # its set-up, read as a real router's
+            results += selftest.router_setup(
+                self.router_gateway, config, auth_port=self.radius.auth_address[1],
+                acct_port=self.radius.acct_address[1], coa_port=self._coa_address[1])
         results.append(selftest.daraja_product_access(functools.partial(
             self.daraja.stk_query, max_wait=selftest.BUDGET_WAIT_SECONDS)))
         return results
@@ -438,3 +444,12 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle, indent=2, sort_keys=True)
     os.replace(temporary, path)
+
+
+def _simulated_setup(config: Config) -> Any:
+    """The embedded router's set-up: as `hotspotd routeros-script` leaves it for `config`."""
+    from hotspotd.router.script import inputs_from
+    from hotspotd.simulators.mikrotik.setup import RouterSetup
+
+    inputs = inputs_from(config)
+    return RouterSetup(portal_url=inputs.portal_url, interface=inputs.interface)

@@ -2,30 +2,35 @@
 
 Checks that need a live outside system (Daraja OAuth, router API login, CoA, clock) are
 `hotspotd check`'s own (hotspotd.ops.checks), passed in by the wiring code as
-`WebContext.self_test`, together with the three defined here that need the running daemon:
+`WebContext.self_test`, together with those defined here that need the running daemon:
 Daraja product access (an STK Query through the daemon's own client), the last RADIUS
-Access-Request the router sent, and portal requests that arrived from the router's own
-address (NAT: nobody can be placed). The callback reachability probe (through the public
-URL) is made here too.
+Access-Request the router sent, portal requests that arrived from the router's own
+address (NAT: nobody can be placed) and, for the embedded simulator, the router's set-up
+against the script's (`router.drift`; `check_router` does it for a real router). The
+callback reachability probe (through the public URL) is made here too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 
+from hotspotd.config import Config
 from hotspotd.daraja.errors import (
     DarajaApiError,
     DarajaAuthError,
     DarajaError,
     DarajaProtocolError,
 )
-from hotspotd.ops.checks import NAT_FIX
+from hotspotd.ops.checks import NAT_FIX, check_router_setup
 from hotspotd.ops.checks import CheckResult as Check
+from hotspotd.router.gateway import RouterError, RouterGateway
 from hotspotd.router.nat import nat_exception_command
+from hotspotd.router.script import inputs_from
 from hotspotd.store.db import Database
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
@@ -137,6 +142,20 @@ def requests_from_router(from_router: int, last_at: float | None, *, now: float,
                  f" address, the last {minutes} min ago: the router NATs its customers'"
                  " traffic to this appliance, so it cannot tell phones apart",
                  "O" + NAT_FIX.format(command=nat_exception_command(appliance))[1:])
+
+
+def router_setup(gateway: RouterGateway, config: Config, *, auth_port: int, acct_port: int,
+                 coa_port: int) -> list[Check]:
+    """The router's set-up against what `hotspotd routeros-script` sets (`router.drift`),
+    read through the daemon's own router connection, with the ports the daemon is really
+    on (the embedded simulator's; `hotspotd check` covers a real router's)."""
+    inputs = dataclasses.replace(inputs_from(config), auth_port=auth_port,
+                                 acct_port=acct_port, coa_port=coa_port)
+    try:
+        return check_router_setup(gateway, inputs)
+    except RouterError as exc:
+        return [Check("router set-up", False, f"could not read it: {exc}",
+                      "Check the router API address, user and password in Settings.")]
 
 
 def daraja_product_access(stk_query: Callable[[str], Any]) -> Check:
