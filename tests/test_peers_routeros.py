@@ -1,14 +1,24 @@
-"""The MikroTik simulator against a RouterOS API client written by others: librouteros (PyPI).
+"""The MikroTik simulator against RouterOS API clients written by others: librouteros (PyPI)
+and node-routeros (npm).
 
 routeros-api (the product's client) and the simulator were written side by side, so a
 shared misunderstanding would pass every other test. librouteros speaks the protocol its
 own way: it spells equality queries `?=name=value` (RouterOS treats them like
 `?name=value`), builds `!=` and `In` from the stack operators, and sends `.proplist`.
+node-routeros tags every sentence (`.tag`) and sends the words it is given as they are.
+The node peer is skipped when node or its package is missing, unless HOTSPOTD_REQUIRE_NODE=1
+(the README's test command sets it, and installs the package with `npm ci`).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from librouteros import connect
@@ -80,3 +90,50 @@ def test_count_only_and_a_trap_for_a_missing_item(router: MikrotikSimulator) -> 
     with pytest.raises(TrapError) as unknown:
         list(api("/ip/hotspot/nonsense/print"))
     assert "no such command" in str(unknown.value)
+
+
+NODE_PEER = Path(__file__).parent / "support" / "node_routeros"
+REQUIRE_NODE = "HOTSPOTD_REQUIRE_NODE"
+
+
+def node_routeros(router: MikrotikSimulator, *commands: list[str],
+                  password: str = PASSWORD) -> dict[str, Any]:
+    """Run `commands` (path, then words) through node-routeros; its JSON answer."""
+    node = shutil.which("node")
+    if node is None or not (NODE_PEER / "node_modules" / "node-routeros").is_dir():
+        reason = "node or tests/support/node_routeros/node_modules missing (npm ci there)"
+        if os.environ.get(REQUIRE_NODE) == "1":
+            pytest.fail(f"{reason}, and {REQUIRE_NODE}=1 requires it")
+        pytest.skip(reason)
+    host, port = router.api_address
+    spec = {"host": host, "port": port, "user": USER, "password": password,
+            "commands": [list(command) for command in commands]}
+    done = subprocess.run([node, str(NODE_PEER / "client.js"), json.dumps(spec)],
+                          capture_output=True, text=True, timeout=30, check=True)
+    return json.loads(done.stdout)
+
+
+def test_node_routeros_logs_in_only_with_the_right_password(router: MikrotikSimulator) -> None:
+    assert node_routeros(router, ["/system/identity/print"])["answers"] == [
+        {"rows": [{"name": router.identity}]}]
+    refused = node_routeros(router, password="wrong")
+    assert "error" in refused["login"] and "answers" not in refused
+
+
+def test_node_routeros_queries_proplist_count_and_traps(router: MikrotikSimulator) -> None:
+    answers = node_routeros(
+        router,
+        ["/ip/hotspot/host/print", "?address=10.5.50.12", "=.proplist=mac-address,address"],
+        ["/ip/hotspot/host/print", "?address=10.5.50.11", "?address=10.5.50.13", "?#|"],
+        ["/ip/hotspot/host/print", "?-nonexistent", "=.proplist=address"],
+        ["/ip/hotspot/host/print", "=count-only="],
+        ["/ip/hotspot/active/remove", "=.id=*99"],
+        ["/ip/nonsense/print"])["answers"]
+    assert answers[0] == {"rows": [{"mac-address": "AA:BB:CC:31:00:02",
+                                    "address": "10.5.50.12"}]}
+    assert sorted(row["mac-address"] for row in answers[1]["rows"]) == [
+        "AA:BB:CC:31:00:01", "AA:BB:CC:31:00:03"]
+    assert sorted(row["address"] for row in answers[2]["rows"]) == sorted(HOSTS.values())
+    assert answers[3] == {"rows": [{"ret": "3"}]}
+    assert answers[4]["trap"]["message"] == "no such item"
+    assert answers[5]["trap"]["message"] == "no such command prefix"
