@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +70,22 @@ def test_command_prints_script_and_pages(tmp_path: Path, capsys) -> None:
     assert "https://wifi.example.com/?mac=$(mac-esc)" in capsys.readouterr().out
     assert main(["routeros-script", "--config", str(tmp_path / "missing.toml")]) == 1
     assert capsys.readouterr().err.startswith("hotspotd: ")
+
+
+@pytest.mark.parametrize("placeholders", [False, True])
+def test_script_passes_an_independent_routeros_checker(tmp_path: Path,
+                                                       placeholders: bool) -> None:
+    """routeros-lsp (PyPI, written by others, with RouterOS 7's command database) finds
+    no syntax error, unknown menu, command or parameter in the script, warnings included;
+    and it does find one when a parameter is misspelt (the check can fail)."""
+    script = render_script(inputs_from(load_config(config_file(tmp_path)),
+                                       placeholders=placeholders))
+    good, bad = tmp_path / "hotspotd.rsc", tmp_path / "misspelt.rsc"
+    good.write_text(script)
+    bad.write_text(script + "/ip hotspot profile set [find] use-radiuss=yes\n")
+    checker = [sys.executable, "-m", "routeros_lsp", "check", "--strict", "--format", "json"]
+    clean = subprocess.run([*checker, str(good)], capture_output=True, text=True, timeout=60)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert json.loads(clean.stdout) == []
+    found = subprocess.run([*checker, str(bad)], capture_output=True, text=True, timeout=60)
+    assert found.returncode == 1 and "use-radiuss" in found.stdout
