@@ -90,6 +90,31 @@ def test_count_only_and_a_trap_for_a_missing_item(router: MikrotikSimulator) -> 
     with pytest.raises(TrapError) as unknown:
         list(api("/ip/hotspot/nonsense/print"))
     assert "no such command" in str(unknown.value)
+    assert unknown.value.category == 0  # "missing item or command"
+    with pytest.raises(TrapError) as missing:
+        list(api("/ip/hotspot/active/login", user="AA:BB:CC:31:00:01"))  # no ip=
+    assert missing.value.category == 1  # "argument value failure"
+
+
+def test_greater_and_less_than_queries(router: MikrotikSimulator) -> None:
+    router.add_host("AA:BB:CC:31:00:04", "10.5.50.14")
+    hosts = api_of(router).path("ip", "hotspot", "host")
+    later = list(hosts.select(Key("mac-address")).where(Key(".id") > "*2"))
+    assert sorted(row["mac-address"] for row in later) == ["AA:BB:CC:31:00:03",
+                                                           "AA:BB:CC:31:00:04"]
+    earlier = list(hosts.select(Key("mac-address")).where(Key(".id") < "*2"))
+    assert [row["mac-address"] for row in earlier] == ["AA:BB:CC:31:00:01"]
+
+
+def test_the_products_router_calls_through_librouteros(router: MikrotikSimulator) -> None:
+    """What the appliance asks of the router, asked by another client: who is at an
+    address (placement), the active list's MACs (reconcile), kicking a session."""
+    api = api_of(router)
+    at = list(api.path("ip", "hotspot", "host").select(Key("mac-address"))
+              .where(Key("address") == "10.5.50.13"))
+    assert at == [{"mac-address": "AA:BB:CC:31:00:03"}]
+    active = list(api("/ip/hotspot/active/print", **{".proplist": "mac-address"}))
+    assert active == []
 
 
 NODE_PEER = Path(__file__).parent / "support" / "node_routeros"
