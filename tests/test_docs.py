@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 from pathlib import Path
@@ -43,3 +44,71 @@ def test_readme_mentions_every_cli_command() -> None:
     commands = next(a for a in parser._actions if a.dest == "command").choices
     for name in commands:
         assert f"hotspotd {name}" in README, name
+
+
+# Docs that stay true: every repository path and module the docs name exists.
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+TOP = "hotspotd|bench|tests|config|portal|systemd|docs|radius|\\.ci"
+# A path starts at a top-level directory, not inside /etc/..., a URL or <venv>/share/....
+REPO_PATH = re.compile(rf"(?<![\w/.<>-])(?:{TOP})/[\w./<>*-]*")
+# `hotspotd.x.y`, or `x.y.z` relative to the package when x is one of its modules.
+DOTTED = re.compile(r"(?<![\w/.-])([a-z_]\w*(?:\.[a-zA-Z_]\w*)+)(?![\w/-])")
+BARE_PY = re.compile(r"`([\w-]+\.py)`")
+PLACEHOLDER = re.compile(r"<[^>]*>|NNNN_name|NNNN|\*")
+NOT_REPO = {".venv", "build", "node_modules", ".git"}
+
+
+def _repo_files() -> list[Path]:
+    return [p for p in ROOT.rglob("*") if not NOT_REPO & set(p.relative_to(ROOT).parts)]
+
+
+def _path_exists(path: str) -> bool:
+    path = path.rstrip(".,:;")
+    if PLACEHOLDER.search(path):
+        return any(ROOT.glob(PLACEHOLDER.sub("*", path)))
+    return (ROOT / path).exists()
+
+
+def _module_exists(name: str) -> bool:
+    parts = name.split(".")
+    if parts[0] != "hotspotd":
+        parts = ["hotspotd", *parts]
+    for cut in range(len(parts), 1, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(target, attribute):
+                return False
+            target = getattr(target, attribute)
+        return True
+    return False
+
+
+def _names_a_module(name: str, files: set[str]) -> bool:
+    """`hotspotd.x`, or `x.y` where x is a hotspotd module; not a file name (hotspotd.service)."""
+    if name in files:
+        return False
+    head = name.split(".")[0]
+    return head == "hotspotd" or (ROOT / "hotspotd" / head).is_dir() or (
+        ROOT / "hotspotd" / f"{head}.py").is_file()
+
+
+def test_every_path_and_module_the_docs_name_exists() -> None:
+    files = {p.name for p in _repo_files()}
+    missing = []
+    for doc in DOCS:
+        text = doc.read_text()
+        assert "../" not in text, f"{doc.name} points outside the repository"
+        for path in REPO_PATH.findall(text):
+            if not _path_exists(path):
+                missing.append(f"{doc.name}: {path}")
+        for name in BARE_PY.findall(text):
+            if name not in files:
+                missing.append(f"{doc.name}: {name}")
+        for span in re.findall(r"`([^`\n]+)`", text):
+            for name in DOTTED.findall(span):
+                if _names_a_module(name, files) and not _module_exists(name):
+                    missing.append(f"{doc.name}: {name}")
+    assert not missing, missing
