@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from hotspotd.billing.errors import InvalidMac
 from hotspotd.billing.grants import (
     DuplicateGrant,
     get_entitlement,
     grant_time,
     total_granted_seconds,
 )
-from hotspotd.billing.macs import looks_like_mac, normalise_mac
 
 MAC = "AA:BB:CC:DD:EE:01"
 HOUR = 3600
@@ -110,27 +108,3 @@ def test_second_grant_for_a_receipt_is_refused_and_changes_nothing(db, clock):
     assert entitlement(db).expires_at == first.expires_at
     assert db.query_one("SELECT COUNT(*) FROM router_ops")[0] == 1
     assert total_granted_seconds(db.connection(), MAC) == HOUR
-
-
-@pytest.mark.parametrize("text", [
-    "aa-bb-cc-dd-ee-ff", "aabb.ccdd.eeff", "AABBCCDDEEFF", "aa:bb:cc:dd:ee:ff",
-    "  AA:BB:CC:DD:EE:FF  ", "Aa-bB-cC-Dd-eE-Ff",
-])
-def test_mac_forms_normalise_to_upper_colon(text):
-    assert normalise_mac(text) == "AA:BB:CC:DD:EE:FF"
-    assert looks_like_mac(text)
-
-
-@pytest.mark.parametrize("text", [
-    "", "AA:BB:CC:DD:EE", "AA:BB:CC:DD:EE:FF:00", "GG:BB:CC:DD:EE:FF", "not a mac",
-    "AABBCCDDEEF", "0x:aa:bb:cc:dd:ee", "１２３４５６７８９０ab",
-])
-def test_bad_macs_raise_invalid_mac(text):
-    with pytest.raises(InvalidMac):
-        normalise_mac(text)
-    assert not looks_like_mac(text)
-
-
-def test_missing_mac_raises_invalid_mac():
-    with pytest.raises(InvalidMac):
-        normalise_mac(None)  # type: ignore[arg-type]

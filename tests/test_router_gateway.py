@@ -15,7 +15,6 @@ from hotspotd.router.gateway import (
     RouterGateway,
     RouterLoginFailed,
     RouterUnreachable,
-    normalize_mac,
 )
 from hotspotd.simulators.mikrotik import MikrotikSimulator
 
@@ -205,10 +204,3 @@ def test_login_timeout_reads_back_instead_of_retrying(responder: RadiusResponder
     finally:
         gateway.close()
         sim.stop()
-
-
-def test_normalize_mac_accepts_common_spellings() -> None:
-    assert normalize_mac("aa-bb-cc-dd-ee-10") == MAC
-    assert normalize_mac("aabb.ccdd.ee10") == MAC
-    with pytest.raises(ValueError):
-        normalize_mac("not-a-mac")

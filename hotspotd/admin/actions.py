@@ -8,7 +8,7 @@ from hotspotd.admin.accounts import AdminError
 from hotspotd.admin.audit import record_audit
 from hotspotd.billing.events import record_event
 from hotspotd.billing.grants import DuplicateGrant, Grant, get_entitlement, grant_time
-from hotspotd.billing.macs import normalise_mac
+from hotspotd.billing.macs import checked_mac
 from hotspotd.billing.plans import get_plan
 from hotspotd.router.ops import enqueue_router_op
 from hotspotd.store.db import Database
@@ -34,7 +34,7 @@ def _reason(reason: str) -> str:
 
 def give_time(db: Database, actor: Actor, *, mac: str, minutes: int, reason: str) -> Grant:
     """Extend a device or give it free time: stacks like paid time, source `owner`."""
-    device = normalise_mac(mac)
+    device = checked_mac(mac)
     why = _reason(reason)
     if not 1 <= minutes <= MAX_FREE_MINUTES:
         raise AdminError(f"Give between 1 and {MAX_FREE_MINUTES} minutes.")
@@ -55,7 +55,7 @@ def give_time(db: Database, actor: Actor, *, mac: str, minutes: int, reason: str
 
 def disconnect_device(db: Database, actor: Actor, *, mac: str) -> None:
     """End the device's session on the router now (its paid time is kept)."""
-    device = normalise_mac(mac)
+    device = checked_mac(mac)
     with db.write() as conn:
         enqueue_router_op(conn, mac=device, ip=None, action="disconnect", now=actor.now)
         record_event(conn, actor.now, "owner.disconnect", mac=device, by=actor.username)
@@ -65,7 +65,7 @@ def disconnect_device(db: Database, actor: Actor, *, mac: str) -> None:
 
 def block_mac(db: Database, actor: Actor, *, mac: str, reason: str) -> None:
     """Refuse the device from now on and end its session."""
-    device = normalise_mac(mac)
+    device = checked_mac(mac)
     why = _reason(reason)
     with db.write() as conn:
         conn.execute("INSERT INTO blocked_macs (mac, reason, blocked_by, blocked_at)"
@@ -78,7 +78,7 @@ def block_mac(db: Database, actor: Actor, *, mac: str, reason: str) -> None:
 
 
 def unblock_mac(db: Database, actor: Actor, *, mac: str) -> None:
-    device = normalise_mac(mac)
+    device = checked_mac(mac)
     with db.write() as conn:
         row = conn.execute("SELECT reason FROM blocked_macs WHERE mac = ?",
                            (device,)).fetchone()
@@ -95,7 +95,7 @@ def is_blocked(db: Database, mac: str) -> bool:
 def assign_unmatched(db: Database, actor: Actor, *, unmatched_id: int, mac: str,
                      plan_id: object) -> Grant:
     """Give held money's time to a device: grant and resolution commit together, once."""
-    device = normalise_mac(mac)
+    device = checked_mac(mac)
     with db.write() as conn:
         row = conn.execute("SELECT * FROM unmatched_payments WHERE id = ?",
                            (unmatched_id,)).fetchone()

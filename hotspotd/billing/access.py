@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import logging
 import math
-import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -34,8 +33,8 @@ from collections.abc import Callable
 from hotspotd.billing import vouchers
 from hotspotd.billing.access_view import AccessView
 from hotspotd.billing.data_usage import bytes_left
-from hotspotd.billing.macs import looks_like_mac, normalise_mac
 from hotspotd.billing.voucher_logins import VoucherGuesses, VoucherLogins
+from hotspotd.macs import normalise_mac
 from hotspotd.radius.server import AccessDecision, AccessRequest, AccountingRecord
 from hotspotd.store.db import Database
 
@@ -50,7 +49,6 @@ TOO_MANY_GUESSES = "Too many wrong voucher codes from this device. Try again in 
 VOUCHER_OTHER_DEVICE = "That voucher is in use on another device."
 DATA_USED_UP = "The data allowance of this plan is used up. Open the portal to buy more."
 
-_CANONICAL_MAC = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}\Z")
 _DEVICE_LOGIN = b"hotspotd device login "
 DEVICE_PASSWORD_LENGTH = 24  # hex digits: 96 bits
 _ACCESS_QUERY = (
@@ -128,9 +126,9 @@ class AccessPolicy:
         """A code typed on the router's login page; wrong ones counted per device."""
         code = vouchers.normalise_code(request.user_name)
         station = request.calling_station_id
-        if not code or not station or not looks_like_mac(station):
+        mac = _as_mac(station) if station else None
+        if not code or mac is None:
             return AccessDecision(accept=False, reply_message=UNKNOWN_USER)
-        mac = normalise_mac(station)
         wait = self.voucher_guesses.retry_after(mac, request.framed_ip)
         if wait > 0:
             return AccessDecision(accept=False, reply_message=TOO_MANY_GUESSES.format(
@@ -250,13 +248,15 @@ def device_password(mac_password: str, mac: str) -> str:
 
 def _as_mac(text: str) -> str | None:
     """`text` as a normalised MAC, or None; the router's own form is taken as it is."""
-    if _CANONICAL_MAC.match(text):
-        return text
-    return normalise_mac(text) if looks_like_mac(text) else None
+    try:
+        return normalise_mac(text)
+    except ValueError:
+        return None
 
 
 def _mac_of(record: AccountingRecord) -> str | None:
     for candidate in (record.calling_station_id, record.user_name):
-        if candidate and looks_like_mac(candidate):
-            return normalise_mac(candidate)
+        mac = _as_mac(candidate) if candidate else None
+        if mac is not None:
+            return mac
     return None

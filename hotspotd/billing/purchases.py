@@ -19,7 +19,7 @@ from hotspotd.billing import payments, push_queue
 from hotspotd.billing.channel_clients import ChannelClients
 from hotspotd.billing.customer_messages import UNREACHABLE_CODE, customer_message
 from hotspotd.billing.errors import InvalidPhone, PaymentNotSent
-from hotspotd.billing.macs import normalise_mac
+from hotspotd.billing.macs import checked_mac
 from hotspotd.billing.payments import Payment, Settlement
 from hotspotd.billing.plans import Plan, get_plan
 from hotspotd.billing.push_limits import DeviceBlocked, PushGuard, PushTimes, device_blocked
@@ -104,7 +104,7 @@ class PurchaseService:
         """Store the payment, then push — or put it in line when others wait or the budget
         has no slot soon enough (billing.push_queue). Raises a BillingError for input the
         customer fixes, PaymentNotSent when Daraja refused the push."""
-        device_mac = normalise_mac(mac)
+        device_mac = checked_mac(mac)
         if device_blocked(self._db.connection(), device_mac):
             raise DeviceBlocked("This device is blocked here. Please ask the staff.")
         try:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from hotspotd.billing.errors import BillingError
 from hotspotd.billing.events import record_event
 from hotspotd.billing.grants import get_entitlement, grant_time
-from hotspotd.billing.macs import normalise_mac
+from hotspotd.billing.macs import checked_mac
 from hotspotd.daraja.msisdn import InvalidPhoneNumber, normalise_msisdn
 from hotspotd.router.ops import enqueue_router_op
 from hotspotd.store.db import Database
@@ -59,7 +59,7 @@ def normalise_receipt(text: str) -> str:
 def recover_time(db: Database, *, receipt: str, phone: str, mac: str, ip: str | None,
                  now: float) -> Recovery:
     """Move the time left on the paying device to `mac`, once per receipt."""
-    to_mac = normalise_mac(mac)
+    to_mac = checked_mac(mac)
     code = normalise_receipt(receipt)
     try:
         msisdn = normalise_msisdn(phone)

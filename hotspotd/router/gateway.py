@@ -23,6 +23,7 @@ import routeros_api
 from routeros_api import api_communicator, api_socket, base_api, exceptions
 from routeros_api.api import RouterOsApi
 
+from hotspotd.macs import normalise_mac
 from hotspotd.router.durations import parse_duration
 
 log = logging.getLogger(__name__)
@@ -68,14 +69,6 @@ class ActiveHost:
     session_time_left: int | None
     bytes_in: int
     bytes_out: int
-
-
-def normalize_mac(mac: str) -> str:
-    """Return `mac` as RouterOS prints it: upper case with colons."""
-    digits = "".join(ch for ch in mac if ch.isalnum()).upper()
-    if len(digits) != 12 or any(ch not in "0123456789ABCDEF" for ch in digits):
-        raise ValueError(f"invalid MAC address: {mac!r}")
-    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
 
 
 def _host_from_row(row: dict[str, str]) -> ActiveHost:
@@ -143,7 +136,7 @@ class RouterGateway:
         Raises RouterCommandFailed with the router's message when RADIUS rejects the user,
         does not answer, or the device is already logged in.
         """
-        mac = normalize_mac(mac)
+        mac = normalise_mac(mac)
         arguments = {"user": user, "password": password, "mac-address": mac, "ip": ip}
 
         def login(api: RouterOsApi) -> None:
@@ -181,21 +174,21 @@ class RouterGateway:
         with self._lock:
             rows = self._print("/ip/hotspot/host", queries={"address": ip},
                                proplist="mac-address,address")
-        macs = {normalize_mac(row["mac-address"]) for row in rows
+        macs = {normalise_mac(row["mac-address"]) for row in rows
                 if row.get("mac-address") and row.get("address") == ip}
         return macs.pop() if len(macs) == 1 else None  # two hosts on one address: nobody
 
     def find_active(self, mac: str) -> ActiveHost | None:
         """The active session of the device with `mac`, if it has one."""
         with self._lock:
-            return self._find_active(normalize_mac(mac))
+            return self._find_active(normalise_mac(mac))
 
     def remove_active(self, mac: str) -> bool:
         """Kick the device with `mac`; True if a session was removed.
 
         The `.id` is read just now and used at once: `.id`s change across reboots.
         """
-        mac = normalize_mac(mac)
+        mac = normalise_mac(mac)
         with self._lock:
             rows = self._print(ACTIVE, queries={"mac-address": mac}, proplist=".id")
             removed = False

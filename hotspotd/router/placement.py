@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotspotd.billing.macs import normalise_mac
+from hotspotd.macs import normalise_mac
 from hotspotd.router.gateway import RouterError
 
 log = logging.getLogger(__name__)

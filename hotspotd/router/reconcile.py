@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from hotspotd.router.gateway import normalize_mac
+from hotspotd.macs import normalise_mac
 from hotspotd.router.ops import enqueue_router_op
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def reconcile(conn: sqlite3.Connection, router: RouterView, now: float,
     `read_started_at` is when the router was read: sessions that started after it are
     left alone.
     """
-    active = {normalize_mac(host.mac): host for host in router.active_hosts() if host.mac}
+    active = {normalise_mac(host.mac): host for host in router.active_hosts() if host.mac}
     present = router.present_hosts()
     entitled, pending = with_time(conn, now), pending_ops(conn)
     fixes = {"disconnect": 0, "login": 0, "closed": 0}
@@ -80,7 +80,7 @@ def reconcile(conn: sqlite3.Connection, router: RouterView, now: float,
             enqueue_router_op(conn, mac=mac, ip=None, action="disconnect", now=now)
             fixes["disconnect"] += 1
     for raw_mac, ip in present:
-        mac = normalize_mac(raw_mac)
+        mac = normalise_mac(raw_mac)
         if mac in active or not ip or (mac, "login") in pending:
             continue
         if mac in entitled:

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from hotspotd.billing.customer_messages import customer_message
 from hotspotd.billing.errors import BillingError, InvalidMac, UnknownDevice, UnknownPayment
 from hotspotd.billing.grants import get_entitlement
-from hotspotd.billing.macs import normalise_mac
+from hotspotd.billing.macs import checked_mac
 from hotspotd.billing.payments import get_payment
 from hotspotd.billing.plans import list_plans
 from hotspotd.billing.status import purchase_status
@@ -100,7 +100,7 @@ def purchase(public_id: str) -> Any:
 def device_by_mac(mac: str) -> Any:
     """The requesting device's own time; any other MAC is "no such device"."""
     try:
-        asked = normalise_mac(mac)
+        asked = checked_mac(mac)
     except InvalidMac as exc:
         raise BillingError(exc.message) from None
     if asked != this_device().mac:

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import request
 
-from hotspotd.billing.macs import looks_like_mac, normalise_mac
+from hotspotd.macs import looks_like_mac, normalise_mac
 from hotspotd.router.placement import NotPlaced, Placed
 from hotspotd.web.context import web_context
 

@@ -19,7 +19,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from hotspotd.billing.errors import BillingError, InvalidMac, UnknownDevice, UnknownPayment
 from hotspotd.billing.grants import get_entitlement
-from hotspotd.billing.macs import normalise_mac
+from hotspotd.billing.macs import checked_mac
 from hotspotd.billing.payments import get_payment
 from hotspotd.router.placement import NotPlaced
 from hotspotd.web.context import web_context
@@ -123,7 +123,7 @@ def device(mac: str) -> Any:
     ctx = web_context()
     lang = choose_language(request)
     try:
-        device_mac = normalise_mac(mac)
+        device_mac = checked_mac(mac)
     except InvalidMac as exc:
         raise BillingError(exc.message) from None
     if device_mac != this_device().mac:  # a device watches only its own time

@@ -22,14 +22,6 @@ class AlreadyLoggedIn(Exception):
     """A host with this MAC address already has an active session."""
 
 
-def normalize_mac(mac: str) -> str:
-    """Return the MAC the way RouterOS prints it: upper case with colons."""
-    digits = "".join(ch for ch in mac if ch.isalnum()).upper()
-    if len(digits) != 12 or any(ch not in "0123456789ABCDEF" for ch in digits):
-        raise ValueError(f"invalid MAC address: {mac!r}")
-    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
-
-
 @dataclass(frozen=True)
 class Counters:
     bytes_in: int

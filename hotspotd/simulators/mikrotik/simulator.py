@@ -19,6 +19,7 @@ from itertools import count
 
 from flask import Flask
 
+from hotspotd.macs import normalise_mac
 from hotspotd.radius.dictionary import load_dictionary
 from hotspotd.router.durations import format_duration
 
@@ -27,7 +28,7 @@ from .coa_listener import SESSION_NOT_FOUND, CoaListener, CoaTarget
 from .commands import RouterCommands
 from .faults import WRITE_COMMANDS, Faults
 from .firewall import NatTable
-from .hotspot import AlreadyLoggedIn, HotspotTable, Session, normalize_mac
+from .hotspot import AlreadyLoggedIn, HotspotTable, Session
 from .nas import RadiusEndpoint, RadiusNas, nas_ip_for
 from .setup import RouterSetup, SetupMenus
 from .status_page import create_status_app
@@ -147,12 +148,12 @@ class MikrotikSimulator:
 
     def session_timeout_of(self, mac: str) -> int | None:
         """The Session-Timeout the active host with `mac` got from RADIUS, if any."""
-        session = self._table.find(normalize_mac(mac))
+        session = self._table.find(normalise_mac(mac))
         return session.session_timeout if session else None
 
     def rate_limit_of(self, mac: str) -> str | None:
         """The Mikrotik-Rate-Limit the active host with `mac` got from RADIUS, if any."""
-        session = self._table.find(normalize_mac(mac))
+        session = self._table.find(normalise_mac(mac))
         return session.rate_limit if session else None
 
     def resource(self) -> dict[str, str]:
@@ -172,11 +173,11 @@ class MikrotikSimulator:
     # -- hotspot actions -------------------------------------------------------------------
     def add_host(self, mac: str, ip: str) -> None:
         """A device joined the network and the hotspot saw it (not logged in)."""
-        self._table.see_host(normalize_mac(mac), ip, self.hotspot_server)
+        self._table.see_host(normalise_mac(mac), ip, self.hotspot_server)
 
     def remove_host(self, mac: str) -> bool:
         """The device left the network: `/ip/hotspot/host` no longer lists it."""
-        return self._table.forget_host(normalize_mac(mac))
+        return self._table.forget_host(normalise_mac(mac))
 
     def login_host(self, *, user: str, password: str, mac: str, ip: str) -> Session:
         """Log a host in through RADIUS, as `/ip/hotspot/active/login` does.
@@ -239,11 +240,11 @@ class MikrotikSimulator:
 
     def total_limit_of(self, mac: str) -> int | None:
         """The data cap (Mikrotik-Total-Limit + gigawords) of the host's session, if any."""
-        session = self._table.find(normalize_mac(mac))
+        session = self._table.find(normalise_mac(mac))
         return session.total_limit if session else None
 
     def idle_timeout_of(self, mac: str) -> int | None:
-        session = self._table.find(normalize_mac(mac))
+        session = self._table.find(normalise_mac(mac))
         return session.idle_timeout if session else None
 
     # -- internals ---------------------------------------------------------------------
@@ -282,7 +283,7 @@ class MikrotikSimulator:
                 raise CommandTrap("no such host")
             return found
         try:
-            return normalize_mac(mac)
+            return normalise_mac(mac)
         except ValueError:
             raise CommandTrap(f"value of mac-address is invalid: {mac}", 1) from None
 
