@@ -151,4 +151,8 @@ def test_disconnect_enqueued_by_the_owner_is_applied(appliance: Appliance) -> No
         enqueue_router_op(conn, mac=MAC, ip=None, action="disconnect", now=appliance.now())
     appliance.outbox.wake()
     wait_until(lambda: active(appliance) is None)
-    assert appliance.outbox.depth() >= 0
+    # The outbox marks what it applied: the disconnect leaves the queue, done.
+    wait_until(lambda: appliance.outbox.depth() == 0)
+    assert appliance.db.query_one(
+        "SELECT state FROM router_ops WHERE mac = ? AND action = 'disconnect'",
+        (MAC,))[0] == "done"
