@@ -194,7 +194,7 @@ def test_payment_story_of_a_portal_purchase(appliance: Appliance, page: Any, bas
     page.goto(base + "payments?phone=0708+374+149")
     row = page.locator("#payments tr[data-id]")
     expect(row).to_have_count(1)
-    assert "2547****4149" in row.inner_text() and "254708374149" not in page.content()
+    assert "2547*****149" in row.inner_text() and "254708374149" not in page.content()
     shot(page, "payments")
     row.get_by_role("link", name="story").click()
     expect(page.locator("#status")).to_have_text("completed")
@@ -270,7 +270,7 @@ def test_assign_unmatched_money_to_a_device(appliance: Appliance, page: Any, bas
     mac = "AA:BB:CC:06:00:02"
     page.goto(base + "unmatched")
     row = page.locator("#unmatched tr[data-receipt=UNMATCH01]")
-    assert "2547****9999" in row.inner_text()
+    assert "2547*****999" in row.inner_text()
     shot(page, "unmatched")
     row.locator("input[name=mac]").fill(mac)
     row.locator("select[name=plan_id]").select_option(label="1 hour (KES 20)")
@@ -354,7 +354,7 @@ def test_csv_export_contents(appliance: Appliance, page: Any, base: str) -> None
     rows = list(csv.DictReader(io.StringIO(response.text())))
     mine = [r for r in rows if r["mac"] == BUYER_MAC]
     assert len(mine) == 1 and mine[0]["status"] == "completed"
-    assert (mine[0]["amount"], mine[0]["phone"], mine[0]["plan"]) == ("10", "2547****4149",
+    assert (mine[0]["amount"], mine[0]["phone"], mine[0]["plan"]) == ("10", "2547*****149",
                                                                        "30 minutes")
     assert mine[0]["receipt"] and "254708374149" not in response.text()
     seeded_today = [r for r in rows if r["receipt"].startswith("SEED")]

@@ -17,7 +17,6 @@ from hotspotd.admin.accounts import (
 from hotspotd.admin.actions import Actor, assign_unmatched, block_mac, give_time, is_blocked
 from hotspotd.admin.payments_view import PaymentQuery, search_payments
 from hotspotd.admin.reports import dashboard_figures, local_day_start, period_starts
-from hotspotd.admin.security import mask_phone
 from hotspotd.admin.selftest import run_self_test
 from hotspotd.billing.errors import BillingError
 from hotspotd.billing.plans import Plan
@@ -48,11 +47,6 @@ def test_venue_days_start_at_local_midnight() -> None:
     starts = period_starts(now, 180)  # a Saturday
     assert starts["today"] - starts["week"] == 5 * 86400
     assert starts["today"] - starts["month"] == 27 * 86400
-
-
-def test_mask_phone() -> None:
-    assert mask_phone("254712345678") == "2547****5678"
-    assert mask_phone(None) == ""
 
 
 def test_assign_unmatched_money_grants_once(db: Database, clock: FakeClock,

@@ -44,8 +44,10 @@ def test_non_string_rejected() -> None:
 
 
 def test_mask() -> None:
-    assert mask_msisdn("254712345678") == "2547****5678"
+    assert mask_msisdn("254712345678") == "2547*****678"
+    assert mask_msisdn("0712345678") == "07*****678"
     assert mask_msisdn("1234") == "****"
+    assert mask_msisdn(None) == mask_msisdn("") == ""
 
 
 def _separated(digits: str, separators: list[str]) -> str:

@@ -7,7 +7,7 @@ import io
 import time
 from collections.abc import Iterator
 
-from hotspotd.admin.security import mask_phone
+from hotspotd.daraja.msisdn import mask_msisdn
 from hotspotd.store.db import Database
 
 PAYMENT_COLUMNS = ("id", "created_at", "status", "amount", "paid_amount", "phone", "mac",
@@ -44,7 +44,7 @@ def payments_csv(db: Database, start: float, end: float, *, offset_minutes: int,
     def rows() -> Iterator[list[object]]:
         for r in cursor:
             yield [r["id"], iso(r["created_at"], offset_minutes), r["status"], r["amount"],
-                   r["paid_amount"], r["phone"] if full_phones else mask_phone(r["phone"]),
+                   r["paid_amount"], r["phone"] if full_phones else mask_msisdn(r["phone"]),
                    r["mac"], r["plan"], r["receipt"], r["result_code"], r["result_desc"],
                    iso(r["settled_at"], offset_minutes)]
 

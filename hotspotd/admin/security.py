@@ -1,5 +1,5 @@
 """Login protection for the owner UI: per-(account, source) lockout, set-up code attempts,
-CSRF tokens, masking.
+CSRF tokens.
 
 Wrong passwords are counted per username AND source address, and per source address for all
 usernames; never per username alone, which would let anyone on the WiFi lock the owner out
@@ -14,7 +14,6 @@ import secrets
 from dataclasses import dataclass
 
 from hotspotd.admin.options import AdminOptions
-from hotspotd.daraja.msisdn import mask_msisdn
 from hotspotd.ratelimit import RateLimiter
 
 CSRF_FIELD = "csrf_token"
@@ -75,8 +74,3 @@ class SetupCodeGate:
     def failed(self, address: str) -> None:
         self.limiter.hit(self._key(address), limit=self.options.login_attempts,
                          window=self.options.lockout_seconds)
-
-
-def mask_phone(phone: str | None) -> str:
-    """254712345678 → 2547****5678 (the Daraja module's masking): recognisable, not callable."""
-    return mask_msisdn(phone) if phone else ""

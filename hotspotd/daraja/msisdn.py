@@ -50,9 +50,13 @@ def is_valid_msisdn(text: str) -> bool:
     return isinstance(text, str) and VALID_MSISDN.fullmatch(text) is not None
 
 
-def mask_msisdn(msisdn: str) -> str:
-    """Hide the middle digits for logs: `254712345678` -> `2547****5678`."""
+def mask_msisdn(msisdn: str | None) -> str:
+    """The one phone mask (logs, audit, owner views, exports): the 5 digits before the last
+    3 hidden, so `254712345678` -> `2547*****678`, `0712345678` -> `07*****678`; recognisable,
+    not callable. None or "" -> ""; 8 characters or fewer are hidden whole."""
+    if not msisdn:
+        return ""
     text = str(msisdn)
     if len(text) <= 8:
         return "*" * len(text)
-    return text[:4] + "*" * (len(text) - 8) + text[-4:]
+    return text[:-8] + "*****" + text[-3:]

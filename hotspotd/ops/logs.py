@@ -15,6 +15,8 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
+from hotspotd.daraja.msisdn import mask_msisdn
+
 MASK = "***"
 # 2547XXXXXXXX / 2541XXXXXXXX, optionally +, or the local 07XXXXXXXX / 01XXXXXXXX form,
 # not inside a longer run of digits (receipts, ids and amounts stay readable).
@@ -25,8 +27,8 @@ MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
 
 
 def mask_phone_numbers(text: str) -> str:
-    """`254712345678` → `2547*****678` (the network prefix and the last 3 digits stay)."""
-    return PHONE.sub(lambda m: m[1] + m[2][0] + "*" * 5 + m[2][-3:], text)
+    """Every phone number in `text` masked by `mask_msisdn`: `254712345678` → `2547*****678`."""
+    return PHONE.sub(lambda m: mask_msisdn(m[0]), text)
 
 
 class MaskingFilter(logging.Filter):

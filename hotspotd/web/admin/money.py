@@ -14,7 +14,7 @@ from hotspotd.admin.charts import bar_chart
 from hotspotd.admin.devices import unresolved_unmatched
 from hotspotd.admin.payments_view import STATUSES, PaymentQuery, payment_story, search_payments
 from hotspotd.admin.reports import dashboard_figures, purchases_per_hour
-from hotspotd.admin.security import mask_phone
+from hotspotd.daraja.msisdn import mask_msisdn
 from hotspotd.web.admin import actor, blueprint, client_address, page, parse_day
 from hotspotd.web.context import web_context
 
@@ -64,7 +64,7 @@ def payments() -> Any:
 
 
 def phone_view(full: bool) -> Any:
-    return (lambda phone: phone) if full else mask_phone
+    return (lambda phone: phone) if full else mask_msisdn
 
 
 @blueprint.get("/payments/<int:payment_id>")
