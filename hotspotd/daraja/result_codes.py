@@ -63,8 +63,3 @@ def status_for(code: object) -> str:
     """Map a Daraja result code to the final payment status (unknown codes are failures)."""
     entry = RESULT_CODES.get(normalise_code(code))
     return entry.status if entry else FAILED
-
-
-def meaning_of(code: object) -> str:
-    entry = RESULT_CODES.get(normalise_code(code))
-    return entry.meaning if entry else "The payment did not go through"

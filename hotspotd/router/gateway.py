@@ -206,11 +206,6 @@ class RouterGateway:
         with self._lock:
             return self._print("/system/resource")[0]["version"]
 
-    def firewall_nat(self) -> list[dict[str, str]]:
-        """Every row of `/ip/firewall/nat`, in the router's order (`hotspotd check`)."""
-        with self._lock:
-            return self._print("/ip/firewall/nat")
-
     def setup_rows(self, menu: str) -> list[dict[str, str]]:
         """Every row of one set-up menu (`hotspotd check`'s drift check; read-only)."""
         if menu not in SETUP_MENUS:

@@ -13,12 +13,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hotspotd.store.migrations import apply_migrations
-
-if TYPE_CHECKING:  # imported when used: 75 ms of start-up (click, pluggy) nothing needs
-    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +57,6 @@ class Database:
             with self._lock:
                 self._connections.append(conn)
         return conn
-
-    def utils(self) -> sqlite_utils.Database:
-        """sqlite-utils view of this thread's connection (savepoints inside `write()`)."""
-        import sqlite_utils
-
-        return sqlite_utils.Database(self.connection())
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

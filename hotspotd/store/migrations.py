@@ -42,10 +42,6 @@ def applied_versions(conn: sqlite3.Connection) -> set[int]:
     return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
 
 
-def current_version(conn: sqlite3.Connection) -> int:
-    return max(applied_versions(conn), default=0)
-
-
 def apply_migrations(conn: sqlite3.Connection) -> list[int]:
     """Apply, in number order, every migration the database has not recorded yet."""
     applied = applied_versions(conn)

@@ -61,8 +61,3 @@ def row_matches(queries: Sequence[str], row: Row) -> bool:
         else:
             stack.append(_test_for(word)(row))
     return all(stack)
-
-
-def check_queries(queries: Sequence[str]) -> None:
-    """Raise WireError if the query words cannot be evaluated."""
-    row_matches(queries, {})
