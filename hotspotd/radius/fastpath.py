@@ -55,7 +55,7 @@ def hmac_md5(secret: bytes, message: bytes) -> bytes:
     request needs two: the request's and the reply's Message-Authenticator)."""
     keyed = _keyed_hmacs.get(secret)
     if keyed is None:
-        keyed = hmac.new(secret, digestmod=hashlib.md5)
+        keyed = hmac.new(secret, digestmod="md5")  # by name: OpenSSL's HMAC, the quickest
         if len(_keyed_hmacs) < 256:  # one entry per configured RADIUS client secret
             _keyed_hmacs[secret] = keyed
     digest = keyed.copy()
