@@ -94,9 +94,13 @@ def mac_login(appliance: Appliance, user: str, station: str) -> dict[str, Any]:
 
 
 def node_exchange(appliance: Appliance, code: str, attributes: list[list[Any]], *,
-                  kind: str = "auth", sends: int = 1) -> dict[str, Any]:
+                  kind: str = "auth", sends: int = 1,
+                  via: tuple[int, str] | None = None) -> dict[str, Any]:
+    """One exchange with node-radius: straight to the appliance, or `via` (port, secret)
+    another server, such as the FreeRADIUS proxy in front of it."""
     radius = appliance.addresses["radius"]
-    request = {"host": "127.0.0.1", "port": radius[f"{kind}_port"], "secret": radius["secret"],
+    port, secret = via or (radius[f"{kind}_port"], radius["secret"])
+    request = {"host": "127.0.0.1", "port": port, "secret": secret,
                "code": code, "attributes": attributes, "proxy_states": STATES,
                "sends": sends, "mikrotik_dictionary": str(MIKROTIK_DICTIONARY)}
     done = subprocess.run(node_client(), input=json.dumps(request), capture_output=True,
@@ -198,3 +202,18 @@ def test_a_proxys_retransmission_is_answered_from_the_duplicate_cache_one_redemp
     used = appliance.db.query_one("SELECT status, used_by_mac FROM vouchers WHERE code = ?",
                                   (voucher.code,))
     assert tuple(used) == ("used", VOUCHER_PHONE)
+
+
+def test_node_radius_through_the_freeradius_proxy_gets_the_appliances_answer(
+        appliance: Appliance, proxy: RunningProxy) -> None:
+    """The second client library against the proxy: FreeRADIUS forwards to the appliance,
+    re-signs its answer for this client, and hands back this client's Proxy-States."""
+    login = mac_login(appliance, PAID, PAID)
+    answer = node_exchange(appliance, "Access-Request", [[k, v] for k, v in login.items()],
+                           via=(proxy.auth_port, FRONT_SECRET))
+
+    reply = answer["replies"][0]
+    assert reply is not None, "no answer through the proxy"
+    assert reply["code"] == "Access-Accept" and reply["verified"]
+    assert 0 < int(reply["attributes"]["Session-Timeout"]) <= GRANTED
+    assert reply["proxy_states"] == STATES
