@@ -12,7 +12,6 @@ live with.
 from __future__ import annotations
 
 import re
-import socket
 import time
 from collections.abc import Iterator
 from html import unescape
@@ -24,6 +23,7 @@ import routeros_api
 from support.admin_http import owner_session
 from support.appliance import running_appliance
 from support.phones import phone_for
+from support.venue_config import free_udp_port, venue_config
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
@@ -42,12 +42,6 @@ APPLIANCE = "192.168.88.2"  # [router] appliance_address's default
 API_USER, API_PASSWORD = "hotspotd", "router-pass-1"
 OWNER, OWNER_PASSWORD = "owner", "router side owner password"
 AUTO_APPROVE = "254700000000"
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -73,36 +67,11 @@ def daraja() -> Iterator[DarajaSimulator]:
 def production_config(tmp_path: Path, daraja: DarajaSimulator, router: MikrotikSimulator,
                       backends: dict[str, str] | None = None) -> Path:
     """A venue's configuration, its links pointed at the simulators as at the real thing."""
-    api_host, api_port = router.api_address
     backends = backends or {}
-    path = tmp_path / "hotspotd.toml"
-    (tmp_path / "var").mkdir(exist_ok=True)
-    path.write_text(f"""
-[database]
-path = "{tmp_path / 'var' / 'hotspotd.sqlite3'}"
-[daraja]
-backend = "{backends.get('daraja', 'daraja')}"
-base_url = "{daraja.url}"
-consumer_key = "ck"
-consumer_secret = "cs"
-passkey = "pk"
-[radius]
-host = "127.0.0.1"
-auth_port = {free_udp_port()}
-acct_port = {free_udp_port()}
-secret = "radius-s3cret"
-mac_password = "mac-pass"
-[router]
-backend = "{backends.get('router', 'routeros')}"
-host = "{api_host}"
-api_port = {api_port}
-user = "{API_USER}"
-password = "{API_PASSWORD}"
-coa_port = {router.coa_address[1]}
-appliance_address = "{APPLIANCE}"
-""")
-    path.chmod(0o600)
-    return path
+    return venue_config(
+        tmp_path, daraja, router, daraja={"backend": backends.get("daraja", "daraja")},
+        router={"backend": backends.get("router", "routeros"), "user": API_USER,
+                "password": API_PASSWORD, "appliance_address": APPLIANCE})
 
 
 def check(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, str]]:

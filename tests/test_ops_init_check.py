@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.venue_config import free_udp_port, venue_config
 
 from hotspotd.admin.accounts import owner_exists, verify_login
 from hotspotd.cli import main
@@ -32,12 +33,6 @@ def init(tmp_path: Path, *extra: str, monkeypatch: pytest.MonkeyPatch) -> int:
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_init_writes_config_key_data_dir_and_owner(tmp_path: Path,
@@ -109,37 +104,13 @@ def real_links() -> Iterator[tuple[DarajaSimulator, MikrotikSimulator]]:
 
 def write_config(tmp_path: Path, daraja: DarajaSimulator, router: MikrotikSimulator,
                  **changes: str) -> Path:
-    api_host, api_port = router.api_address
     values = {"consumer_key": "ck", "consumer_secret": "cs", "router_password": "router-pass-1",
               **changes}
-    path = tmp_path / "hotspotd.toml"
-    (tmp_path / "var").mkdir(exist_ok=True)
-    path.write_text(f"""
-[database]
-path = "{tmp_path / 'var' / 'hotspotd.sqlite3'}"
-[security]
-key_file = "{tmp_path / 'missing.key'}"
-[daraja]
-backend = "daraja"
-base_url = "{daraja.url}"
-consumer_key = "{values['consumer_key']}"
-consumer_secret = "{values['consumer_secret']}"
-passkey = "pk"
-[radius]
-host = "127.0.0.1"
-auth_port = {free_udp_port()}
-acct_port = {free_udp_port()}
-secret = "radius-s3cret"
-mac_password = "mac-pass"
-[router]
-backend = "routeros"
-host = "{api_host}"
-api_port = {api_port}
-password = "{values['router_password']}"
-coa_port = {router.coa_address[1]}
-""")
-    path.chmod(0o600)
-    return path
+    return venue_config(
+        tmp_path, daraja, router, security={"key_file": str(tmp_path / "missing.key")},
+        daraja={"consumer_key": values["consumer_key"],
+                "consumer_secret": values["consumer_secret"]},
+        router={"password": values["router_password"]})
 
 
 def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
