@@ -14,6 +14,7 @@ import pytest
 import requests
 from support.admin_http import csrf_of, owner_session
 from support.appliance import running_appliance
+from support.phones import phone_for
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.admin.options import AdminOptions
@@ -157,9 +158,8 @@ def test_every_owner_route_refuses_without_a_session(
 
 
 def test_a_portal_session_cannot_reach_owner_data(appliance: Appliance, base: str) -> None:
-    portal = requests.Session()
-    portal.get(appliance.addresses["portal_url"], params={"mac": "AA:BB:CC:00:06:01",
-                                                          "ip": "10.0.0.61"}, timeout=5)
+    portal = phone_for(appliance, "AA:BB:CC:00:06:01").session  # a customer's browser
+    assert portal.get(appliance.addresses["portal_url"], timeout=5).status_code == 200
     assert portal.cookies, "the portal sets its own cookie"
     response = portal.get(base + "payments", timeout=5, allow_redirects=False)
     assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
