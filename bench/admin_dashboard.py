@@ -37,8 +37,8 @@ from benchstats import percentile  # noqa: E402
 
 from hotspotd.admin.accounts import create_account  # noqa: E402
 from hotspotd.app import Appliance  # noqa: E402
-from hotspotd.billing.plans import seed_demo_plans  # noqa: E402
 from hotspotd.commands.demo import demo_config  # noqa: E402
+from hotspotd.ledger.plans import seed_demo_plans  # noqa: E402
 from hotspotd.store.db import Database  # noqa: E402
 
 RESULT = ROOT / "bench" / "results" / "admin" / "dashboard.json"

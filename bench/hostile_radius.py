@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import requests
 from pyrad import packet as rp
 
-from hotspotd.billing.vouchers import ALPHABET, CODE_LENGTH
+from hotspotd.ledger.vouchers import ALPHABET, CODE_LENGTH
 from hotspotd.radius.dictionary import load_dictionary
 
 if TYPE_CHECKING:

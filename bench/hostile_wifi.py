@@ -50,8 +50,8 @@ from typing import Any
 import requests
 from hostile_report import metrics_moved, payments_by_side, render, summarise, verdicts
 
-from hotspotd.billing.plans import seed_demo_plans
 from hotspotd.config import load_config
+from hotspotd.ledger.plans import seed_demo_plans
 from hotspotd.ops.install import to_toml
 from hotspotd.simulators.phones import SimulatedPhone, next_phone_address
 from hotspotd.store.db import Database

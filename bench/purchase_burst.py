@@ -40,8 +40,8 @@ from typing import Any
 from benchstats import percentile
 
 from hotspotd.app import Appliance
-from hotspotd.billing.plans import seed_demo_plans
 from hotspotd.commands.demo import demo_config
+from hotspotd.ledger.plans import seed_demo_plans
 from hotspotd.simulators.phones import SimulatedPhone, join_wifi
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -47,8 +47,8 @@ from benchstats import percentile
 
 import hotspotd
 from hotspotd.app import Appliance
-from hotspotd.billing.plans import seed_demo_plans
 from hotspotd.commands.demo import demo_config
+from hotspotd.ledger.plans import seed_demo_plans
 from hotspotd.router.gateway import RouterGateway
 from hotspotd.simulators.daraja import simulator as daraja_simulator_module
 from hotspotd.simulators.phones import SimulatedPhone, join_wifi

@@ -152,8 +152,8 @@ def _default_settlement(config: Path) -> None:
 
 
 def serve_hotspotd(db_path: str, secret: str, mac_password: str) -> None:
-    from hotspotd.billing.access import AccessPolicy
-    from hotspotd.billing.access_view import AccessView
+    from hotspotd.access.access import AccessPolicy
+    from hotspotd.access.access_view import AccessView
     from hotspotd.ops.logs import JournalFormatter, MaskingFilter
     from hotspotd.radius.server import RadiusServer
     from hotspotd.store.db import Database

@@ -22,16 +22,16 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from hotspotd import generated_secrets
+from hotspotd.access.access import AccessPolicy
+from hotspotd.access.access_view import AccessView
 from hotspotd.admin.options import AdminOptions
 from hotspotd.admin.settings_store import SettingsStore
-from hotspotd.billing.access import AccessPolicy
-from hotspotd.billing.access_view import AccessView
-from hotspotd.billing.mpesa_setup import build_mpesa, request_budget
 from hotspotd.config import Config, check_production
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.http_limits import ListenerCollector
 from hotspotd.httpserver import ListenerLimits, ServedApp, bind_tcp
+from hotspotd.mpesa.mpesa_setup import build_mpesa, request_budget
 from hotspotd.ops.lock import DataDirLock
 from hotspotd.ops.runtime import ApplianceOps
 from hotspotd.radius.coa import CoaClient

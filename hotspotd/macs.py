@@ -1,7 +1,7 @@
 """MAC addresses in one form: upper case, colon separated (as RouterOS prints them).
 
 The one parser every side uses (router, simulators, access, web). It raises ValueError;
-where a customer sees the refusal, `hotspotd.billing.macs.device_mac` turns it into
+where a customer sees the refusal, `hotspotd.ledger.macs.device_mac` turns it into
 `InvalidMac` with words for them.
 """
 

@@ -1,5 +1,5 @@
 """Persistent rate limits for what anyone on the WiFi can trigger (voucher and recovery
-attempts, owner logins; STK pushes are limited from the payments table, billing.push_limits).
+attempts, owner logins; STK pushes are limited from the payments table, mpesa.push_limits).
 
 A fixed window per key, counted in SQLite so a restart does not reset it. Keys are strings
 chosen by the caller, e.g. `voucher:mac:AA:BB:...` or `admin-login:source:10.0.0.7`. A key

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hotspotd.billing.plans import Plan, create_plan
+from hotspotd.ledger.plans import Plan, create_plan
 from hotspotd.store.db import Database
 
 START = 1_700_000_000.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hotspotd.billing.access import BAD_PASSWORD, NO_TIME, UNKNOWN_USER, AccessPolicy
-from hotspotd.billing.grants import grant_time
+from hotspotd.access.access import BAD_PASSWORD, NO_TIME, UNKNOWN_USER, AccessPolicy
+from hotspotd.ledger.grants import grant_time
 from hotspotd.radius.messages import AccessRequest, AccountingRecord
 
 MAC = "AA:BB:CC:DD:EE:01"

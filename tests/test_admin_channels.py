@@ -27,7 +27,7 @@ from support.daemon import wait_for
 from support.mpesa import buy, fast_appliance, portal, rows, wait_final
 
 from hotspotd.app import Appliance
-from hotspotd.billing.channels import (
+from hotspotd.mpesa.channels import (
     Channel,
     active_channel,
     load_channels,

@@ -18,8 +18,8 @@ from hotspotd.admin.actions import Actor, assign_unmatched, block_mac, give_time
 from hotspotd.admin.payments_view import PaymentQuery, search_payments
 from hotspotd.admin.reports import dashboard_figures, local_day_start, period_starts
 from hotspotd.admin.selftest import run_self_test
-from hotspotd.billing.errors import BillingError
-from hotspotd.billing.plans import Plan
+from hotspotd.ledger.errors import BillingError
+from hotspotd.ledger.plans import Plan
 from hotspotd.store.db import Database
 
 

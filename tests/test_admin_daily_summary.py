@@ -11,7 +11,7 @@ from conftest import FakeClock
 
 from hotspotd.admin.daily_summary import LIVE_DAYS
 from hotspotd.admin.reports import dashboard_figures, local_day_start
-from hotspotd.billing.plans import Plan
+from hotspotd.ledger.plans import Plan
 from hotspotd.store.db import Database
 
 OFFSET = 180

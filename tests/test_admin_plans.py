@@ -16,7 +16,7 @@ from support.radclient import RadclientReply, run_radclient
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
-from hotspotd.billing.grants import grant_time
+from hotspotd.ledger.grants import grant_time
 
 OWNER, PASSWORD = "owner", "plans owner password"
 MAC = "AA:BB:CC:0D:00:01"

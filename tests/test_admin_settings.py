@@ -20,8 +20,8 @@ from support.phones import phone_for
 from hotspotd.admin.accounts import create_account
 from hotspotd.admin.settings_store import SettingsRefused, SettingsStore
 from hotspotd.app import Appliance
-from hotspotd.billing.push_limits import PushLimited
 from hotspotd.commands.demo import demo_config
+from hotspotd.mpesa.push_limits import PushLimited
 from hotspotd.router.gateway import RouterLoginFailed
 from hotspotd.simulators.mikrotik import MikrotikSimulator
 from hotspotd.store.db import Database
@@ -195,7 +195,7 @@ def test_a_channel_secret_is_never_echoed(appliance: Appliance, base: str) -> No
     assert 'value="600111"' in owner.get(base + "settings", params={"channel": "branch-2"},
                                          timeout=5).text
     box = appliance.settings.box()
-    from hotspotd.billing.channels import load_channels
+    from hotspotd.mpesa.channels import load_channels
 
     stored = {c.name: c for c in load_channels(appliance.db, box)}["branch-2"]
     assert (stored.consumer_key, stored.consumer_secret, stored.passkey) == \

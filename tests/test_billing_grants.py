@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hotspotd.billing.grants import (
+from hotspotd.ledger.grants import (
     DuplicateGrant,
     get_entitlement,
     grant_time,

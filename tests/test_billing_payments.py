@@ -9,10 +9,6 @@ from typing import Any
 
 import pytest
 
-from hotspotd.billing import payments
-from hotspotd.billing.errors import PaymentNotSent
-from hotspotd.billing.purchases import PurchaseService, SettlementPolicy
-from hotspotd.billing.push_limits import PushGuard, PushLimits
 from hotspotd.daraja.client import StkPushAccepted, StkQueryResult
 from hotspotd.daraja.errors import (
     DarajaApiError,
@@ -20,6 +16,10 @@ from hotspotd.daraja.errors import (
     DarajaTimeout,
     DarajaUnreachable,
 )
+from hotspotd.ledger import payments
+from hotspotd.ledger.errors import PaymentNotSent
+from hotspotd.mpesa.purchases import PurchaseService, SettlementPolicy
+from hotspotd.mpesa.push_limits import PushGuard, PushLimits
 
 MAC = "AA:BB:CC:DD:EE:01"
 PHONE = "254708374149"

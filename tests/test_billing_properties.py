@@ -11,9 +11,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hotspotd.billing import payments
-from hotspotd.billing.plans import Plan, create_plan
 from hotspotd.daraja.result_codes import RESULT_CODES, normalise_code, status_for
+from hotspotd.ledger import payments
+from hotspotd.ledger.plans import Plan, create_plan
 from hotspotd.store.db import Database
 
 START = 1_700_000_000.0

@@ -11,9 +11,9 @@ from support.daemon import wait_for
 from support.mpesa import buy, callback_root, fast_appliance, rows, wait_final
 
 from hotspotd.app import Appliance
-from hotspotd.billing.account_codes import ALPHABET, account_code_for, device_for_account_code
-from hotspotd.billing.push_limits import PushGuard, PushLimited, PushLimits
 from hotspotd.daraja.client import DarajaClient
+from hotspotd.ledger.account_codes import ALPHABET, account_code_for, device_for_account_code
+from hotspotd.mpesa.push_limits import PushGuard, PushLimited, PushLimits
 from hotspotd.store.db import Database
 
 MAC = "AA:BB:CC:00:30:01"
@@ -169,11 +169,11 @@ def test_simulator_control_endpoint(tmp_path: Path) -> None:
 def test_callback_after_pull_settled_an_uncertain_push_learns_its_id(db: Database) -> None:
     from decimal import Decimal
 
-    from hotspotd.billing import payments
-    from hotspotd.billing.c2b import C2BPayment, record_c2b
-    from hotspotd.billing.plans import create_plan
-    from hotspotd.billing.purchases import PurchaseService, SettlementPolicy
     from hotspotd.daraja.callbacks import StkCallback
+    from hotspotd.ledger import payments
+    from hotspotd.ledger.plans import create_plan
+    from hotspotd.mpesa.c2b import C2BPayment, record_c2b
+    from hotspotd.mpesa.purchases import PurchaseService, SettlementPolicy
 
     with db.write() as conn:
         plan = create_plan(conn, name="1 hour", price=20, duration_seconds=3600,

@@ -16,7 +16,7 @@ from support.daemon import wait_for
 from support.mpesa import callback_root, fast_appliance, rows
 
 from hotspotd.app import Appliance
-from hotspotd.billing.account_codes import account_code_for
+from hotspotd.ledger.account_codes import account_code_for
 
 MAC = "AA:BB:CC:00:70:01"
 OTHER_MAC = "AA:BB:CC:00:70:02"

@@ -12,7 +12,7 @@ import requests
 from support.daemon import to_toml
 from support.mpesa import fast_appliance, rows
 
-from hotspotd.billing.channels import Channel, load_channels, save_channel
+from hotspotd.mpesa.channels import Channel, load_channels, save_channel
 from hotspotd.secretbox import SecretBox, SecretBoxError, create_key_file
 from hotspotd.store.db import Database
 

@@ -20,8 +20,8 @@ import requests
 from support.daemon import to_toml, wait_for
 from support.mpesa import buy, fast_appliance, portal, rows, wait_final
 
-from hotspotd.billing.account_codes import account_code_for
-from hotspotd.billing.channels import Channel, active_channel, save_channel, set_active_channel
+from hotspotd.ledger.account_codes import account_code_for
+from hotspotd.mpesa.channels import Channel, active_channel, save_channel, set_active_channel
 from hotspotd.secretbox import SecretBox, create_key_file
 from hotspotd.store.db import Database
 

@@ -23,8 +23,8 @@ from support.phones import daemon_phone, honest_customer_gets_online
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
-from hotspotd.billing.rejections import record_rejection
 from hotspotd.cli import main
+from hotspotd.mpesa.rejections import record_rejection
 from hotspotd.simulators.phones import SimulatedPhone, join_wifi
 
 APPROVES = "254700000000"  # the Daraja simulator approves it by itself

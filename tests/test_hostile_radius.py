@@ -21,9 +21,9 @@ from support.appliance import running_appliance
 from support.phones import phone_for
 from support.radclient import radclient_path, run_radclient
 
+from hotspotd.access.access import NOT_THIS_DEVICE, UNKNOWN_USER, device_password
 from hotspotd.app import Appliance
-from hotspotd.billing.access import NOT_THIS_DEVICE, UNKNOWN_USER, device_password
-from hotspotd.billing.vouchers import ALPHABET, create_batch
+from hotspotd.ledger.vouchers import ALPHABET, create_batch
 from hotspotd.radius.dictionary import load_dictionary
 
 PAID = "AA:BB:CC:12:04:01"  # the honest customer who pays

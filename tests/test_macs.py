@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hotspotd.billing.errors import InvalidMac
-from hotspotd.billing.macs import checked_mac
+from hotspotd.ledger.errors import InvalidMac
+from hotspotd.ledger.macs import checked_mac
 from hotspotd.macs import looks_like_mac, normalise_mac
 
 GOOD = ["aa-bb-cc-dd-ee-ff", "aabb.ccdd.eeff", "AABBCCDDEEFF", "aa:bb:cc:dd:ee:ff",

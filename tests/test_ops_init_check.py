@@ -170,7 +170,7 @@ def test_clock_skew_is_reported() -> None:
 
 def test_check_tries_oauth_on_every_stored_channel(
         tmp_path: Path, real_links: tuple[DarajaSimulator, MikrotikSimulator]) -> None:
-    from hotspotd.billing.channels import Channel, save_channel
+    from hotspotd.mpesa.channels import Channel, save_channel
     from hotspotd.secretbox import SecretBox, create_key_file
 
     daraja, router = real_links

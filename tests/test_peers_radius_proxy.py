@@ -38,10 +38,10 @@ from support.freeradius_proxy import (
 )
 from support.radclient import RadclientReply, radclient_path, run_radclient
 
+from hotspotd.access.access import NOT_THIS_DEVICE
 from hotspotd.app import Appliance
-from hotspotd.billing.access import NOT_THIS_DEVICE
-from hotspotd.billing.grants import grant_time
-from hotspotd.billing.vouchers import create_batch
+from hotspotd.ledger.grants import grant_time
+from hotspotd.ledger.vouchers import create_batch
 
 PAID = "AA:BB:CC:15:02:01"
 THIEF = "AA:BB:CC:15:02:66"

@@ -19,7 +19,7 @@ from support.mpesa import callback_root
 from support.phones import phone_for
 
 from hotspotd.app import Appliance
-from hotspotd.billing.vouchers import create_batch
+from hotspotd.ledger.vouchers import create_batch
 from hotspotd.router.durations import parse_duration as seconds
 
 SHOTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "portal"

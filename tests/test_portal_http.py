@@ -15,10 +15,10 @@ import pytest
 import requests
 from support.appliance import running_appliance
 
+from hotspotd.access.access import device_password
 from hotspotd.app import Appliance
-from hotspotd.billing.access import device_password
-from hotspotd.billing.grants import grant_time
-from hotspotd.billing.vouchers import create_batch
+from hotspotd.ledger.grants import grant_time
+from hotspotd.ledger.vouchers import create_batch
 from hotspotd.simulators.phones import SimulatedPhone, join_wifi
 from hotspotd.web.i18n import MESSAGES, format_duration, format_money
 from hotspotd.web.portal.router_login import chap_response, decode_octal_escapes

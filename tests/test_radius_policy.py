@@ -14,15 +14,15 @@ import pytest
 from pyrad import packet as rp
 from support.radclient import radclient_path, run_radclient
 
-from hotspotd.billing.access import (
+from hotspotd.access.access import (
     BLOCKED,
     DATA_USED_UP,
     NO_TIME,
     VOUCHER_OTHER_DEVICE,
     AccessPolicy,
 )
-from hotspotd.billing.grants import grant_time
-from hotspotd.billing.vouchers import create_batch, format_code
+from hotspotd.ledger.grants import grant_time
+from hotspotd.ledger.vouchers import create_batch, format_code
 from hotspotd.radius.dictionary import load_dictionary
 from hotspotd.radius.server import RadiusServer
 
@@ -191,7 +191,7 @@ def test_access_requests_are_answered_while_a_writer_holds_the_database(
 
 
 def test_in_memory_view_follows_grants_and_blocks_and_falls_back(db, clock) -> None:
-    from hotspotd.billing.access_view import AccessView
+    from hotspotd.access.access_view import AccessView
 
     view = AccessView(db, poll_interval=0.05)
     policy = AccessPolicy(db, mac_password=MAC_PASSWORD, interim_interval=60, now=clock,

@@ -17,8 +17,8 @@ from pathlib import Path
 from support.appliance import running_appliance
 
 from hotspotd.app import Appliance
-from hotspotd.billing.grants import grant_time
-from hotspotd.router.ops import enqueue_router_op
+from hotspotd.ledger.grants import grant_time
+from hotspotd.ledger.router_ops import enqueue_router_op
 
 DEVICES = 20
 CHAOS_SECONDS = 12.0

@@ -12,7 +12,7 @@ import pytest
 from support.appliance import running_appliance
 
 from hotspotd.app import Appliance
-from hotspotd.billing.grants import grant_time
+from hotspotd.ledger.grants import grant_time
 
 MAC = "AA:BB:CC:00:00:01"
 IP = "10.5.50.31"
@@ -143,7 +143,7 @@ def test_write_silently_not_applied_is_read_back_and_retried(appliance: Applianc
 
 
 def test_disconnect_enqueued_by_the_owner_is_applied(appliance: Appliance) -> None:
-    from hotspotd.router.ops import enqueue_router_op
+    from hotspotd.ledger.router_ops import enqueue_router_op
 
     grant(appliance, 600)
     wait_until(lambda: active(appliance) and online_in_db(appliance))

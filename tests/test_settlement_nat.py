@@ -13,8 +13,8 @@ import pytest
 from support.daemon import wait_for
 from support.mpesa import buy, fast_appliance, rows, status, wait_final
 
-from hotspotd.billing.customer_messages import customer_message, known_codes
 from hotspotd.daraja.budget import BudgetExhausted, RequestBudget
+from hotspotd.mpesa.customer_messages import customer_message, known_codes
 
 
 def test_budget_hands_out_slots_in_order_and_refuses_beyond_max_wait() -> None:

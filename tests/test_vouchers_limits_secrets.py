@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hotspotd.billing import vouchers
-from hotspotd.billing.grants import get_entitlement
+from hotspotd.ledger import vouchers
+from hotspotd.ledger.grants import get_entitlement
 from hotspotd.ratelimit import RateLimiter
 from hotspotd.secretbox import SecretBox, SecretBoxError, create_key_file
 from hotspotd.store.db import Database

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from hotspotd.billing.errors import BillingError
+from hotspotd.ledger.errors import BillingError
 from hotspotd.store.db import Database
 
 ROLES = ("owner", "cashier")

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from hotspotd.admin.accounts import AdminError
 from hotspotd.admin.audit import record_audit
-from hotspotd.billing.events import record_event
-from hotspotd.billing.grants import DuplicateGrant, Grant, get_entitlement, grant_time
-from hotspotd.billing.macs import checked_mac
-from hotspotd.billing.plans import get_plan
-from hotspotd.router.ops import enqueue_router_op
+from hotspotd.ledger.events import record_event
+from hotspotd.ledger.grants import DuplicateGrant, Grant, get_entitlement, grant_time
+from hotspotd.ledger.macs import checked_mac
+from hotspotd.ledger.plans import get_plan
+from hotspotd.ledger.router_ops import enqueue_router_op
 from hotspotd.store.db import Database
 
 MAX_FREE_MINUTES = 60 * 24 * 31

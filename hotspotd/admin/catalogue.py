@@ -14,8 +14,8 @@ from typing import Any
 from hotspotd.admin.accounts import AdminError
 from hotspotd.admin.actions import Actor
 from hotspotd.admin.audit import record_audit
-from hotspotd.billing import vouchers
-from hotspotd.billing.plans import create_plan
+from hotspotd.ledger import vouchers
+from hotspotd.ledger.plans import create_plan
 from hotspotd.store.db import Database
 
 RATE_LIMIT = re.compile(r"^\d+[kKmMgG]?(/\d+[kKmMgG]?)?$")

@@ -1,4 +1,4 @@
-"""Adding and editing Daraja channels from the owner UI, through `billing.channels`.
+"""Adding and editing Daraja channels from the owner UI, through `mpesa.channels`.
 
 Secrets (consumer key and secret, passkey) are write-only: the form never shows them, an
 empty secret field keeps the stored one, and a new channel needs all three. The callback
@@ -14,9 +14,10 @@ from collections.abc import Mapping
 
 from hotspotd.admin.actions import Actor
 from hotspotd.admin.audit import record_audit
-from hotspotd.admin.settings_store import REDACTED, SettingsRefused
-from hotspotd.billing.channels import KINDS, SECRET_FIELDS, Channel, load_channels, save_channel
+from hotspotd.admin.settings_store import SettingsRefused
+from hotspotd.config.overrides import REDACTED
 from hotspotd.config.schema import digits, url
+from hotspotd.mpesa.channels import KINDS, SECRET_FIELDS, Channel, load_channels, save_channel
 from hotspotd.secretbox import SecretBox
 from hotspotd.store.db import Database
 

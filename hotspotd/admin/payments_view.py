@@ -8,8 +8,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from hotspotd.billing.account_codes import normalise_code as normalise_account_code
-from hotspotd.billing.events import events_for_payment
+from hotspotd.ledger.account_codes import normalise_code as normalise_account_code
+from hotspotd.ledger.events import events_for_payment
 from hotspotd.store.db import Database
 
 STATUSES = ("pending", "completed", "failed", "cancelled", "expired")

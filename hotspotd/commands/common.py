@@ -58,11 +58,19 @@ def fail(message: object) -> int:
     return 1
 
 
-def wait_for_stop(tick: Callable[[], None] | None = None) -> None:
-    """Block until SIGTERM or SIGINT, calling `tick()` (the watchdog) about every second."""
+def stop_on_signals() -> threading.Event:
+    """An Event set by SIGTERM or SIGINT, installed before start-up: a stop asked for while
+    the appliance starts (systemd's stop right after its start) is kept, and honoured as
+    soon as start-up ends, instead of killing the process half-way."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def wait_for_stop(stop: threading.Event, tick: Callable[[], None] | None = None) -> None:
+    """Block until `stop` is set (see `stop_on_signals`), calling `tick()` (the watchdog)
+    about every second."""
     while not stop.wait(TICK_SECONDS):
         if tick is not None:
             tick()

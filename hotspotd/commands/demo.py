@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hotspotd.app import Appliance, write_json
-from hotspotd.billing.plans import seed_demo_plans
-from hotspotd.commands.common import fail, prepare_daemon, wait_for_stop
+from hotspotd.commands.common import fail, prepare_daemon, stop_on_signals, wait_for_stop
 from hotspotd.config import Config, ConfigError, load_config
+from hotspotd.ledger.plans import seed_demo_plans
 from hotspotd.resources import data_dir
 from hotspotd.secretbox import create_key_file
 
@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         prepare_daemon(config)
     except (ConfigError, ValueError) as exc:
         return fail(exc)
-    return run_demo(config, wait_for_stop)
+    stop = stop_on_signals()
+    return run_demo(config, lambda: wait_for_stop(stop))
 
 
 def demo_config(data_dir_arg: Path | None, host: str, port: int) -> Config:

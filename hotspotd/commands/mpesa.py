@@ -28,7 +28,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hotspotd.billing.channels import (
+from hotspotd.commands.common import fail
+from hotspotd.config import Config, ConfigError, load_config
+from hotspotd.daraja.client import DarajaClient
+from hotspotd.daraja.errors import DarajaError
+from hotspotd.mpesa.channels import (
     DEFAULT_CHANNEL,
     Channel,
     active_channel,
@@ -37,11 +41,7 @@ from hotspotd.billing.channels import (
     save_channel,
     set_active_channel,
 )
-from hotspotd.billing.mpesa_setup import callback_urls, request_budget
-from hotspotd.commands.common import fail
-from hotspotd.config import Config, ConfigError, load_config
-from hotspotd.daraja.client import DarajaClient
-from hotspotd.daraja.errors import DarajaError
+from hotspotd.mpesa.mpesa_setup import callback_urls, request_budget
 from hotspotd.secretbox import SecretBox, SecretBoxError
 from hotspotd.store.db import Database
 

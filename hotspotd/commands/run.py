@@ -13,6 +13,7 @@ from hotspotd.commands.common import (
     add_log_secrets,
     fail,
     prepare_daemon,
+    stop_on_signals,
     wait_for_stop,
 )
 from hotspotd.config import Config, ConfigError, load_config
@@ -45,6 +46,7 @@ def run_appliance(config: Config) -> int:
     appliance = Appliance(config)
     add_log_secrets(appliance.config)  # the generated ones too
     notifier = SystemdNotifier()
+    stop = stop_on_signals()
     try:
         appliance.start()
     except (ConfigError, DataDirBusy) as exc:
@@ -60,7 +62,7 @@ def run_appliance(config: Config) -> int:
     gc.freeze()
     # systemd (Type=notify): every listener is up; then ping the watchdog while healthy.
     notifier.ready(f"serving {appliance.addresses['portal_url']}")
-    wait_for_stop(Watchdog(notifier, appliance.ops.problems).tick)
+    wait_for_stop(stop, Watchdog(notifier, appliance.ops.problems).tick)
     log.info("hotspotd stopping: finishing in-flight work")
     notifier.stopping()
     appliance.stop()

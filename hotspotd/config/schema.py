@@ -148,6 +148,7 @@ SECTIONS: dict[str, str] = {
     "portal": "The captive portal customers see: live status, vouchers, recovery.",
     "limits": "Abuse limits on STK pushes (anyone on the WiFi can reach the portal).",
     "c2b": "Payments made from the M-Pesa menu (C2B): validation and Pull Transactions.",
+    "hub": "Shipping the ledger to an operator's hub (`hotspotd hub enroll`; docs/HUB.md).",
 }
 
 _DARAJA_CHOICES = enum("daraja", "simulator")
@@ -447,6 +448,24 @@ SCHEMA: tuple[Option, ...] = (
            "Receipt recoveries one device or address may try per attempt window."),
     Option("portal", "attempt_window_seconds", 900, POSITIVE_INT,
            "The window of the voucher and recovery attempt limits."),
+    Option("hub", "enabled", False, BOOL,
+           "Ship payments, grants, vouchers, devices and health to the hub this appliance"
+           " was enrolled with (`hotspotd hub enroll --hub-url URL --token TOKEN`)."),
+    Option("hub", "ship_interval_seconds", 5.0, _LISTENER_SECONDS,
+           "How often the shipper looks for new journal rows when it is idle."),
+    Option("hub", "health_interval_seconds", 60, POSITIVE_INT,
+           "How often a health snapshot (devices online, payments waiting, unmatched money,"
+           " router changes waiting, unshipped events) is added to the stream."),
+    Option("hub", "batch_events", 500, Converter(
+        "an integer 1-500", int, lambda number: 1 <= number <= 500, int),
+           "Most events in one batch (the hub also caps a batch at 1 MiB)."),
+    Option("hub", "timeout_seconds", 10.0, _LISTENER_SECONDS,
+           "Timeout of each request to the hub."),
+    Option("hub", "backoff_max_seconds", 300, POSITIVE_INT,
+           "Longest wait between attempts while the hub is unreachable or refusing."),
+    Option("hub", "keep_shipped_days", 7, POSITIVE_INT,
+           "Shipped journal rows are kept this long, so a hub restored from a backup can be"
+           " filled in again."),
 )
 
 OPTIONS: dict[tuple[str, str], Option] = {(o.section, o.name): o for o in SCHEMA}

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import requests
 
-from hotspotd.admin.settings_store import apply_overrides, stored_overrides
-from hotspotd.billing.channels import load_channels
 from hotspotd.config import Config, ConfigError, check_production, load_config
+from hotspotd.config.overrides import apply_overrides, stored_overrides
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.errors import DarajaAuthError, DarajaError
+from hotspotd.mpesa.channels import load_channels
 from hotspotd.ops.lock import is_locked
 from hotspotd.radius.coa import CoaClient, SessionRef
 from hotspotd.router.drift import Drift, router_drift

@@ -1,6 +1,6 @@
 """The router outbox: every change the router must make is a row, applied with retries.
 
-Writers call `hotspotd.router.ops.enqueue_router_op` inside their own transaction, so the
+Writers call `hotspotd.ledger.router_ops.enqueue_router_op` inside their own transaction, so the
 wanted change commits together with the grant that caused it; `RouterOutbox` applies pending
 rows in order per device (`hotspotd.router.converge`: CoA first, the RouterOS API as
 fallback), retrying with backoff while the router is unreachable. A daemon crash loses
@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from hotspotd.billing.events import record_event
+from hotspotd.ledger.events import record_event
+from hotspotd.ledger.router_ops import MAX_ATTEMPTS, RouterOp, retry_delay
 from hotspotd.router.converge import CoaPort, Converger, RouterPort
 from hotspotd.router.gateway import RouterError
-from hotspotd.router.ops import MAX_ATTEMPTS, RouterOp, retry_delay
 from hotspotd.router.reconcile import Reconciler
 
 if TYPE_CHECKING:

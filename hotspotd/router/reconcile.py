@@ -17,8 +17,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from hotspotd.ledger.router_ops import enqueue_router_op
 from hotspotd.macs import normalise_mac
-from hotspotd.router.ops import enqueue_router_op
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from hotspotd.billing.customer_messages import customer_message
-from hotspotd.billing.errors import BillingError, InvalidMac, UnknownDevice, UnknownPayment
-from hotspotd.billing.grants import get_entitlement
-from hotspotd.billing.macs import checked_mac
-from hotspotd.billing.payments import get_payment
-from hotspotd.billing.plans import list_plans
-from hotspotd.billing.status import purchase_status
+from hotspotd.ledger.errors import BillingError, InvalidMac, UnknownDevice, UnknownPayment
+from hotspotd.ledger.grants import get_entitlement
+from hotspotd.ledger.macs import checked_mac
+from hotspotd.ledger.payments import get_payment
+from hotspotd.ledger.plans import list_plans
+from hotspotd.mpesa.customer_messages import customer_message
+from hotspotd.mpesa.status import purchase_status
 from hotspotd.router.placement import NotPlaced
 from hotspotd.web.context import web_context
 from hotspotd.web.device import not_placed_json, this_device

@@ -7,7 +7,7 @@ acknowledgement in the shape its protocol wants; nothing it sends can break the 
   account) / C2B00013 (amount below the cheapest plan) when validation is on.
 - `POST /callbacks/<token>/c2b/confirmation`: record the money (grant, settle or hold);
   from a source outside the allow-list only once Pull Transactions lists its TransID
-  (`billing.c2b_verify`).
+  (`mpesa.c2b_verify`).
 
 A wrong token answers 404; a source outside the allow-list answers 403 and is stored.
 The callback settings (`WebContext.mpesa`: intake, source policy, channel tokens, C2B
@@ -26,10 +26,10 @@ from flask import Blueprint, abort, jsonify, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from hotspotd.billing.c2b import MalformedC2B, parse_c2b, record_c2b, validate_c2b
-from hotspotd.billing.callback_intake import CallbackSettings
-from hotspotd.billing.rejections import record_rejection
 from hotspotd.daraja.callbacks import MalformedCallback, parse_stk_callback
+from hotspotd.mpesa.c2b import MalformedC2B, parse_c2b, record_c2b, validate_c2b
+from hotspotd.mpesa.callback_intake import CallbackSettings
+from hotspotd.mpesa.rejections import record_rejection
 from hotspotd.web.context import web_context
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from hotspotd.billing.data_usage import bytes_left
-from hotspotd.billing.grants import get_entitlement
+from hotspotd.ledger.data_usage import bytes_left
+from hotspotd.ledger.grants import get_entitlement
 from hotspotd.router.placement import NotPlaced
 from hotspotd.web.context import web_context
 from hotspotd.web.device import this_device

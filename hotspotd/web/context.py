@@ -11,9 +11,9 @@ from flask import current_app
 
 from hotspotd.admin.options import AdminOptions
 from hotspotd.admin.settings_store import SettingsStore
-from hotspotd.billing.callback_intake import CallbackSettings
-from hotspotd.billing.purchases import PurchaseService
 from hotspotd.daraja.sources import SourcePolicy
+from hotspotd.mpesa.callback_intake import CallbackSettings
+from hotspotd.mpesa.purchases import PurchaseService
 from hotspotd.router.placement import DeviceLocator
 from hotspotd.store.db import Database
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from hotspotd.billing.errors import BillingError, InvalidMac, UnknownDevice, UnknownPayment
-from hotspotd.billing.grants import get_entitlement
-from hotspotd.billing.macs import checked_mac
-from hotspotd.billing.payments import get_payment
+from hotspotd.ledger.errors import BillingError, InvalidMac, UnknownDevice, UnknownPayment
+from hotspotd.ledger.grants import get_entitlement
+from hotspotd.ledger.macs import checked_mac
+from hotspotd.ledger.payments import get_payment
 from hotspotd.router.placement import NotPlaced
 from hotspotd.web.context import web_context
 from hotspotd.web.device import not_placed_json, this_device

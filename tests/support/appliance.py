@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from hotspotd.app import Appliance
-from hotspotd.billing.plans import seed_demo_plans
 from hotspotd.commands.demo import demo_config
+from hotspotd.ledger.plans import seed_demo_plans
 
 
 @contextmanager

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from hotspotd.billing.plans import create_plan
+from hotspotd.ledger.plans import create_plan
 from hotspotd.store.db import Database
 
 T = TypeVar("T")

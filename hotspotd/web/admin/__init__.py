@@ -35,7 +35,7 @@ from hotspotd.admin.accounts import Account, get_account
 from hotspotd.admin.actions import Actor
 from hotspotd.admin.exports import iso
 from hotspotd.admin.security import CSRF_FIELD, CSRF_HEADER, csrf_matches, new_csrf_token
-from hotspotd.billing.errors import BillingError
+from hotspotd.ledger.errors import BillingError
 from hotspotd.router.durations import format_duration
 from hotspotd.web import SIDE_KEY
 from hotspotd.web.context import web_context

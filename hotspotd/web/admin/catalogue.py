@@ -7,7 +7,7 @@ from typing import Any
 from flask import abort, flash, redirect, request, url_for
 
 from hotspotd.admin import catalogue
-from hotspotd.billing.vouchers import format_code, list_batch
+from hotspotd.ledger.vouchers import format_code, list_batch
 from hotspotd.web.admin import actor, blueprint, page
 from hotspotd.web.context import web_context
 

@@ -12,8 +12,9 @@ from hotspotd.admin.accounts import AdminError, create_account, list_accounts, s
 from hotspotd.admin.audit import recent_audit, record_audit
 from hotspotd.admin.channel_forms import ENVIRONMENTS, save_channel_form
 from hotspotd.admin.selftest import run_self_test
-from hotspotd.admin.settings_store import GROUPS, SETTINGS, SettingsRefused, SettingsStore
-from hotspotd.billing.channels import (
+from hotspotd.admin.settings_store import SettingsRefused, SettingsStore
+from hotspotd.config.overrides import GROUPS, SETTINGS
+from hotspotd.mpesa.channels import (
     DEFAULT_CHANNEL,
     active_channel,
     remove_channel,
@@ -150,7 +151,7 @@ def use_channel() -> Any:
 
 @blueprint.post("/settings/channels/remove")
 def remove_stored_channel() -> Any:
-    """Delete a stored channel once nothing needs it (`billing.channels.remove_channel`
+    """Delete a stored channel once nothing needs it (`mpesa.channels.remove_channel`
     says why not otherwise), then stop answering on its callback path at once. The owner
     must tick "I understand" (no scripts on these pages, so no confirm dialog)."""
     ctx = web_context()

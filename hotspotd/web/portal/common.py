@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, redirect, render_template, request
 
-from hotspotd.billing.account_codes import account_code_for
-from hotspotd.billing.grants import get_entitlement
-from hotspotd.billing.plans import list_plans
+from hotspotd.ledger.account_codes import account_code_for
+from hotspotd.ledger.grants import get_entitlement
+from hotspotd.ledger.plans import list_plans
 from hotspotd.router.placement import NotPlaced
 from hotspotd.web.context import WebContext, web_context
 from hotspotd.web.device import MESSAGE_KEYS, not_placed_status, this_device

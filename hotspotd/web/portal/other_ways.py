@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from hotspotd.billing.errors import BillingError
-from hotspotd.billing.recovery import recover_time
-from hotspotd.billing.vouchers import redeem
+from hotspotd.ledger.errors import BillingError
+from hotspotd.ledger.recovery import recover_time
+from hotspotd.ledger.vouchers import redeem
 from hotspotd.ratelimit import RateLimiter
 from hotspotd.web.context import web_context
 from hotspotd.web.i18n import choose_language, error_text, format_duration, translate

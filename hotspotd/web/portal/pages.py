@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Blueprint, redirect, request
 
-from hotspotd.billing.errors import BillingError, UnknownPayment
-from hotspotd.billing.payments import Payment, get_payment
+from hotspotd.ledger.errors import BillingError, UnknownPayment
+from hotspotd.ledger.payments import Payment, get_payment
 from hotspotd.web.context import web_context
 from hotspotd.web.device import this_device
 from hotspotd.web.i18n import billing_error_text, choose_language, translate

@@ -3,7 +3,7 @@
 The daemon logs a paid device in through the router API; if that has not happened a few
 seconds after payment, the status page posts MikroTik's login form (`$(link-login-only)`)
 with `username` = the device's MAC and, as password, the device's OWN credential
-(`billing.access.device_password`, derived from the MAC-login password): RADIUS accepts it
+(`access.access.device_password`, derived from the MAC-login password): RADIUS accepts it
 only in a login of that MAC from that MAC, so the page never holds anything that logs in
 another device, and the shared MAC-login password never leaves the appliance, not even
 with PAP (where the password is in the page in clear). For CHAP the router's `chap-id`
@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from hotspotd.billing.access import device_password
+from hotspotd.access.access import device_password
 
 _OCTAL = re.compile(r"\\([0-7]{1,3})")
 

@@ -12,8 +12,8 @@ import math
 import sqlite3
 from typing import Any
 
-from hotspotd.billing.payments import Payment
-from hotspotd.billing.status import purchase_status
+from hotspotd.ledger.payments import Payment
+from hotspotd.mpesa.status import purchase_status
 from hotspotd.web.i18n import format_duration, translate
 
 CONFIRMING_AFTER_SECONDS = 20.0

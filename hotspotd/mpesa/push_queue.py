@@ -28,11 +28,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from hotspotd.billing.customer_messages import QUEUE_TIMEOUT_CODE
-from hotspotd.billing.events import record_event
-from hotspotd.billing.payments import PENDING
 from hotspotd.daraja.budget import BudgetExhausted, RequestBudget
 from hotspotd.daraja.result_codes import EXPIRED
+from hotspotd.ledger.events import record_event
+from hotspotd.ledger.payments import PENDING
+from hotspotd.mpesa.customer_messages import QUEUE_TIMEOUT_CODE
 from hotspotd.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def expire_waiting(db: Database, now: float, max_wait: float) -> list[int]:
 
 
 class QueuedPusher(Protocol):
-    """What the worker needs from the purchase flow (billing.purchases.PurchaseService)."""
+    """What the worker needs from the purchase flow (mpesa.purchases.PurchaseService)."""
 
     def push_queued(self, payment_id: int) -> str: ...
 

@@ -30,10 +30,10 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from hotspotd.billing import vouchers
-from hotspotd.billing.access_view import AccessView
-from hotspotd.billing.data_usage import bytes_left
-from hotspotd.billing.voucher_logins import VoucherGuesses, VoucherLogins
+from hotspotd.access.access_view import AccessView
+from hotspotd.access.voucher_logins import VoucherGuesses, VoucherLogins
+from hotspotd.ledger import vouchers
+from hotspotd.ledger.data_usage import bytes_left
 from hotspotd.macs import normalise_mac
 from hotspotd.radius.server import AccessDecision, AccessRequest, AccountingRecord
 from hotspotd.store.db import Database

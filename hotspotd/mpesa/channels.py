@@ -8,7 +8,7 @@ The configured `[daraja]` section is the channel "default". Stored channels add 
 secret callback path and credentials. New STK pushes go out on the active channel (at most
 one stored channel is active, `set_active_channel`; none: "default"); each payment keeps
 its channel for its queries and callbacks, and Pull runs for every channel
-(`billing.channel_clients`).
+(`mpesa.channel_clients`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from hotspotd.billing.errors import UnknownPlan
+from hotspotd.ledger.errors import UnknownPlan
 
 
 @dataclass(frozen=True)

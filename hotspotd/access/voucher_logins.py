@@ -36,9 +36,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hotspotd.billing import vouchers
-from hotspotd.billing.grants import get_entitlement
-from hotspotd.router.ops import enqueue_router_op
+from hotspotd.ledger import vouchers
+from hotspotd.ledger.grants import get_entitlement
+from hotspotd.ledger.router_ops import enqueue_router_op
 from hotspotd.store.db import Database
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from hotspotd.billing.events import record_event
-from hotspotd.router.ops import enqueue_router_op
+from hotspotd.ledger.events import record_event
+from hotspotd.ledger.router_ops import enqueue_router_op
 
 
 @dataclass(frozen=True)

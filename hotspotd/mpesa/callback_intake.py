@@ -19,16 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hotspotd.billing import payments
-from hotspotd.billing.c2b_verify import C2BVerifier
-from hotspotd.billing.channels import DEFAULT_CHANNEL
-from hotspotd.billing.purchases import PurchaseService
-from hotspotd.billing.rejections import record_rejection
 from hotspotd.daraja.budget import BudgetExhausted
 from hotspotd.daraja.callbacks import StkCallback
 from hotspotd.daraja.errors import DarajaError
 from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.failpoints import failpoint
+from hotspotd.ledger import payments
+from hotspotd.mpesa.c2b_verify import C2BVerifier
+from hotspotd.mpesa.channels import DEFAULT_CHANNEL
+from hotspotd.mpesa.purchases import PurchaseService
+from hotspotd.mpesa.rejections import record_rejection
 from hotspotd.store.db import Database
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from hotspotd.billing.c2b import MalformedC2B, pull_row_to_c2b, record_c2b
-from hotspotd.billing.channel_clients import ChannelClients
 from hotspotd.daraja.budget import BudgetExhausted
 from hotspotd.daraja.errors import DarajaError
+from hotspotd.mpesa.c2b import MalformedC2B, pull_row_to_c2b, record_c2b
+from hotspotd.mpesa.channel_clients import ChannelClients
 from hotspotd.store.db import Database
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ UNCERTAIN_CODE = "HOTSPOTD_UNCERTAIN"  # pending: the push call got no answer
 LIMITED_CODE = "HOTSPOTD_LIMITED"      # refused by our own abuse limits
 UNREACHABLE_CODE = "DarajaUnreachable"
 QUEUED_CODE = "HOTSPOTD_QUEUED"        # pending: in line for the Daraja budget, not sent yet
-QUEUE_TIMEOUT_CODE = "HOTSPOTD_QUEUE_TIMEOUT"  # billing.push_queue: never sent, expired
+QUEUE_TIMEOUT_CODE = "HOTSPOTD_QUEUE_TIMEOUT"  # mpesa.push_queue: never sent, expired
 
 _TRY_AGAIN_EN = " Nothing was charged; you can try again."
 _TRY_AGAIN_SW = " Hakuna pesa iliyokatwa; unaweza kujaribu tena."
@@ -143,7 +143,7 @@ def known_codes() -> list[str]:
     return sorted(_BY_CODE)
 
 
-# Refusals by our own abuse limits (billing.push_limits), by reason: why, and when to try
+# Refusals by our own abuse limits (mpesa.push_limits), by reason: why, and when to try
 # again ({minutes}). Nothing was stored or sent for a refused purchase.
 _NOTHING_EN = " Nothing was charged."
 _NOTHING_SW = " Hakuna pesa iliyokatwa."

@@ -28,12 +28,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hotspotd.billing.c2b import C2BPayment, MalformedC2B, pull_row_to_c2b, record_c2b
-from hotspotd.billing.events import record_event
-from hotspotd.billing.pull import ChannelPulls
-from hotspotd.billing.rejections import record_rejection
 from hotspotd.daraja.budget import BudgetExhausted
 from hotspotd.daraja.errors import DarajaError
+from hotspotd.ledger.events import record_event
+from hotspotd.mpesa.c2b import C2BPayment, MalformedC2B, pull_row_to_c2b, record_c2b
+from hotspotd.mpesa.pull import ChannelPulls
+from hotspotd.mpesa.rejections import record_rejection
 from hotspotd.store.db import Database
 
 log = logging.getLogger(__name__)

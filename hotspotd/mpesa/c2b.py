@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hotspotd.billing import payments
-from hotspotd.billing.account_codes import device_for_account_code, normalise_code
-from hotspotd.billing.events import record_event
-from hotspotd.billing.grants import DuplicateGrant, grant_time
+from hotspotd.ledger import payments
+from hotspotd.ledger.account_codes import device_for_account_code, normalise_code
+from hotspotd.ledger.events import record_event
+from hotspotd.ledger.grants import DuplicateGrant, grant_time
 from hotspotd.store.db import Database
 
 log = logging.getLogger(__name__)

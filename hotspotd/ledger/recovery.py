@@ -17,12 +17,12 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from hotspotd.billing.errors import BillingError
-from hotspotd.billing.events import record_event
-from hotspotd.billing.grants import get_entitlement, grant_time
-from hotspotd.billing.macs import checked_mac
 from hotspotd.daraja.msisdn import InvalidPhoneNumber, normalise_msisdn
-from hotspotd.router.ops import enqueue_router_op
+from hotspotd.ledger.errors import BillingError
+from hotspotd.ledger.events import record_event
+from hotspotd.ledger.grants import get_entitlement, grant_time
+from hotspotd.ledger.macs import checked_mac
+from hotspotd.ledger.router_ops import enqueue_router_op
 from hotspotd.store.db import Database
 
 _RECEIPT = re.compile(r"^[A-Z0-9]{8,12}$")

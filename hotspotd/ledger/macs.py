@@ -3,7 +3,7 @@ with `InvalidMac` and words they can act on instead of a ValueError."""
 
 from __future__ import annotations
 
-from hotspotd.billing.errors import InvalidMac
+from hotspotd.ledger.errors import InvalidMac
 from hotspotd.macs import normalise_mac
 
 

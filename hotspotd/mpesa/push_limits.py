@@ -13,7 +13,7 @@ copy of a phone number, sliding windows, a restart changes nothing):
 - per target phone: at most `per_phone` unpaid prompts per `window`, from all devices;
   after `cancel_limit` prompts it cancelled or left unanswered (1032, 1037, 1019, or ended
   by us without an answer) within `cancel_cooldown` seconds, none until that has passed.
-- the payment line (billing.push_queue): at most `line_max` purchases wait in it (0: as
+- the payment line (mpesa.push_queue): at most `line_max` purchases wait in it (0: as
   many as the budget can push before `[settlement] queue_max_seconds`), each device at most
   `open_per_device` of them.
 
@@ -33,10 +33,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from hotspotd.billing.customer_messages import LIMITED_CODE, limit_message
-from hotspotd.billing.errors import BillingError
-from hotspotd.billing.payments import PENDING, TIMEOUT_CODE
-from hotspotd.billing.push_queue import QUEUE_ENDING, queue_length
+from hotspotd.ledger.errors import BillingError
+from hotspotd.ledger.payments import PENDING, TIMEOUT_CODE
+from hotspotd.mpesa.customer_messages import LIMITED_CODE, limit_message
+from hotspotd.mpesa.push_queue import QUEUE_ENDING, queue_length
 from hotspotd.store.db import Database
 
 IGNORED_CODES = ("1032", "1037", "1019", TIMEOUT_CODE)  # cancelled, unanswered, expired

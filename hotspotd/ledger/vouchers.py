@@ -11,10 +11,10 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
-from hotspotd.billing.errors import BillingError
-from hotspotd.billing.events import record_event
-from hotspotd.billing.grants import DuplicateGrant, Grant, grant_time
-from hotspotd.billing.plans import get_plan
+from hotspotd.ledger.errors import BillingError
+from hotspotd.ledger.events import record_event
+from hotspotd.ledger.grants import DuplicateGrant, Grant, grant_time
+from hotspotd.ledger.plans import get_plan
 from hotspotd.store.db import Database
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

@@ -15,15 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
-from hotspotd.billing import payments, push_queue
-from hotspotd.billing.channel_clients import ChannelClients
-from hotspotd.billing.customer_messages import UNREACHABLE_CODE, customer_message
-from hotspotd.billing.errors import InvalidPhone, PaymentNotSent
-from hotspotd.billing.macs import checked_mac
-from hotspotd.billing.payments import Payment, Settlement
-from hotspotd.billing.plans import Plan, get_plan
-from hotspotd.billing.push_limits import DeviceBlocked, PushGuard, PushTimes, device_blocked
-from hotspotd.billing.rejections import record_rejection
 from hotspotd.daraja.budget import BudgetExhausted
 from hotspotd.daraja.callbacks import StkCallback
 from hotspotd.daraja.errors import (
@@ -37,6 +28,16 @@ from hotspotd.daraja.errors import (
 )
 from hotspotd.daraja.msisdn import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
 from hotspotd.failpoints import failpoint
+from hotspotd.ledger import payments
+from hotspotd.ledger.errors import InvalidPhone, PaymentNotSent
+from hotspotd.ledger.macs import checked_mac
+from hotspotd.ledger.payments import Payment, Settlement
+from hotspotd.ledger.plans import Plan, get_plan
+from hotspotd.mpesa import push_queue
+from hotspotd.mpesa.channel_clients import ChannelClients
+from hotspotd.mpesa.customer_messages import UNREACHABLE_CODE, customer_message
+from hotspotd.mpesa.push_limits import DeviceBlocked, PushGuard, PushTimes, device_blocked
+from hotspotd.mpesa.rejections import record_rejection
 from hotspotd.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class PurchaseService:
     def start_purchase(self, *, plan_id: object, phone: str, mac: str,
                        ip: str | None) -> Payment:
         """Store the payment, then push — or put it in line when others wait or the budget
-        has no slot soon enough (billing.push_queue). Raises a BillingError for input the
+        has no slot soon enough (mpesa.push_queue). Raises a BillingError for input the
         customer fixes, PaymentNotSent when Daraja refused the push."""
         device_mac = checked_mac(mac)
         if device_blocked(self._db.connection(), device_mac):
@@ -134,7 +135,7 @@ class PurchaseService:
         return payments.get_payment(self._db, payment_id=payment.id) or payment
 
     def _admit(self, plan: Plan, msisdn: str, mac: str, ip: str | None) -> tuple[Payment, bool]:
-        """The limits (billing.push_limits), then the stored payment: (payment, True); or
+        """The limits (mpesa.push_limits), then the stored payment: (payment, True); or
         the device's open purchase of this plan to this number: (it, False). The limits
         count stored purchases, so checking and storing happen under one lock."""
         with self._admitting:

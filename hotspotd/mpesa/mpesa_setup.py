@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hotspotd.billing.c2b_verify import C2BVerifier
-from hotspotd.billing.callback_intake import CallbackIntake, CallbackSettings
-from hotspotd.billing.channel_clients import ChannelClients, callback_urls
-from hotspotd.billing.channels import has_channels, load_channels
-from hotspotd.billing.pull import ChannelPulls
-from hotspotd.billing.purchases import PurchaseService, SettlementPolicy
-from hotspotd.billing.push_limits import PushGuard, PushLimits
-from hotspotd.billing.push_queue import PushQueue
 from hotspotd.daraja.budget import RequestBudget
 from hotspotd.daraja.sources import SourcePolicy
+from hotspotd.mpesa.c2b_verify import C2BVerifier
+from hotspotd.mpesa.callback_intake import CallbackIntake, CallbackSettings
+from hotspotd.mpesa.channel_clients import ChannelClients, callback_urls
+from hotspotd.mpesa.channels import has_channels, load_channels
+from hotspotd.mpesa.pull import ChannelPulls
+from hotspotd.mpesa.purchases import PurchaseService, SettlementPolicy
+from hotspotd.mpesa.push_limits import PushGuard, PushLimits
+from hotspotd.mpesa.push_queue import PushQueue
 from hotspotd.secretbox import SecretBox
 from hotspotd.store.db import Database
 

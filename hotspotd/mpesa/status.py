@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from hotspotd.billing.customer_messages import QUEUED_CODE, UNCERTAIN_CODE, customer_message
-from hotspotd.billing.grants import get_entitlement
-from hotspotd.billing.payments import Payment
-from hotspotd.billing.push_queue import position
+from hotspotd.ledger.grants import get_entitlement
+from hotspotd.ledger.payments import Payment
+from hotspotd.mpesa.customer_messages import QUEUED_CODE, UNCERTAIN_CODE, customer_message
+from hotspotd.mpesa.push_queue import position
 
 
 def purchase_status(conn: sqlite3.Connection, payment: Payment, now: float,

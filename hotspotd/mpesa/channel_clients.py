@@ -1,7 +1,7 @@
 """Which Daraja client talks for which channel.
 
 "default" is the `[daraja]` section's client (built in app.py). Every stored channel
-(`billing.channels`, secrets AES-GCM at rest) gets its own `DarajaClient`, built on first
+(`mpesa.channels`, secrets AES-GCM at rest) gets its own `DarajaClient`, built on first
 use — the only moment its secrets are decrypted — rebuilt when the channel is edited
 (`updated_at`) and forgotten once it is removed (owner UI). All clients share the
 appliance's one request budget (`client_for`).
@@ -10,7 +10,7 @@ appliance's one request budget (`client_for`).
   (`hotspotd mpesa use-channel`), else "default". The payment records it.
 - A payment's STK queries, callback URL and callback checks use the payment's own channel,
   whatever is active later.
-- Pull Transactions runs for every channel (`billing.pull.ChannelPulls`): `names()` reads
+- Pull Transactions runs for every channel (`mpesa.pull.ChannelPulls`): `names()` reads
   the stored channels afresh each run, so a removed channel's Pull simply stops.
 
 With `[daraja] backend = "simulator"` every channel talks to the embedded simulator, which
@@ -27,15 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hotspotd.billing.channels import (
+from hotspotd.daraja.client import client_for
+from hotspotd.daraja.errors import DarajaError
+from hotspotd.mpesa.channels import (
     DEFAULT_CHANNEL,
     Channel,
     active_channel,
     channel_versions,
     load_channel,
 )
-from hotspotd.daraja.client import client_for
-from hotspotd.daraja.errors import DarajaError
 from hotspotd.secretbox import SecretBox, SecretBoxError
 from hotspotd.store.db import Database
 

@@ -13,11 +13,11 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
-from hotspotd.billing.account_codes import new_code
-from hotspotd.billing.events import record_event
-from hotspotd.billing.grants import DuplicateGrant, Grant, grant_time
-from hotspotd.billing.plans import Plan
 from hotspotd.daraja.result_codes import COMPLETED, EXPIRED, FAILED, normalise_code, status_for
+from hotspotd.ledger.account_codes import new_code
+from hotspotd.ledger.events import record_event
+from hotspotd.ledger.grants import DuplicateGrant, Grant, grant_time
+from hotspotd.ledger.plans import Plan
 from hotspotd.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def create_payment(db: Database, *, plan: Plan, phone: str, mac: str, ip: str | 
     """Store a pending payment (push_state `sending`) and the device, before any push.
 
     `queued`: others are in line for the Daraja budget, so this one joins the end of the
-    line (`queued_at`, billing.push_queue) instead of being pushed by the caller.
+    line (`queued_at`, mpesa.push_queue) instead of being pushed by the caller.
 
     `reference` (the push's AccountReference, prefix + 7 random characters) comes back as
     BillRefNumber in a C2B confirmation or Pull row of the same payment.

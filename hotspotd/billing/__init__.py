@@ -1,1 +1,0 @@
-"""Billing core: plans, payments, grants and entitlements, kept in SQLite."""
