@@ -12,6 +12,7 @@ from hotspotd.commands import (
     backup,
     check,
     demo,
+    hub,
     init,
     mpesa,
     privacy,
@@ -21,4 +22,4 @@ from hotspotd.commands import (
 )
 
 COMMANDS: tuple[ModuleType, ...] = (run, demo, init, check, backup, restore, privacy,
-                                    routeros_script, mpesa)
+                                    routeros_script, mpesa, hub)
