@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 from hotspotd import __version__
-from hotspotd.commands.common import add_config_argument, fail, wait_for_stop
+from hotspotd.commands.common import add_config_argument, fail
 from hotspotd.config import ConfigError, load_config
 
 NAME = "hub"
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers = {"serve": _serve, "revoke": _revoke, "owner": _owner, "ship": _ship,
                 "status": _status,
-                "enroll": _enroll_venue if args.venue else _enroll_appliance}
+                "enroll": _enroll_venue if getattr(args, "venue", None) else _enroll_appliance}
     from hotspotd.hub.enrolment import HubCommandError
     from hotspotd.hub.link import EnrolmentError
     from hotspotd.hub.pgstore import HubStoreError
@@ -68,6 +70,15 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, HubStoreError, HubCommandError, EnrolmentError, SecretBoxError,
             OSError) as exc:
         return fail(exc)
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT (no polling: the main thread sleeps on an Event)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(3600):
+        pass
 
 
 # --- the hub's side -------------------------------------------------------------------------
@@ -98,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
                            context=context).start()
     print(f"hotspotd hub: serving {listener.url}", file=sys.stderr, flush=True)
     sd_notify(f"READY=1\nSTATUS=serving {listener.url}")
-    wait_for_stop()
+    _wait_for_signal()
     sd_notify("STOPPING=1")
     listener.stop()
     store.close()
@@ -173,7 +184,7 @@ def _ship(args: argparse.Namespace) -> int:
     except HubUnavailable as exc:
         db.close()
         return fail(exc)
-    wait_for_stop()
+    _wait_for_signal()
     shipper.stop()
     db.close()
     return 0

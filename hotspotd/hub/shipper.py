@@ -62,8 +62,7 @@ class Shipper:
                                  " `hotspotd hub enroll --hub-url URL --token TOKEN`")
         log.info("shipping the ledger to hub %s as appliance %s", link.hub_url,
                  link.appliance_id)
-        self._thread = threading.Thread(target=self._run, args=(link,), name="hub-shipper",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="hub-shipper", daemon=True)
         self._thread.start()
         return self
 
@@ -80,9 +79,12 @@ class Shipper:
         """Ship now rather than at the next interval (e.g. right after a payment settles)."""
         self._wake.set()
 
-    def _run(self, link: HubLink) -> None:
+    def _run(self) -> None:
         while not self._stop.is_set():
-            try:
+            try:  # the link is read each round: a re-enrolment applies without a restart
+                link = load_link(self.db, self.box)
+                if link is None:
+                    raise HubUnavailable("this appliance is no longer enrolled")
                 backlog = self.round(link)
             except HubUnavailable as exc:
                 self._set_state(f"failing: {exc}", logging.WARNING)
