@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import requests
 from support.admin_http import add_owner_and_cashier, csrf_of, owner_session
-from support.daemon import wait_for
 from support.mpesa import buy, fast_appliance, portal, rows, wait_final
+from support.wait import wait_until
 
 from hotspotd.app import Appliance
 from hotspotd.mpesa.channels import (
@@ -212,8 +212,8 @@ def test_remove_is_refused_while_the_channel_is_in_use(
 def test_remove_is_refused_while_a_payment_on_it_is_pending(
         appliance: Appliance, base: str, owner: requests.Session, till: Channel) -> None:
     waiting = buy(appliance, PENDING_PHONE, "AA:BB:CC:00:70:03").json()  # on till-2
-    wait_for(lambda: any(p["phone"] == PENDING_PHONE
-                         for p in appliance.daraja_simulator.prompts()), message="prompt")
+    wait_until(lambda: any(p["phone"] == PENDING_PHONE
+                           for p in appliance.daraja_simulator.prompts()), message="prompt")
     assert post(owner, base, "settings/channels/use", {"name": "default"}).status_code == 200
     [payment] = rows(appliance, "SELECT * FROM payments WHERE public_id = ?", waiting["id"])
     assert (payment["channel"], payment["status"]) == (CHANNEL, "pending")

@@ -14,8 +14,8 @@ import pytest
 import requests
 from support.admin_http import add_owner_and_cashier, csrf_of, owner_session
 from support.appliance import running_appliance
-from support.daemon import wait_for
 from support.phones import phone_for
+from support.wait import wait_until
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.admin.settings_store import SettingsRefused, SettingsStore
@@ -116,9 +116,9 @@ def test_push_limits_apply_from_the_next_prompt(appliance: Appliance, base: str)
     assert guard.check(mac="AA:BB:CC:0A:00:02", phone="254711000111") is None
     unpaid = appliance.purchases.start_purchase(  # the limits count stored purchases
         plan_id=1, phone="254700000001", mac="AA:BB:CC:0A:00:02", ip=None)  # balance too low
-    wait_for(lambda: appliance.db.query_one("SELECT status FROM payments WHERE id = ?",
-                                            (unpaid.id,))["status"] == "failed",
-             timeout=30, message="the unpaid purchase ends")
+    wait_until(lambda: appliance.db.query_one("SELECT status FROM payments WHERE id = ?",
+                                              (unpaid.id,))["status"] == "failed",
+               timeout=30, message="the unpaid purchase ends")
     with pytest.raises(PushLimited) as refused:
         guard.check(mac="AA:BB:CC:0A:00:02", phone="254711000222")
     assert refused.value.reason == "device"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.daemon import wait_for
 from support.mpesa import buy, callback_root, fast_appliance, rows, wait_final
+from support.wait import wait_until
 
 from hotspotd.app import Appliance
 from hotspotd.daraja.client import DarajaClient
@@ -54,8 +54,8 @@ def test_c2b_validation_confirmation_and_unmatched_credit(tmp_path: Path) -> Non
         unknown = daraja.simulate_c2b(amount=20, msisdn="0711222333", bill_ref="NOSUCH")
         too_little = daraja.simulate_c2b(amount=5, msisdn="0711222333", bill_ref=code)
         odd = daraja.simulate_c2b(amount=15, msisdn="0711222333", bill_ref=code)
-        wait_for(lambda: len(rows(appliance, "SELECT * FROM c2b_transactions")) == 2,
-                 message="two confirmations")
+        wait_until(lambda: len(rows(appliance, "SELECT * FROM c2b_transactions")) == 2,
+                   message="two confirmations")
         sim_states = {t["trans_id"]: t["state"]
                       for t in appliance.daraja_simulator.c2b_transactions()}
         assert sim_states[unknown["TransID"]] == sim_states[too_little["TransID"]] == "rejected"
@@ -87,8 +87,8 @@ def test_stk_payment_reported_by_callback_and_c2b_grants_once(tmp_path: Path) ->
         appliance.daraja_simulator.faults.update(c2b_for_stk=True, duplicate_callbacks=1)
         public_id = buy(appliance, "254708374149", MAC).json()["id"]
         assert wait_final(appliance, public_id)["status"] == "completed"
-        wait_for(lambda: rows(appliance, "SELECT * FROM c2b_transactions"),
-                 message="the C2B confirmation")
+        wait_until(lambda: rows(appliance, "SELECT * FROM c2b_transactions"),
+                   message="the C2B confirmation")
         [grant] = rows(appliance, "SELECT * FROM grants")
         [payment] = rows(appliance, "SELECT * FROM payments")
         assert grant["receipt"] == payment["receipt"] == \
@@ -101,12 +101,12 @@ def test_stk_payment_reported_by_callback_and_c2b_grants_once(tmp_path: Path) ->
 def test_pull_fills_in_confirmations_that_never_arrived(tmp_path: Path) -> None:
     with fast_appliance(tmp_path, c2b={"pull_interval_seconds": 3600}) as appliance:
         code = code_for(appliance, MAC)
-        wait_for(lambda: rows(appliance, "SELECT * FROM pull_state WHERE checked_at > 0"),
-                 message="the first Pull run")
+        wait_until(lambda: rows(appliance, "SELECT * FROM pull_state WHERE checked_at > 0"),
+                   message="the first Pull run")
         register(appliance)
         appliance.daraja_simulator.faults.drop_callbacks = True  # confirmations lost
         paid = client(appliance).simulate_c2b(amount=10, msisdn="0711222333", bill_ref=code)
-        wait_for(lambda: appliance.daraja_simulator.c2b_transactions(), message="the payment")
+        wait_until(lambda: appliance.daraja_simulator.c2b_transactions(), message="the payment")
         assert rows(appliance, "SELECT * FROM grants") == []
         assert appliance.mpesa.pull.run() == 1
         [grant] = rows(appliance, "SELECT * FROM grants")

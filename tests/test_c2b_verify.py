@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from support.daemon import wait_for
 from support.mpesa import callback_root, fast_appliance, rows
+from support.wait import wait_until
 
 from hotspotd.app import Appliance
 from hotspotd.ledger.account_codes import account_code_for
@@ -57,8 +57,8 @@ def test_forged_confirmation_grants_nothing_and_is_rejected_with_why(tmp_path: P
         assert unverified(appliance, "SIMFAKE001")["state"] == "pending"
         assert rows(appliance, "SELECT * FROM grants") == []
         assert confirm(appliance, "SIMFAKE001", code)["ResultCode"] == 0  # replay: nothing
-        wait_for(lambda: unverified(appliance, "SIMFAKE001")["state"] != "pending",
-                 timeout=10, message="the verdict")
+        wait_until(lambda: unverified(appliance, "SIMFAKE001")["state"] != "pending",
+                   timeout=10, message="the verdict")
         verdict = unverified(appliance, "SIMFAKE001")
         assert verdict["state"] == "rejected" and verdict["answered"] >= 1
         assert "does not list TransID SIMFAKE001" in verdict["reason"]
@@ -78,7 +78,7 @@ def test_a_real_confirmation_is_verified_by_pull_then_granted_once(tmp_path: Pat
         code = code_for(appliance, MAC)
         paid = appliance.mpesa.purchases.gateway_for("default").simulate_c2b(
             amount=20, msisdn="0711222333", bill_ref=code)
-        wait_for(lambda: rows(appliance, "SELECT * FROM grants"), message="the grant")
+        wait_until(lambda: rows(appliance, "SELECT * FROM grants"), message="the grant")
         assert unverified(appliance, paid["TransID"])["state"] == "confirmed"
         [seen] = rows(appliance, "SELECT * FROM c2b_transactions")
         assert (seen["trans_id"], seen["outcome"], seen["source"]) == (
@@ -99,9 +99,9 @@ def test_a_real_transid_with_forged_values_grants_what_daraja_says(tmp_path: Pat
         thief = code_for(appliance, OTHER_MAC)
         paid = appliance.mpesa.purchases.gateway_for("default").simulate_c2b(
             amount=20, msisdn="0711222333", bill_ref=code)
-        wait_for(lambda: appliance.daraja_simulator.c2b_transactions(), message="paid")
+        wait_until(lambda: appliance.daraja_simulator.c2b_transactions(), message="paid")
         confirm(appliance, paid["TransID"], thief, amount="50.00")
-        wait_for(lambda: rows(appliance, "SELECT * FROM grants"), message="the grant")
+        wait_until(lambda: rows(appliance, "SELECT * FROM grants"), message="the grant")
         [grant] = rows(appliance, "SELECT * FROM grants")
         assert (grant["mac"], grant["seconds"]) == (MAC, 3600)  # Pull's account and amount
         [noted] = rows(appliance, "SELECT * FROM callback_rejections")
@@ -113,8 +113,8 @@ def test_unverifiable_confirmation_is_held_for_the_owner_not_granted(tmp_path: P
         code = code_for(appliance, MAC)
         appliance.daraja_simulator.faults.spike_arrest_probability = 1.0  # Daraja says no
         confirm(appliance, "SIMHOLD001", code)
-        wait_for(lambda: unverified(appliance, "SIMHOLD001")["state"] != "pending",
-                 timeout=10, message="the verdict")
+        wait_until(lambda: unverified(appliance, "SIMHOLD001")["state"] != "pending",
+                   timeout=10, message="the verdict")
         assert unverified(appliance, "SIMHOLD001")["state"] == "held"
         [held] = rows(appliance, "SELECT * FROM unmatched_payments")
         assert (held["receipt"], held["amount"]) == ("SIMHOLD001", 20)

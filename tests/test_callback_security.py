@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import requests
-from support.daemon import wait_for
 from support.mpesa import buy, callback_root, fast_appliance, rows, wait_final
+from support.wait import wait_until
 
 from hotspotd.simulators.daraja.callbacks import callback_body
 from hotspotd.simulators.daraja.state import Prompt
@@ -35,13 +35,13 @@ def test_forged_success_for_a_pending_payment_grants_nothing(tmp_path: Path) -> 
         checkout_id = sim.prompts()[0]["checkout_request_id"]
         answer = post(callback_root(appliance) + "/stk", json=forged_success(checkout_id))
         assert answer.status_code == 200 and answer.json()["ResultCode"] == 0
-        wait_for(lambda: rows(appliance, "SELECT * FROM stk_callback_hints"), message="hint")
+        wait_until(lambda: rows(appliance, "SELECT * FROM stk_callback_hints"), message="hint")
         assert rows(appliance, "SELECT * FROM grants") == []
         sim.resolve(checkout_id, "cancel")  # the real answer: cancelled
         assert wait_final(appliance, public_id)["status"] == "cancelled"
         assert rows(appliance, "SELECT * FROM grants") == []
-        [rejected] = wait_for(lambda: rows(appliance, "SELECT * FROM callback_rejections"),
-                              message="the rejection")
+        [rejected] = wait_until(lambda: rows(appliance, "SELECT * FROM callback_rejections"),
+                                message="the rejection")
         assert rejected["reference"] == checkout_id
         assert "STK Query says 1032" in rejected["reason"]
 
@@ -60,8 +60,8 @@ def test_forged_success_after_a_daraja_failure_is_rejected_at_once(tmp_path: Pat
 def test_forged_unknown_checkout_id_is_rejected_not_held(tmp_path: Path) -> None:
     with fast_appliance(tmp_path) as appliance:
         post(callback_root(appliance) + "/stk", json=forged_success("ws_CO_forged00000001"))
-        [rejected] = wait_for(lambda: rows(appliance, "SELECT * FROM callback_rejections"),
-                              message="the rejection")
+        [rejected] = wait_until(lambda: rows(appliance, "SELECT * FROM callback_rejections"),
+                                message="the rejection")
         assert "could not confirm" in rejected["reason"]
         assert rows(appliance, "SELECT * FROM unmatched_payments") == []
         assert rows(appliance, "SELECT * FROM grants") == []

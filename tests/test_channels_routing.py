@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.daemon import to_toml, wait_for
+from support.daemon import to_toml
 from support.mpesa import buy, fast_appliance, portal, rows, wait_final
+from support.wait import wait_until
 
 from hotspotd.ledger.account_codes import account_code_for
 from hotspotd.mpesa.channels import Channel, active_channel, save_channel, set_active_channel
@@ -59,8 +60,8 @@ def test_pushes_go_out_on_the_active_channel_and_queries_use_the_payments_own(
         # Pushed on till-2, then the owner switches back: its queries stay on till-2.
         third = buy(appliance, "254711100777", "AA:BB:CC:00:60:03").json()
         set_active_channel(appliance.db, "default")
-        prompt = wait_for(lambda: next((p for p in sim.prompts()
-                                        if p["phone"] == "254711100777"), None))
+        prompt = wait_until(lambda: next((p for p in sim.prompts()
+                                          if p["phone"] == "254711100777"), None))
         sim.resolve(prompt["checkout_request_id"], "approve")
         assert wait_final(appliance, third["id"])["status"] == "completed"
         fourth = buy(appliance, "254708374149", "AA:BB:CC:00:60:04").json()
@@ -94,15 +95,15 @@ def test_callbacks_are_matched_against_the_channel_of_their_path(tmp_path: Path)
         # with the till's credentials, granted once.
         paid = buy(appliance, "254708374149", "AA:BB:CC:00:61:01").json()
         assert wait_final(appliance, paid["id"])["status"] == "completed"
-        wait_for(lambda: sim.prompts()[0]["callbacks_sent"] >= 1, message="callback sent")
+        wait_until(lambda: sim.prompts()[0]["callbacks_sent"] >= 1, message="callback sent")
         assert rows(appliance, "SELECT * FROM callback_rejections") == []
 
         # A callback for a default-channel payment posted on the till's path is refused.
         set_active_channel(appliance.db, "default")
         sim.faults.drop_callbacks = True
         waiting = buy(appliance, "254711100888", "AA:BB:CC:00:61:02").json()
-        checkout = wait_for(lambda: rows(appliance, "SELECT checkout_request_id FROM payments"
-                                                    " WHERE public_id = ?", waiting["id"])[0][
+        checkout = wait_until(lambda: rows(appliance, "SELECT checkout_request_id FROM payments"
+                                                      " WHERE public_id = ?", waiting["id"])[0][
             "checkout_request_id"])
         forged = {"Body": {"stkCallback": {
             "MerchantRequestID": "x", "CheckoutRequestID": checkout, "ResultCode": 0,
@@ -124,15 +125,15 @@ def test_callbacks_are_matched_against_the_channel_of_their_path(tmp_path: Path)
 def test_pull_runs_for_every_channel_with_its_own_credentials(tmp_path: Path) -> None:
     store_till_channel(tmp_path)
     with fast_appliance(tmp_path, c2b={"pull_interval_seconds": 3600}) as appliance:
-        wait_for(lambda: len(rows(appliance, "SELECT * FROM pull_state WHERE checked_at > 0"))
-                 == 2, message="first Pull run on both channels")
+        wait_until(lambda: len(rows(appliance, "SELECT * FROM pull_state WHERE checked_at > 0"))
+                   == 2, message="first Pull run on both channels")
         mac = "AA:BB:CC:00:62:01"
         with appliance.db.write() as conn:
             code = account_code_for(conn, mac)
         price = rows(appliance, "SELECT price FROM plans ORDER BY price LIMIT 1")[0]["price"]
         till = appliance.mpesa.purchases.gateway_for("till-2")
         till.simulate_c2b(amount=price, msisdn="254708374149", bill_ref=code)
-        wait_for(lambda: appliance.daraja_simulator.c2b_transactions(), message="C2B paid")
+        wait_until(lambda: appliance.daraja_simulator.c2b_transactions(), message="C2B paid")
         # Only Pull can find it (no C2B URLs registered on the till); on the till's account.
         assert appliance.mpesa.pull.run() == 1
         [seen] = rows(appliance, "SELECT * FROM c2b_transactions")

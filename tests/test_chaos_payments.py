@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from support.daemon import Daemon, DaemonError, wait_for
+from support.daemon import Daemon, DaemonError
 from support.phones import daemon_phone
+from support.wait import wait_until
 
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.errors import DarajaError
@@ -136,10 +137,10 @@ def test_chaos(tmp_path: Path) -> None:
         if not daemon.running:
             restart(daemon, client, wifi)
         sim.faults.update(drop_probability=0.0, spike_arrest_probability=0.0)
-        wait_for(lambda: not daemon.query("SELECT id FROM payments WHERE status = 'pending'"),
-                 timeout=60, interval=0.5, message="every payment to end")
-        wait_for(lambda: not unfound_money(daemon, sim), timeout=30, interval=0.5,
-                 message="every approved prompt's money to be found")
+        wait_until(lambda: not daemon.query("SELECT id FROM payments WHERE status = 'pending'"),
+                   timeout=60, interval=0.5, message="every payment to end")
+        wait_until(lambda: not unfound_money(daemon, sim), timeout=30, interval=0.5,
+                   message="every approved prompt's money to be found")
         check_invariants(daemon, sim)
         stats = sim.stats()
         payments = daemon.query("SELECT status, COUNT(*) AS n FROM payments GROUP BY status")

@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import routeros_api
-from support.daemon import Daemon, wait_for
+from support.daemon import Daemon
 from support.phones import daemon_phone
+from support.wait import wait_until
 
 from hotspotd.failpoints import EXIT_CODE
 from hotspotd.simulators.daraja import DarajaSimulator
@@ -114,8 +115,8 @@ def wait_for_status(daemon: Daemon, public_id: str, status: str) -> dict[str, An
         view = phone.get(daemon.url(f"/api/purchases/{public_id}"), timeout=10).json()
         return view if view["status"] == status else None
 
-    return wait_for(current, timeout=SETTLE_TIMEOUT, interval=0.1,
-                    message=f"purchase {public_id} to be {status}")
+    return wait_until(current, timeout=SETTLE_TIMEOUT, interval=0.1,
+                      message=f"purchase {public_id} to be {status}")
 
 
 def only(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -233,8 +234,8 @@ def test_killed_after_push_sent_before_it_is_recorded_still_grants_once(
     # Not lost: the callback's unknown CheckoutRequestID, phone and amount match the one
     # interrupted payment, which adopts it, completes with M-Pesa's receipt and grants once
     # (once STK Query has confirmed the callback: its source is not allow-listed).
-    settled = wait_for(lambda: (row := payment_row(daemon))["status"] == "completed" and row,
-                       message="the confirmed callback to complete the payment")
+    settled = wait_until(lambda: (row := payment_row(daemon))["status"] == "completed" and row,
+                         message="the confirmed callback to complete the payment")
     assert (settled["status"], settled["result_code"]) == ("completed", "0")
     assert settled["checkout_request_id"] == prompt["checkout_request_id"]
     assert settled["receipt"] == prompt["receipt"]
@@ -276,8 +277,8 @@ def test_killed_after_callback_received_before_it_is_applied(
 
         prompt = only(daraja.prompts())
         assert prompt["result_code"] == 0 and prompt["receipt"]
-        wait_for(lambda: only(daraja.prompts())["callbacks_failed"] == 1,
-                 message="the simulator to see its callback fail")
+        wait_until(lambda: only(daraja.prompts())["callbacks_failed"] == 1,
+                   message="the simulator to see its callback fail")
         stored = payment_row(daemon)
         assert (stored["status"], stored["push_state"]) == ("pending", "sent")
         assert stored["checkout_request_id"] == prompt["checkout_request_id"]
@@ -325,8 +326,8 @@ def test_killed_after_grant_committed_before_router_told(
     # The outbox finishes the job after the restart: the device is logged in, once.
     daemon.start()
     address = customer(daemon).address  # the phone is still on the WiFi
-    wait_for(lambda: daemon.query("SELECT state FROM router_ops") == [{"state": "done"}],
-             timeout=SETTLE_TIMEOUT, message="the router login to be done")
+    wait_until(lambda: daemon.query("SELECT state FROM router_ops") == [{"state": "done"}],
+               timeout=SETTLE_TIMEOUT, message="the router login to be done")
     active = only(router_active_hosts(daemon))
     # Logged in at the address the phone's requests came from (the router's host table).
     assert (active["mac-address"], active["address"], active["user"]) == (MAC, address, MAC)

@@ -6,13 +6,14 @@ import base64
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
 from flask import Flask, jsonify, request
+from support.wait import wait_until
 
 from hotspotd.daraja.client import EAT, DarajaClient, daraja_timestamp, stk_password
 from hotspotd.daraja.tokens import TokenCache
@@ -25,16 +26,6 @@ SHORTCODE = "174379"
 PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 TILL = "5566771"
 ERROR_KEYS = ["requestId", "errorCode", "errorMessage"]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 class Receiver:

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import requests
-from support.daemon import wait_for
 from support.mpesa import fast_appliance
 from support.phones import honest_customer_gets_online
+from support.wait import wait_until
 
 from hotspotd.app import Appliance
 from hotspotd.router.placement import DeviceLocator, NotPlaced, neighbour_mac
@@ -56,7 +56,7 @@ def paid_victim(appliance: Appliance, mac: str, plan_id: int = 3) -> tuple[Simul
     created = buy(appliance, victim, plan_id=plan_id)
     assert created.status_code == 202, created.text
     public_id = created.json()["id"]
-    wait_for(lambda: victim.get(f"{portal(appliance)}api/purchases/{public_id}").json()[
+    wait_until(lambda: victim.get(f"{portal(appliance)}api/purchases/{public_id}").json()[
         "status"] == "completed", timeout=20, message="the victim's purchase")
     return victim, public_id
 
@@ -78,7 +78,7 @@ def test_time_theft_by_naming_a_paid_device_then_recovering_fails(appliance: App
     assert own.status_code == 202
     assert appliance.db.query_one("SELECT mac FROM payments WHERE public_id = ?",
                                   (own.json()["id"],))["mac"] == attacker.mac
-    wait_for(lambda: appliance.db.query_one(
+    wait_until(lambda: appliance.db.query_one(
         "SELECT receipt FROM payments WHERE public_id = ?", (own.json()["id"],))["receipt"],
         timeout=20, message="the attacker's receipt")
     assert seconds_left(appliance, victim) >= victim_left - 5

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import requests
 from support.admin_http import csrf_of, owner_session
-from support.daemon import Daemon, wait_for
+from support.daemon import Daemon
 from support.mpesa import fast_appliance
 from support.phones import daemon_phone, honest_customer_gets_online
+from support.wait import wait_until
 
 from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
@@ -139,7 +140,7 @@ def test_wifi_client_failing_logins_cannot_lock_the_owner_out(shared: Appliance)
     worker = threading.Thread(target=hammer, args=(admin, attacker, stop, statuses))
     worker.start()
     try:
-        wait_for(lambda: len(statuses) > 20, timeout=30, message="the attacker's guesses")
+        wait_until(lambda: len(statuses) > 20, timeout=30, message="the attacker's guesses")
         started = time.monotonic()
         owner = owner_session(admin, OWNER, PASSWORD)  # from 127.0.0.1, during the hammering
         took = time.monotonic() - started
@@ -231,8 +232,8 @@ def test_first_run_set_up_only_with_the_code_init_or_run_printed(
                                 json={"plan_id": 1, "phone": APPROVES})
         assert created.status_code == 202, created.text
         status_url = f"{daemon.portal_url}api/purchases/{created.json()['id']}"
-        wait_for(lambda: customer.get(status_url).json()["status"] == "completed",
-                 timeout=20, message="the honest purchase")
+        wait_until(lambda: customer.get(status_url).json()["status"] == "completed",
+                   timeout=20, message="the honest purchase")
         made = setup_form(requests.Session(), admin, setup_code=init_code)  # init's still works
         assert made.url == admin and "Dashboard" in made.text
         assert daemon.query("SELECT username, role FROM admin_accounts") == [

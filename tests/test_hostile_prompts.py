@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import requests
 from support.admin_http import add_owner_and_cashier, csrf_of, owner_session
-from support.daemon import wait_for
 from support.mpesa import fast_appliance
+from support.wait import wait_until
 
 from hotspotd.app import Appliance
 from hotspotd.ops.privacy import apply_retention, erase_phone, export_phone
@@ -88,8 +88,8 @@ def payments_of(appliance: Appliance, mac: str) -> int:
 def final(appliance: Appliance, phone: SimulatedPhone, public_id: str,
           timeout: float = 30) -> dict[str, Any]:
     url = f"{portal(appliance)}api/purchases/{public_id}"
-    return wait_for(lambda: (body := phone.get(url).json())["status"] != "pending" and body,
-                    timeout=timeout, message=f"purchase {public_id} to end")
+    return wait_until(lambda: (body := phone.get(url).json())["status"] != "pending" and body,
+                      timeout=timeout, message=f"purchase {public_id} to end")
 
 
 def assert_refused(answer: requests.Response, words: str) -> int:
@@ -112,15 +112,15 @@ def honest_customer_gets_online(appliance: Appliance, mac: str | SimulatedPhone,
     created = buy(appliance, phone, number)
     assert created.status_code == 202, created.text
     public_id = created.json()["id"]
-    wait_for(lambda: pushes_to(appliance.daraja_simulator, [number]) and
-             appliance.db.query_one("SELECT push_sent_at FROM payments WHERE public_id = ?",
-                                    (public_id,))["push_sent_at"],
-             timeout=60, message="the honest prompt")
+    wait_until(lambda: pushes_to(appliance.daraja_simulator, [number]) and
+               appliance.db.query_one("SELECT push_sent_at FROM payments WHERE public_id = ?",
+                                      (public_id,))["push_sent_at"],
+               timeout=60, message="the honest prompt")
     prompted = time.monotonic() - started
     assert final(appliance, phone, public_id, timeout=60)["status"] == "completed"
-    wait_for(lambda: any(row["mac-address"] == phone.mac
-                         for row in appliance.router_simulator.active_hosts()),
-             timeout=20, message=f"{mac} online on the router")
+    wait_until(lambda: any(row["mac-address"] == phone.mac
+                           for row in appliance.router_simulator.active_hosts()),
+               timeout=20, message=f"{mac} online on the router")
     return prompted
 
 
@@ -307,9 +307,9 @@ def test_one_device_cannot_fill_the_payment_line(tmp_path: Path) -> None:
                 assert final(appliance, phone, answer.json()["id"])["status"] == "completed"
         assert pushes_to(sim, numbers) == 1
         for phone in honest:
-            wait_for(lambda p=phone: any(row["mac-address"] == p.mac for row in
-                                         appliance.router_simulator.active_hosts()),
-                     timeout=20, message=f"{phone.mac} online")
+            wait_until(lambda p=phone: any(row["mac-address"] == p.mac for row in
+                                           appliance.router_simulator.active_hosts()),
+                       timeout=20, message=f"{phone.mac} online")
 
 
 def test_many_macs_cannot_grow_the_line_past_its_cap(tmp_path: Path) -> None:
@@ -348,9 +348,9 @@ def test_many_macs_cannot_grow_the_line_past_its_cap(tmp_path: Path) -> None:
         watching.set()
         watcher.join()
         assert longest[0] <= 4
-        wait_for(lambda: any(row["mac-address"] == honest.mac
-                             for row in appliance.router_simulator.active_hosts()),
-                 timeout=20, message="the honest buyer online")
+        wait_until(lambda: any(row["mac-address"] == honest.mac
+                               for row in appliance.router_simulator.active_hosts()),
+                   timeout=20, message="the honest buyer online")
 
 
 def buy_when_there_is_room(appliance: Appliance, phone: SimulatedPhone, number: str) -> str:

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.daemon import Daemon, wait_for
+from support.daemon import Daemon
+from support.wait import wait_until
 
 from hotspotd.secretbox import create_key_file
 from hotspotd.simulators.daraja import DarajaSimulator
@@ -93,7 +94,7 @@ def test_hotspotd_demo_sleeps_when_idle(tmp_path: Path) -> None:
                              str(tmp_path / "demo")], stdout=log, stderr=subprocess.STDOUT,
                             env=env, start_new_session=True)
     try:
-        info = wait_for(lambda: (tmp_path / "demo" / "demo.json").exists() and json.loads(
+        info = wait_until(lambda: (tmp_path / "demo" / "demo.json").exists() and json.loads(
             (tmp_path / "demo" / "demo.json").read_text()), timeout=30, message="demo.json")
         assert info["portal_url"]
         share = idle_share(demo.pid)

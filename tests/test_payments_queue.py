@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 import requests
-from support.daemon import Daemon, wait_for
+from support.daemon import Daemon
 from support.mpesa import buy, fast_appliance, portal, rows, status, wait_final
 from support.phones import daemon_phone, phone_for
+from support.wait import wait_until
 
 from hotspotd.failpoints import EXIT_CODE
 from hotspotd.simulators.daraja import DarajaSimulator
@@ -226,8 +227,8 @@ def test_killed_in_line_and_at_push_sent_pushes_nobody_twice(
             devices = {p: daemon_phone(daemon, f"AA:BB:CC:00:52:0{n}")  # rejoin the WiFi
                        for n, p in enumerate(ids)}
             for public_id in ids:
-                wait_for(lambda p=public_id: devices[p].get(daemon.url(f"/api/purchases/{p}"))
-                         .json()["status"] != "pending", timeout=20, message=f"{public_id} final")
+                wait_until(lambda p=public_id: devices[p].get(daemon.url(f"/api/purchases/{p}"))
+                           .json()["status"] != "pending", timeout=20, message=f"{public_id} final")
         views = [devices[p].get(daemon.url(f"/api/purchases/{p}")).json() for p in ids]
         pushes = [p["phone"] for p in sim.prompts()]
         assert sorted(pushes) == sorted({phone(40 + n) for n in range(3)})  # nobody twice

@@ -38,8 +38,8 @@ from mpesa_sdk import (
     urls,
 )
 from support.appliance import running_appliance
-from support.daemon import wait_for
 from support.phones import phone_for
+from support.wait import wait_until
 
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.tokens import TokenCache
@@ -133,7 +133,7 @@ def final_query(client: Mpesa, checkout_id: str) -> dict[str, Any]:
         except MpesaRequestError as err:
             assert err.status_code == 500 and "being processed" in str(err)
             return None
-    return wait_for(answered)
+    return wait_until(answered)
 
 
 # -- mpesa-sdk against the Daraja simulator ---------------------------------------------------
@@ -171,7 +171,7 @@ def test_sdk_push_to_a_number_that_approves_then_query_and_callback(
     assert (result["ResultCode"], result["CheckoutRequestID"],
             result["MerchantRequestID"]) == ("0", accepted["CheckoutRequestID"],
                                              accepted["MerchantRequestID"])
-    callback = wait_for(lambda: receiver.got("stk"))[0]["Body"]["stkCallback"]
+    callback = wait_until(lambda: receiver.got("stk"))[0]["Body"]["stkCallback"]
     items = {item["Name"]: item.get("Value") for item in callback["CallbackMetadata"]["Item"]}
     assert callback["ResultCode"] == 0
     assert (items["Amount"], items["PhoneNumber"]) == (10, int(SANDBOX_TEST_MSISDN))
@@ -208,7 +208,7 @@ def test_sdk_c2b_register_and_simulate_reach_the_registered_urls(
                                                "Msisdn": SANDBOX_TEST_MSISDN,
                                                "BillRefNumber": "ACC123"})
     assert paid["ResponseCode"] == "0"
-    confirmation = wait_for(lambda: receiver.got("confirm"))[0]
+    confirmation = wait_until(lambda: receiver.got("confirm"))[0]
     validation = receiver.got("validate")[0]
     assert validation["TransID"] == confirmation["TransID"]
     assert validation["OrgAccountBalance"] == ""
@@ -298,12 +298,12 @@ def test_a_purchase_settles_by_stk_query_alone_against_the_double(
         assert created.status_code == 202, created.text
         status_url = f"{portal}api/purchases/{created.json()['id']}"
 
-        wait_for(lambda: len(sent(mock, "/mpesa/stkpushquery/v1/query")) >= 2)
+        wait_until(lambda: len(sent(mock, "/mpesa/stkpushquery/v1/query")) >= 2)
         assert phone.get(status_url, timeout=5).json()["status"] == "pending"
 
         mock.set_stk_result(0)
-        done = wait_for(lambda: (s := phone.get(status_url, timeout=5).json())["status"]
-                          != "pending" and s)
+        done = wait_until(lambda: (s := phone.get(status_url, timeout=5).json())["status"]
+                            != "pending" and s)
         assert (done["status"], done["result_code"]) == ("completed", "0")
         active = {row["mac-address"] for row in appliance.router_simulator.active_hosts()}
         assert phone.mac in active

@@ -5,11 +5,12 @@ enforcer, the reconcile both ways, faults switched on at run time."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.appliance import running_appliance
+from support.wait import wait_until
 
 from hotspotd.app import Appliance
 from hotspotd.ledger.grants import grant_time
@@ -24,16 +25,6 @@ FAST_ROUTER = {"timeout_seconds": 0.5, "coa_timeout_seconds": 0.3,
 def appliance(tmp_path: Path) -> Iterator[Appliance]:
     with running_appliance(tmp_path, router=FAST_ROUTER) as running:
         yield running
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 8.0) -> float:
-    """Poll `predicate` until true; return the seconds it took."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError(f"not true within {timeout}s: {predicate}")
 
 
 def grant(appliance: Appliance, seconds: int, mac: str = MAC, ip: str = IP,
@@ -93,8 +84,9 @@ def test_expired_device_is_disconnected_even_if_the_router_missed_it(
     with appliance.db.write() as conn:  # time runs out (or the owner revokes it)
         conn.execute("UPDATE entitlements SET expires_at = ? WHERE mac = ?",
                      (appliance.now(), MAC))
-    took = wait_until(lambda: active(appliance) is None)
-    assert took < 5
+    started = time.monotonic()
+    wait_until(lambda: active(appliance) is None)
+    assert time.monotonic() - started < 5
     wait_until(lambda: events(appliance, "router.disconnect"))
     assert "Disconnect-Request: ACK" in events(appliance, "router.disconnect")[-1]
     assert appliance.router_simulator.session_timeout_of(MAC) is None

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.daemon import wait_for
 from support.mpesa import buy, fast_appliance, rows, status, wait_final
+from support.wait import wait_until
 
 from hotspotd.daraja.budget import BudgetExhausted, RequestBudget
 from hotspotd.mpesa.customer_messages import customer_message, known_codes
@@ -59,8 +59,8 @@ def test_budget_settlement_goes_first_but_leaves_new_work_its_share() -> None:
         threads.append(threading.Thread(target=take, args=(name, priority)))
         settle, new = budget.waiting()
         threads[-1].start()
-        wait_for(lambda settle=settle, new=new: sum(budget.waiting()) == settle + new + 1,
-                 timeout=2, message="the caller to join the line")
+        wait_until(lambda settle=settle, new=new: sum(budget.waiting()) == settle + new + 1,
+                   timeout=2, message="the caller to join the line")
     for thread in threads:
         thread.join(10)
     assert order == ["push0", "query1", "query2", "push1", "query3", "query4", "push2"]
@@ -140,7 +140,7 @@ def test_timed_out_push_is_uncertain_never_resent_and_pull_settles_it(tmp_path: 
     with fast_appliance(tmp_path, daraja={"timeout_seconds": 1.0},
                         c2b={"pull_interval_seconds": 3600}) as appliance:
         sim = appliance.daraja_simulator
-        wait_for(lambda: appliance.db.query_one(
+        wait_until(lambda: appliance.db.query_one(
             "SELECT 1 FROM pull_state WHERE checked_at > 0"), message="first Pull run")
         sim.faults.update(timeout_next=1, hang_seconds=2.0, drop_callbacks=True)
         response = buy(appliance, "254708374149", "AA:BB:CC:00:14:01")
@@ -149,7 +149,7 @@ def test_timed_out_push_is_uncertain_never_resent_and_pull_settles_it(tmp_path: 
         assert (body["status"], body["result_code"]) == ("pending", None)
         assert "Check your phone" in body["message"]
         assert "Angalia simu yako" in status(appliance, body["id"], "sw")["message"]
-        wait_for(lambda: sim.prompts()[0]["state"] == "resolved", message="approval")
+        wait_until(lambda: sim.prompts()[0]["state"] == "resolved", message="approval")
         assert sim.stats()["stkpush"] == 1  # never re-sent
         assert appliance.mpesa.pull.run() == 1
         final = status(appliance, body["id"])

@@ -5,51 +5,24 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from support.appliance import running_appliance
-from support.daemon import wait_for
+from support.mpesa import buy, wait_final
 from support.phones import phone_for
+from support.wait import wait_until
 
 from hotspotd.app import Appliance
 
 MAC = "AA:BB:CC:00:00:42"
 
 
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    with running_appliance(tmp_path_factory.mktemp("web"),
-                           simulators={"approve_delay_seconds": 0.3}) as running:
-        yield running
-
-
-@pytest.fixture()
-def url(appliance: Appliance) -> str:
-    return appliance.addresses["portal_url"]
-
-
 def post_purchase(appliance: Appliance, body: Any, mac: str = MAC) -> requests.Response:
-    """POST /api/purchases from the phone with `mac` (its own address on the WiFi)."""
+    """POST a raw body (JSON) to /api/purchases from the phone with `mac`."""
     return phone_for(appliance, mac).post(appliance.addresses["portal_url"] + "api/purchases",
                                           json=body, timeout=10)
-
-
-def wait_status(appliance: Appliance, purchase_id: str, mac: str,
-                timeout: float = 10) -> dict[str, Any]:
-    url = appliance.addresses["portal_url"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = phone_for(appliance, mac).get(f"{url}api/purchases/{purchase_id}",
-                                             timeout=5).json()
-        if body["status"] != "pending":
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"purchase {purchase_id} still pending")
 
 
 def count(appliance: Appliance, sql: str, *params: Any) -> int:
@@ -80,43 +53,41 @@ def test_bad_purchase_input_is_a_clear_error_and_stores_nothing(
     assert count(appliance, "SELECT COUNT(*) FROM payments") == before
 
 
-def test_non_json_and_huge_bodies_are_refused(appliance: Appliance, url: str) -> None:
+def test_non_json_and_huge_bodies_are_refused(appliance: Appliance, portal: str) -> None:
     phone = phone_for(appliance, MAC)
-    assert phone.post(url + "api/purchases", data="plan_id=1", timeout=5).status_code == 400
-    huge = phone.post(url + "api/purchases", data=b"x" * 200_000, timeout=5,
+    assert phone.post(portal + "api/purchases", data="plan_id=1", timeout=5).status_code == 400
+    huge = phone.post(portal + "api/purchases", data=b"x" * 200_000, timeout=5,
                       headers={"Content-Type": "application/json"})
     assert huge.status_code == 413
 
 
 def test_json_nested_past_the_parsers_depth_is_a_400_not_a_crash(
-        appliance: Appliance, url: str) -> None:
+        appliance: Appliance, portal: str) -> None:
     before = count(appliance, "SELECT COUNT(*) FROM payments")
-    bomb = phone_for(appliance, MAC).post(url + "api/purchases", data=b"[" * 60_000, timeout=5,
+    bomb = phone_for(appliance, MAC).post(portal + "api/purchases", data=b"[" * 60_000, timeout=5,
                                           headers={"Content-Type": "application/json"})
     assert bomb.status_code == 400 and bomb.json()["error"]["code"] == "invalid_request"
     assert count(appliance, "SELECT COUNT(*) FROM payments") == before
 
 
-def test_unknown_purchase_is_404(appliance: Appliance, url: str) -> None:
-    response = phone_for(appliance, MAC).get(url + "api/purchases/not-a-real-id", timeout=5)
+def test_unknown_purchase_is_404(appliance: Appliance, portal: str) -> None:
+    response = phone_for(appliance, MAC).get(portal + "api/purchases/not-a-real-id", timeout=5)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_refused_push_is_stored_failed_with_a_reason(appliance: Appliance, url: str) -> None:
-    wait_for(lambda: appliance.db.query_one("SELECT 1 FROM pull_state WHERE checked_at > 0"),
-             message="the start-up Pull Transactions run")
+def test_refused_push_is_stored_failed_with_a_reason(appliance: Appliance, portal: str) -> None:
     appliance.daraja_simulator.faults.quota_next = 1  # quota: refused, not retried
-    response = post_purchase(appliance, {"plan_id": 1, "phone": "0711000001"})
+    response = buy(appliance, "0711000001", MAC)
     assert response.status_code == 502
     assert "request limit" in response.json()["error"]["message"]
     row = appliance.db.query_one("SELECT * FROM payments ORDER BY id DESC LIMIT 1")
     assert (row["status"], row["result_code"]) == ("failed", "500.003.03")
 
 
-def test_spike_arrest_on_push_backs_off_and_retries(appliance: Appliance, url: str) -> None:
+def test_spike_arrest_on_push_backs_off_and_retries(appliance: Appliance, portal: str) -> None:
     appliance.daraja_simulator.faults.spike_arrest_next = 1
-    response = post_purchase(appliance, {"plan_id": 1, "phone": "0711000002"})
+    response = buy(appliance, "0711000002", MAC)
     assert response.status_code == 202
     assert response.json()["status"] == "pending"
 
@@ -149,10 +120,10 @@ def test_malformed_callback_is_acknowledged_and_changes_nothing(
     assert count(appliance, "SELECT COUNT(*) FROM grants") == grants
 
 
-def test_replayed_callback_grants_once(appliance: Appliance, url: str) -> None:
+def test_replayed_callback_grants_once(appliance: Appliance, portal: str) -> None:
     mac = "AA:BB:CC:00:00:43"
-    created = post_purchase(appliance, {"plan_id": 2, "phone": "0708374149"}, mac).json()
-    done = wait_status(appliance, created["id"], mac)
+    created = buy(appliance, "0708374149", mac, plan_id=2).json()
+    done = wait_final(appliance, created["id"])
     assert done["status"] == "completed"
     payment = appliance.db.query_one("SELECT * FROM payments WHERE public_id = ?",
                                      (created["id"],))
@@ -168,29 +139,27 @@ def test_replayed_callback_grants_once(appliance: Appliance, url: str) -> None:
     for _ in range(3):
         assert requests.post(callback_url(appliance), json=replay, timeout=5).status_code == 200
     assert count(appliance, "SELECT COUNT(*) FROM grants WHERE mac = ?", mac) == 1
-    device = phone_for(appliance, mac).get(f"{url}api/devices/{mac}", timeout=5).json()
+    device = phone_for(appliance, mac).get(f"{portal}api/devices/{mac}", timeout=5).json()
     assert abs(device["seconds_remaining"] - 3600) <= 5
 
 
-def test_portal_purchase_without_javascript(appliance: Appliance, url: str) -> None:
+def test_portal_purchase_without_javascript(appliance: Appliance, portal: str) -> None:
     browser = phone_for(appliance, "AA:BB:CC:00:00:44")  # keeps the CSRF cookie, as a
     mac, ip = browser.mac, browser.address  # browser does; the router's hints agree
-    page = browser.get(url, params={"mac": mac, "ip": ip}, timeout=5)
+    page = browser.get(portal, params={"mac": mac, "ip": ip}, timeout=5)
     assert page.status_code == 200
     assert "KES 10" in page.text and 'name="phone"' in page.text
-    assert "http://" not in re.sub(r'action="[^"]*"', "", page.text).replace(url, "")
+    assert "http://" not in re.sub(r'action="[^"]*"', "", page.text).replace(portal, "")
     form = {"plan_id": "1", "phone": "0708 374 149", "mac": mac, "ip": ip,
             "link-orig": "http://example.com/", "csrf": csrf_of(page.text)}
-    posted = browser.post(url + "buy", data=form, timeout=10, allow_redirects=False)
+    posted = browser.post(portal + "buy", data=form, timeout=10, allow_redirects=False)
     assert posted.status_code == 303
-    status_url = url.rstrip("/") + posted.headers["Location"]
+    status_url = portal.rstrip("/") + posted.headers["Location"]
     assert "Check your phone" in browser.get(status_url, timeout=5).text
-    deadline = time.monotonic() + 10
-    while "You are connected" not in (text := browser.get(status_url, timeout=5).text):
-        assert time.monotonic() < deadline, text
-        time.sleep(0.2)
+    text = wait_until(lambda: "You are connected" in (page := browser.get(
+        status_url, timeout=5).text) and page, message="the status page to say connected")
     assert "30 min" in text and "http://example.com/" in text
-    again = browser.get(url, params={"mac": mac, "ip": ip}, timeout=5).text
+    again = browser.get(portal, params={"mac": mac, "ip": ip}, timeout=5).text
     assert "left" in again and "30 min" in again
 
 
@@ -200,17 +169,17 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def test_portal_shows_a_clear_error_for_a_bad_number(appliance: Appliance, url: str) -> None:
+def test_portal_shows_a_clear_error_for_a_bad_number(appliance: Appliance, portal: str) -> None:
     browser = phone_for(appliance, "AA:BB:CC:00:00:45")
-    page = browser.get(url, timeout=5)
+    page = browser.get(portal, timeout=5)
     form = {"plan_id": "1", "phone": "12", "csrf": csrf_of(page.text)}
-    response = browser.post(url + "buy", data=form, timeout=5)
+    response = browser.post(portal + "buy", data=form, timeout=5)
     assert response.status_code == 400
     assert "0712 345 678" in response.text and 'value="12"' in response.text
 
 
-def test_healthz(url: str) -> None:
-    body = requests.get(url + "healthz", timeout=5).json()
+def test_healthz(portal: str) -> None:
+    body = requests.get(portal + "healthz", timeout=5).json()
     assert body["ok"] is True
 
 

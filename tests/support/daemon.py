@@ -26,16 +26,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 
 from hotspotd.ledger.plans import create_plan
 from hotspotd.store.db import Database
-
-T = TypeVar("T")
 
 CONFIG_FILE = "hotspotd.toml"
 DATABASE_FILE = "hotspotd.sqlite3"
@@ -102,20 +100,6 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def wait_for(check: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05,
-             message: str = "condition") -> T:
-    """Poll `check` until it returns something truthy; return that, or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {message}"
-                                 f" (last value: {result!r})")
-        time.sleep(interval)
 
 
 class Daemon:

@@ -1,4 +1,5 @@
-"""Helpers for the issue-3 M-Pesa tests: a fast in-process appliance and small HTTP calls."""
+"""M-Pesa helpers: a fast in-process appliance (the `appliance` fixture's), the one `buy`,
+and a purchase's status as its own device sees it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import requests
 
 from hotspotd.app import Appliance
+from hotspotd.simulators.phones import SimulatedPhone
 from support.appliance import running_appliance
 from support.phones import phone_for
 
@@ -36,11 +38,25 @@ def portal(appliance: Appliance) -> str:
     return str(appliance.addresses["portal_url"])
 
 
-def buy(appliance: Appliance, phone: str, mac: str, plan_id: int = 1,
-        **extra: Any) -> requests.Response:
-    """POST /api/purchases from the device with `mac` (its own address on the WiFi)."""
-    return phone_for(appliance, mac).post(portal(appliance) + "api/purchases", timeout=30,
-                                          json={"plan_id": plan_id, "phone": phone, **extra})
+def buy(at: Appliance | str, number: str, device: str | SimulatedPhone, plan_id: int = 1,
+        *, lang: str | None = None, **extra: Any) -> requests.Response:
+    """POST /api/purchases for M-Pesa `number` from `device`, as the customer's page does.
+
+    `at` is the in-process appliance, or the portal URL of a daemon; `device` is the phone
+    itself, or (in-process only) the MAC of a phone on the appliance's simulated WiFi: the
+    appliance places the purchase by the request's source address, never by a MAC it is told.
+    """
+    url = at if isinstance(at, str) else portal(at)
+    phone = device if isinstance(device, SimulatedPhone) else phone_for(at, device)
+    query = f"?lang={lang}" if lang else ""
+    return phone.post(f"{url}api/purchases{query}", timeout=30,
+                      json={"plan_id": plan_id, "phone": number, **extra})
+
+
+def accepted(response: requests.Response) -> str:
+    """The purchase's public id from `buy`'s answer, which must be 202 Accepted."""
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
 
 
 def status(appliance: Appliance, public_id: str, lang: str = "en") -> dict[str, Any]:
