@@ -5,48 +5,25 @@ Also the form's checks, reorder and hide."""
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterator
 
-import pytest
 import requests
-from support.appliance import running_appliance
+from support.admin_http import csrf_of
 from support.radclient import RadclientReply, run_radclient
 
-from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
 from hotspotd.ledger.grants import grant_time
 
-OWNER, PASSWORD = "owner", "plans owner password"
 MAC = "AA:BB:CC:0D:00:01"
 NEXT_BUYER = "AA:BB:CC:0D:00:02"
 
 
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    with running_appliance(tmp_path_factory.mktemp("admin-plans")) as running:
-        create_account(running.db, username=OWNER, password=PASSWORD, now=time.time())
-        yield running
-
-
-@pytest.fixture(scope="module")
-def owner(appliance: Appliance) -> tuple[requests.Session, str]:
-    base = appliance.addresses["portal_url"] + "admin/"
-    session = requests.Session()
-    token = re.search(r'name="csrf_token" value="([^"]+)"',  # type: ignore[index]
-                      session.get(base + "login", timeout=5).text)[1]
-    session.post(base + "login", timeout=10, data={"username": OWNER, "password": PASSWORD,
-                                                     "csrf_token": token})
-    return session, base
-
-
-def post(owner: tuple[requests.Session, str], path: str, data: dict[str, str]
+def post(owner: requests.Session, portal: str, path: str, data: dict[str, str]
          ) -> requests.Response:
-    session, base = owner
-    token = re.search(r'name="csrf_token" value="([^"]+)"',  # type: ignore[index]
-                      session.get(base + "plans", timeout=5).text)[1]
-    return session.post(base + path, data={**data, "csrf_token": token}, timeout=10)
+    """POST an owner-UI form with the CSRF token of the plans page."""
+    token = csrf_of(owner.get(portal + "admin/plans", timeout=5).text)
+    return owner.post(portal + "admin/" + path, data={**data, "csrf_token": token},
+                      timeout=10)
 
 
 def login(appliance: Appliance, mac: str = MAC) -> RadclientReply:
@@ -57,7 +34,7 @@ def login(appliance: Appliance, mac: str = MAC) -> RadclientReply:
 
 
 def test_plan_edit_keeps_what_was_sold_and_applies_to_the_next_purchase(
-        appliance: Appliance, owner: tuple[requests.Session, str]) -> None:
+        appliance: Appliance, owner: requests.Session, portal: str) -> None:
     plan = appliance.db.query_one("SELECT * FROM plans WHERE id = 2")
     with appliance.db.write() as conn:
         grant_time(conn, mac=MAC, seconds=3600, now=time.time(), plan_id=2,
@@ -70,9 +47,9 @@ def test_plan_edit_keeps_what_was_sold_and_applies_to_the_next_purchase(
     assert before.code == "Access-Accept", before.output
     assert "Mikrotik-Total-Limit" not in before.attributes
     assert "Idle-Timeout" not in before.attributes
-    saved = post(owner, "plans/2", {"name": plan["name"], "price": "25", "minutes": "90",
-                                    "rate_limit": "1M/1M", "data_cap_mb": "500",
-                                    "idle_minutes": "15"})
+    saved = post(owner, portal, "plans/2", {"name": plan["name"], "price": "25",
+                                            "minutes": "90", "rate_limit": "1M/1M",
+                                            "data_cap_mb": "500", "idle_minutes": "15"})
     assert saved.status_code == 200 and "Time already paid is unchanged" in saved.text
     after = login(appliance)
     assert after.code == "Access-Accept", after.output
@@ -102,30 +79,29 @@ def test_plan_edit_keeps_what_was_sold_and_applies_to_the_next_purchase(
 
 
 def test_bad_plan_values_are_refused(appliance: Appliance,
-                                     owner: tuple[requests.Session, str]) -> None:
+                                     owner: requests.Session, portal: str) -> None:
     before = tuple(appliance.db.query_one("SELECT * FROM plans WHERE id = 3"))
     for field, value, words in (("idle_minutes", "0", "idle timeout is 1-1440 minutes"),
                                 ("data_cap_mb", "-5", "whole number of MB"),
                                 ("rate_limit", "fast", "rate limit looks like")):
         form = {"name": "1 day", "price": "80", "minutes": "1440", field: value}
-        refused = post(owner, "plans/3", form)
+        refused = post(owner, portal, "plans/3", form)
         assert refused.status_code == 400 and words in refused.text, field
     assert tuple(appliance.db.query_one("SELECT * FROM plans WHERE id = 3")) == before
 
 
 def test_create_with_idle_timeout_reorder_and_hide(
-        appliance: Appliance, owner: tuple[requests.Session, str]) -> None:
-    url = appliance.addresses["portal_url"]
-    made = post(owner, "plans", {"name": "Night", "price": "50", "minutes": "600",
-                                 "data_cap_mb": "2000", "idle_minutes": "30"})
+        appliance: Appliance, owner: requests.Session, portal: str) -> None:
+    made = post(owner, portal, "plans", {"name": "Night", "price": "50", "minutes": "600",
+                                         "data_cap_mb": "2000", "idle_minutes": "30"})
     assert made.status_code == 200
     night = appliance.db.query_one("SELECT * FROM plans WHERE name = 'Night'")
     assert (night["data_cap_bytes"], night["idle_timeout_seconds"]) == (2_000_000_000, 1800)
-    order = [p["id"] for p in requests.get(url + "api/plans", timeout=5).json()]
+    order = [p["id"] for p in requests.get(portal + "api/plans", timeout=5).json()]
     assert order[-1] == night["id"]
-    post(owner, f"plans/{night['id']}/move", {"direction": "up"})
-    order = [p["id"] for p in requests.get(url + "api/plans", timeout=5).json()]
+    post(owner, portal, f"plans/{night['id']}/move", {"direction": "up"})
+    order = [p["id"] for p in requests.get(portal + "api/plans", timeout=5).json()]
     assert order.index(night["id"]) == len(order) - 2
-    post(owner, f"plans/{night['id']}/visibility", {"active": "0"})
-    assert night["id"] not in [p["id"] for p in requests.get(url + "api/plans",
+    post(owner, portal, f"plans/{night['id']}/visibility", {"active": "0"})
+    assert night["id"] not in [p["id"] for p in requests.get(portal + "api/plans",
                                                              timeout=5).json()]

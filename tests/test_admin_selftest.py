@@ -6,21 +6,14 @@ way Daraja answers an app without the M-Pesa Express product."""
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
 from html import unescape
 
-import pytest
 import requests
-from support.appliance import running_appliance
 from support.radclient import run_radclient
 
-from hotspotd.admin.accounts import create_account
 from hotspotd.admin.selftest import daraja_product_access, radius_requests_seen
 from hotspotd.app import Appliance
 from hotspotd.daraja.errors import DarajaApiError, DarajaAuthError, DarajaUnreachable
-
-OWNER, PASSWORD = "owner", "self-test owner password"
 
 
 def raising(exc: Exception):  # type: ignore[no-untyped-def]
@@ -62,23 +55,6 @@ def test_radius_check_uses_the_last_access_request() -> None:
     assert "3 request(s) came from an address not in [radius] clients" in stranger.fix
 
 
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    with running_appliance(tmp_path_factory.mktemp("admin-selftest")) as running:
-        create_account(running.db, username=OWNER, password=PASSWORD, now=time.time())
-        yield running
-
-
-def owner_session(appliance: Appliance) -> tuple[requests.Session, str]:
-    base = appliance.addresses["portal_url"] + "admin/"
-    session = requests.Session()
-    login = session.get(base + "login", timeout=5).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', login)[1]  # type: ignore[index]
-    session.post(base + "login", data={"username": OWNER, "password": PASSWORD,
-                                       "csrf_token": token}, timeout=10)
-    return session, base
-
-
 def check_row(html: str, name: str) -> str:
     """The text of the self-test row `name` (result and what to do)."""
     match = re.search(rf"<tr><td>{re.escape(name)}</td>(.*?)</tr>", html, re.S)
@@ -86,8 +62,9 @@ def check_row(html: str, name: str) -> str:
     return unescape(re.sub(r"<[^>]+>", " ", match[1]))
 
 
-def test_self_test_page_says_when_daraja_refuses_the_product(appliance: Appliance) -> None:
-    session, base = owner_session(appliance)
+def test_self_test_page_says_when_daraja_refuses_the_product(
+        appliance: Appliance, owner: requests.Session, portal: str) -> None:
+    session, base = owner, portal + "admin/"
     appliance.daraja.budget.back_off("spike arrest")  # budget busy 2 s: the probe waits
     healthy = check_row(session.get(base + "settings/self-test", timeout=30).text,
                         "Daraja product access")
@@ -104,8 +81,9 @@ def test_self_test_page_says_when_daraja_refuses_the_product(appliance: Applianc
     assert "developer.safaricom.co.ke" in broken
 
 
-def test_self_test_page_reports_the_last_access_request(appliance: Appliance) -> None:
-    session, base = owner_session(appliance)
+def test_self_test_page_reports_the_last_access_request(
+        appliance: Appliance, owner: requests.Session, portal: str) -> None:
+    session, base = owner, portal + "admin/"
     appliance.radius.stats.last_access_request_at = None  # as after a start
     before = check_row(session.get(base + "settings/self-test", timeout=30).text,
                        "RADIUS from the router")

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from support.admin_http import add_owner_and_cashier, csrf_of, owner_session
+from support.admin_http import (
+    CASHIER,
+    OWNER,
+    add_account,
+    add_owner_and_cashier,
+    csrf_of,
+    owner_session,
+)
 from support.appliance import running_appliance
 from support.phones import phone_for
 from support.wait import wait_until
 
-from hotspotd.admin.accounts import create_account
 from hotspotd.admin.settings_store import SettingsRefused, SettingsStore
 from hotspotd.app import Appliance
 from hotspotd.commands.demo import demo_config
@@ -26,26 +31,13 @@ from hotspotd.router.gateway import RouterLoginFailed
 from hotspotd.simulators.mikrotik import MikrotikSimulator
 from hotspotd.store.db import Database
 
-OWNER, PASSWORD = "owner", "settings owner password"
-CASHIER, CASHIER_PASSWORD = "till", "settings cashier pw 1"
 CHANNEL_SECRETS = {"consumer_key": "CK-never-shown-4711", "consumer_secret": "CS-never-shown-0815",
                    "passkey": "PK-never-shown-2026"}
 
 
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    with running_appliance(tmp_path_factory.mktemp("admin-settings")) as running:
-        add_owner_and_cashier(running.db, (OWNER, PASSWORD), (CASHIER, CASHIER_PASSWORD))
-        yield running
-
-
-@pytest.fixture(scope="module")
-def base(appliance: Appliance) -> str:
-    return appliance.addresses["portal_url"] + "admin/"
-
-
-def login(base: str, username: str = OWNER, password: str = PASSWORD) -> requests.Session:
-    return owner_session(base, username, password)
+@pytest.fixture
+def base(portal: str) -> str:
+    return portal + "admin/"
 
 
 def post_settings(session: requests.Session, base: str, path: str,
@@ -61,17 +53,15 @@ LIMITS_FORM = {"limits__push_per_device": "5", "limits__push_per_phone": "5",
 
 
 def test_venue_name_and_portal_text_show_on_the_portal_at_once(
-        appliance: Appliance, base: str) -> None:
-    portal = appliance.addresses["portal_url"]
+        appliance: Appliance, base: str, owner: requests.Session, portal: str) -> None:
     assert "Mama Njeri" not in requests.get(portal, timeout=5).text
-    owner = login(base)
     saved = post_settings(owner, base, "settings/edit/venue", VENUE_FORM)
     assert saved.status_code == 200 and "Saved: Venue name, Portal text" in saved.text
     page = phone_for(appliance, "AA:BB:CC:0A:00:01").get(portal, timeout=5).text
     assert "Mama Njeri&#39;s Cafe" in page and "Open 7am-10pm." in page
     row = appliance.db.query_one("SELECT value, secret, updated_by FROM settings"
                                  " WHERE key = 'venue.name'")
-    assert json.loads(row["value"]) == "Mama Njeri's Cafe" and row["updated_by"] == OWNER
+    assert json.loads(row["value"]) == "Mama Njeri's Cafe" and row["updated_by"] == OWNER[0]
     audit = appliance.db.query_one("SELECT * FROM admin_audit WHERE action = 'settings.venue'"
                                    " ORDER BY id DESC")
     assert json.loads(audit["before"])["venue.name"] == appliance.settings.base.venue.name
@@ -79,8 +69,7 @@ def test_venue_name_and_portal_text_show_on_the_portal_at_once(
 
 
 def test_a_bad_value_is_refused_with_a_message_and_changes_nothing(
-        appliance: Appliance, base: str) -> None:
-    owner = login(base)
+        appliance: Appliance, base: str, owner: requests.Session) -> None:
     before = appliance.db.query("SELECT * FROM settings ORDER BY key")
     audits = appliance.db.query_one("SELECT COUNT(*) FROM admin_audit")[0]
     refused = post_settings(owner, base, "settings/edit/limits", {
@@ -105,10 +94,10 @@ def test_a_bad_value_is_refused_with_a_message_and_changes_nothing(
     assert appliance.db.query_one("SELECT COUNT(*) FROM admin_audit")[0] == audits
 
 
-def test_push_limits_apply_from_the_next_prompt(appliance: Appliance, base: str) -> None:
+def test_push_limits_apply_from_the_next_prompt(appliance: Appliance, base: str,
+                                                owner: requests.Session) -> None:
     guard = appliance.purchases._guard
     assert guard is not None and guard.limits.per_device == 5
-    owner = login(base)
     saved = post_settings(owner, base, "settings/edit/limits",
                           {**LIMITS_FORM, "limits__push_per_device": "1"})
     assert saved.status_code == 200
@@ -125,8 +114,7 @@ def test_push_limits_apply_from_the_next_prompt(appliance: Appliance, base: str)
 
 
 def test_daraja_rate_applies_to_the_budget_and_the_wait_estimate_at_once(
-        appliance: Appliance, base: str) -> None:
-    owner = login(base)
+        appliance: Appliance, base: str, owner: requests.Session) -> None:
     form = {**LIMITS_FORM, "daraja__requests_per_minute": "30"}
     try:
         saved = post_settings(owner, base, "settings/edit/limits", form)
@@ -145,8 +133,7 @@ def test_daraja_rate_applies_to_the_budget_and_the_wait_estimate_at_once(
 
 
 def test_router_password_is_encrypted_redacted_and_needs_a_restart_on_the_simulator(
-        appliance: Appliance, base: str) -> None:
-    owner = login(base)
+        appliance: Appliance, base: str, owner: requests.Session) -> None:
     form = {"router__host": "192.168.88.1", "router__api_port": "8729",
             "router__user": "hotspotd", "router__password": "router-pw-never-shown-77",
             "router__use_tls": "1", "router__coa_port": "3799"}
@@ -170,8 +157,8 @@ def test_router_password_is_encrypted_redacted_and_needs_a_restart_on_the_simula
     assert appliance.settings.config().router.api_port == 8728
 
 
-def test_a_channel_secret_is_never_echoed(appliance: Appliance, base: str) -> None:
-    owner = login(base)
+def test_a_channel_secret_is_never_echoed(appliance: Appliance, base: str,
+                                          owner: requests.Session) -> None:
     form = {"name": "branch-2", "kind": "till", "environment": "sandbox", "base_url": "",
             "shortcode": "600999", "till_number": "5566778", **CHANNEL_SECRETS}
     missing = post_settings(owner, base, "settings/channels",
@@ -213,7 +200,8 @@ def test_a_channel_secret_is_never_echoed(appliance: Appliance, base: str) -> No
 
 
 def test_cashier_cannot_edit_settings(appliance: Appliance, base: str) -> None:
-    cashier = login(base, CASHIER, CASHIER_PASSWORD)
+    add_owner_and_cashier(appliance.db)  # the owner UI asks for set-up until an owner exists
+    cashier = owner_session(base, *CASHIER)
     page = cashier.get(base + "settings", timeout=5)
     assert page.status_code == 200 and 'id="save-venue"' not in page.text
     assert 'id="channel-form"' not in page.text
@@ -233,11 +221,11 @@ def test_stored_settings_override_the_file_after_a_restart(tmp_path: Path) -> No
     config = demo_config(tmp_path, "127.0.0.1", 0)
     db = Database(tmp_path / "hotspotd.sqlite3").open()
     store = SettingsStore(db, config, key_file=Path(config.security.key_file))
-    store.save("venue", {"venue__name": "Kibanda"}, username=OWNER, now=1.0)
+    store.save("venue", {"venue__name": "Kibanda"}, username=OWNER[0], now=1.0)
     with pytest.raises(SettingsRefused):
         store.save("router", {"router__host": "", "router__api_port": "99999",
                               "router__user": "x", "router__coa_port": "1"},
-                   username=OWNER, now=2.0)
+                   username=OWNER[0], now=2.0)
     db.close()
     reopened = Database(tmp_path / "hotspotd.sqlite3").open()
     again = SettingsStore(reopened, config, key_file=Path(config.security.key_file))
@@ -259,11 +247,11 @@ def test_router_connection_change_reconnects_a_real_router(tmp_path: Path) -> No
                 "backend": "routeros", "host": host, "api_port": port, "user": "hotspotd",
                 "password": "wrong-router-pw", "reconcile_interval_seconds": 3600},
                 radius={"secret": "radius-secret-1", "mac_password": "mac-pw-1"}) as running:
-            create_account(running.db, username=OWNER, password=PASSWORD, now=time.time())
+            add_account(running.db, OWNER)
             with pytest.raises(RouterLoginFailed):
                 running.router_gateway.version()
             base = running.addresses["portal_url"] + "admin/"
-            owner = login(base)
+            owner = owner_session(base)
             saved = post_settings(owner, base, "settings/edit/router", {
                 "router__host": host, "router__api_port": str(port),
                 "router__user": "hotspotd", "router__password": "right-router-pw",
@@ -276,8 +264,8 @@ def test_router_connection_change_reconnects_a_real_router(tmp_path: Path) -> No
         sim.stop()
 
 
-def test_settings_forms_need_the_csrf_token(appliance: Appliance, base: str) -> None:
-    owner = login(base)
+def test_settings_forms_need_the_csrf_token(appliance: Appliance, base: str,
+                                            owner: requests.Session) -> None:
     before = [tuple(r) for r in appliance.db.query("SELECT * FROM settings ORDER BY key")]
     for path, data in (("settings/edit/venue", {"venue__name": "No Token Cafe"}),
                        ("settings/channels", {"name": "notoken", **CHANNEL_SECRETS})):
@@ -292,10 +280,10 @@ def test_settings_forms_need_the_csrf_token(appliance: Appliance, base: str) -> 
 def test_a_restarted_appliance_starts_with_the_stored_settings(tmp_path: Path) -> None:
     with running_appliance(tmp_path) as first:
         first.settings.save("venue", {"venue__name": "Stage 42", "venue__portal_text": ""},
-                            username=OWNER, now=time.time())
+                            username=OWNER[0], now=time.time())
         first.settings.save("limits", {
             **LIMITS_FORM, "limits__push_per_phone": "3",
-            "daraja__requests_per_minute": "30"}, username=OWNER, now=time.time())
+            "daraja__requests_per_minute": "30"}, username=OWNER[0], now=time.time())
     with running_appliance(tmp_path) as second:
         assert second.config.venue.name == "Stage 42"
         assert second.config.limits.push_per_phone == 3
