@@ -5,19 +5,17 @@ MikroTik simulator's host table as a real phone is in `/ip/hotspot/host`. Each t
 attack fails (nothing created, nobody else's state read or moved) AND an honest customer
 beside it still buys and gets online.
 
-One appliance for the module: each test uses its own phones, and a fresh start per test
-would add ~2 s each without isolating anything more.
+Each test has an appliance of its own (the `appliance` fixture, behind a trusted proxy).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from support.mpesa import fast_appliance
+from support.mpesa import buy, portal
 from support.phones import honest_customer_gets_online
 from support.wait import wait_until
 
@@ -28,15 +26,9 @@ from hotspotd.simulators.phones import SimulatedPhone, join_wifi, next_phone_add
 APPROVES = "254700000000"  # the Daraja simulator approves it by itself
 
 
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    with fast_appliance(tmp_path_factory.mktemp("hostile-identity"),
-                        web={"trusted_proxies": ["127.99.0.1"]}) as running:
-        yield running
-
-
-def portal(appliance: Appliance) -> str:
-    return str(appliance.addresses["portal_url"])
+@pytest.fixture
+def appliance_config() -> dict[str, dict[str, Any]]:
+    return {"web": {"trusted_proxies": ["127.99.0.1"]}}
 
 
 def counts(appliance: Appliance) -> tuple[int, ...]:
@@ -44,16 +36,10 @@ def counts(appliance: Appliance) -> tuple[int, ...]:
                  for table in ("payments", "grants", "devices", "account_codes"))
 
 
-def buy(appliance: Appliance, phone: SimulatedPhone, plan_id: int = 1,
-        **extra: Any) -> requests.Response:
-    return phone.post(portal(appliance) + "api/purchases",
-                      json={"plan_id": plan_id, "phone": APPROVES, **extra})
-
-
 def paid_victim(appliance: Appliance, mac: str, plan_id: int = 3) -> tuple[SimulatedPhone, str]:
     """A device that bought `plan_id` (a long plan) and is online; returns it and its id."""
     victim = join_wifi(appliance.router_simulator, mac)
-    created = buy(appliance, victim, plan_id=plan_id)
+    created = buy(appliance, APPROVES, victim, plan_id=plan_id)
     assert created.status_code == 202, created.text
     public_id = created.json()["id"]
     wait_until(lambda: victim.get(f"{portal(appliance)}api/purchases/{public_id}").json()[
@@ -70,11 +56,11 @@ def test_time_theft_by_naming_a_paid_device_then_recovering_fails(appliance: App
     victim_left = seconds_left(appliance, victim)
     attacker = join_wifi(appliance.router_simulator, "AA:BB:CC:21:00:02")
     before = counts(appliance)
-    named = buy(appliance, attacker, plan_id=1, mac=victim.mac)
+    named = buy(appliance, APPROVES, attacker, plan_id=1, mac=victim.mac)
     assert named.status_code == 409 and named.json()["error"]["code"] == "device_mismatch"
     assert counts(appliance) == before, "a refused purchase creates nothing"
     # The attacker's own purchase is the attacker's: its receipt moves nothing of anyone else.
-    own = buy(appliance, attacker, plan_id=1)
+    own = buy(appliance, APPROVES, attacker, plan_id=1)
     assert own.status_code == 202
     assert appliance.db.query_one("SELECT mac FROM payments WHERE public_id = ?",
                                   (own.json()["id"],))["mac"] == attacker.mac
@@ -120,7 +106,7 @@ def test_captive_portal_api_cannot_be_steered_by_a_claimed_ip(appliance: Applian
     victim = join_wifi(appliance.router_simulator, "AA:BB:CC:21:00:31")
     attacker, _ = paid_victim(appliance, "AA:BB:CC:21:00:32", plan_id=1)
     before = counts(appliance)
-    steered = buy(appliance, attacker, ip=victim.address)
+    steered = buy(appliance, APPROVES, attacker, ip=victim.address)
     assert steered.status_code == 409 and counts(appliance) == before
     api = portal(appliance) + "captive-portal/api"
     assert victim.get(api).json()["captive"] is True, "the victim's address is the victim's"
@@ -152,7 +138,7 @@ def test_a_request_the_network_cannot_place_gets_a_clear_page_and_creates_nothin
     before = counts(appliance)
     page = stranger.get(portal(appliance) + f"?lang={lang}&mac=AA:BB:CC:21:00:51")
     assert page.status_code == 403 and words in page.text
-    api = buy(appliance, stranger, mac=stranger.mac)
+    api = buy(appliance, APPROVES, stranger, mac=stranger.mac)
     assert api.status_code == 403 and api.json()["error"]["code"] == "device_not_on_wifi"
     assert counts(appliance) == before
     honest_customer_gets_online(appliance, "AA:BB:CC:21:00:52")
@@ -163,7 +149,7 @@ def test_a_device_that_left_the_wifi_is_no_longer_placed(appliance: Appliance) -
     assert phone.get(portal(appliance) + "api/device").json()["mac"] == phone.mac
     appliance.router_simulator.remove_host(phone.mac)
     appliance.locator.forget(phone.address)
-    assert buy(appliance, phone).status_code == 403
+    assert buy(appliance, APPROVES, phone).status_code == 403
     newcomer = join_wifi(appliance.router_simulator, "AA:BB:CC:21:00:62", phone.address)
     appliance.locator.forget(phone.address)
     assert newcomer.get(portal(appliance) + "api/device").json()["mac"] == newcomer.mac
