@@ -17,14 +17,13 @@ import resource
 import select
 import socket
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import requests
 from prometheus_client import CollectorRegistry
-from support.mpesa import callback_root, fast_appliance
+from support.mpesa import callback_root, portal
 from support.phones import honest_customer_gets_online, phone_for
 
 from hotspotd.app import Appliance
@@ -38,16 +37,10 @@ PROMPT = 1.0  # an honest request under attack is answered within this (seconds)
 HONEST_PHONE = "254700000000"  # approves by itself
 
 
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    web = {"header_timeout_seconds": HEADER_SECONDS, "body_timeout_seconds": BODY_SECONDS,
-           "idle_timeout_seconds": IDLE_SECONDS}
-    with fast_appliance(tmp_path_factory.mktemp("hostile-listeners"), web=web) as running:
-        yield running
-
-
-def portal(appliance: Appliance) -> str:
-    return str(appliance.addresses["portal_url"])
+@pytest.fixture
+def appliance_config() -> dict[str, dict[str, Any]]:
+    return {"web": {"header_timeout_seconds": HEADER_SECONDS,
+                    "body_timeout_seconds": BODY_SECONDS, "idle_timeout_seconds": IDLE_SECONDS}}
 
 
 def counted(appliance: Appliance) -> dict[str, int]:
