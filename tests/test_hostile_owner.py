@@ -18,7 +18,7 @@ import pytest
 import requests
 from support.admin_http import csrf_of, owner_session
 from support.daemon import Daemon
-from support.mpesa import fast_appliance
+from support.mpesa import fast_appliance, portal
 from support.phones import daemon_phone, honest_customer_gets_online
 from support.wait import wait_until
 
@@ -41,26 +41,22 @@ def fresh(tmp_path: Path) -> Iterator[Appliance]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
+@pytest.fixture
+def shared(tmp_path: Path) -> Iterator[Appliance]:
     """The owner UI on the portal's listener (no [admin] host), with an owner account."""
-    with fast_appliance(tmp_path_factory.mktemp("hostile-owner-shared"), admin=ADMIN,
+    with fast_appliance(tmp_path, admin=ADMIN,
                         web={"trusted_proxies": ["127.99.0.1"]}) as running:
         create_account(running.db, username=OWNER, password=PASSWORD, now=time.time())
         yield running
 
 
-@pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
+@pytest.fixture
+def split(tmp_path: Path) -> Iterator[Appliance]:
     """The management side on a listener of its own ([admin] host/port)."""
-    with fast_appliance(tmp_path_factory.mktemp("hostile-owner-split"),
+    with fast_appliance(tmp_path,
                         admin={**ADMIN, "host": "127.0.0.1", "port": 0}) as running:
         create_account(running.db, username=OWNER, password=PASSWORD, now=time.time())
         yield running
-
-
-def portal(appliance: Appliance) -> str:
-    return str(appliance.addresses["portal_url"])
 
 
 def setup_form(session: requests.Session | SimulatedPhone, url: str,
