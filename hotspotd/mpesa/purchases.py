@@ -74,16 +74,13 @@ class PushDeferred(Exception):
 
 
 class PurchaseService:
-    def __init__(self, db: Database, daraja: StkGateway, *, callback_url: str,
+    def __init__(self, db: Database, daraja: StkGateway, *, channels: ChannelClients,
                  policy: SettlementPolicy, schedule: Callable[[float, Callable[[], None]], None],
-                 guard: PushGuard, on_grant: Callable[[], None] = lambda: None,
+                 guard: PushGuard, on_grant: Callable[[], None], on_queued: Callable[[], None],
                  now: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep,
-                 on_queued: Callable[[], None] = lambda: None,
-                 channels: ChannelClients | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._db = db
         self._daraja = daraja
-        self._callback_url = callback_url
         self._policy = policy
         self._schedule = schedule
         self._on_grant = on_grant
@@ -194,13 +191,9 @@ class PurchaseService:
 
     def gateway_for(self, channel: str | None) -> Any:
         """The Daraja client of a payment's channel (None: the configured one)."""
-        if self._channels is None:
-            return self._daraja
         return self._channels.endpoint(channel).client
 
     def _callback_url_for(self, channel: str | None) -> str:
-        if self._channels is None:
-            return self._callback_url
         return self._channels.endpoint(channel).urls["stk"]
 
     def _back_in_line(self, payment: Payment, reason: str) -> None:
