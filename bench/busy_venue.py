@@ -198,8 +198,7 @@ def log_in_online(venue: Venue, count: int) -> tuple[list[dict[str, Any]],
 
     with ThreadPoolExecutor(8) as pool:
         pairs = list(pool.map(one, range(count)))
-    nas_queue = venue.router._nas._queue  # the accounting Starts still being sent
-    while not nas_queue.empty():
+    while venue.router.accounting_backlog():  # the accounting Starts still being sent
         time.sleep(0.2)
     return [pair[0] for pair in pairs], [pair[1] for pair in pairs]
 

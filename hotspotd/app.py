@@ -8,13 +8,12 @@ outbox, the web server and the scheduler. `stop()` takes them down in reverse.
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,28 @@ from hotspotd import generated_secrets
 from hotspotd.access.access import AccessPolicy
 from hotspotd.access.access_view import AccessView
 from hotspotd.admin.options import AdminOptions
+from hotspotd.admin.selftest import live_probes
 from hotspotd.admin.settings_store import SettingsStore
 from hotspotd.config import Config, check_production
+from hotspotd.daraja.budget import RequestBudget
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.http_limits import ListenerCollector
 from hotspotd.httpserver import ListenerLimits, ServedApp, bind_tcp
-from hotspotd.mpesa.mpesa_setup import build_mpesa, request_budget
+from hotspotd.mpesa.c2b_verify import C2BVerifier
+from hotspotd.mpesa.callback_intake import CallbackIntake, CallbackSettings
+from hotspotd.mpesa.channel_clients import ChannelClients
+from hotspotd.mpesa.channels import callback_tokens
+from hotspotd.mpesa.pull import ChannelPulls
+from hotspotd.mpesa.purchases import PurchaseService, SettlementPolicy
+from hotspotd.mpesa.push_limits import PushGuard, PushLimits
+from hotspotd.mpesa.push_queue import PushQueue
+from hotspotd.ops.instrument import Instruments
 from hotspotd.ops.lock import DataDirLock
+from hotspotd.ops.metrics import build_registry
+from hotspotd.ops.notifiers import AfricasTalkingSms, Notifier, build_notifier
 from hotspotd.ops.runtime import ApplianceOps
+from hotspotd.ops.sms_simulator import SmsSimulator
 from hotspotd.radius.coa import CoaClient
 from hotspotd.radius.server import RadiusServer
 from hotspotd.router.gateway import RouterGateway
@@ -48,11 +60,21 @@ log = logging.getLogger(__name__)
 RUNTIME_FILE = "runtime.json"
 
 
+@dataclass(frozen=True)
+class MpesaSide:
+    """The M-Pesa pieces, as built by `Appliance._build_mpesa`."""
+
+    purchases: PurchaseService
+    callbacks: CallbackSettings
+    pull: ChannelPulls  # run on a schedule when [c2b] pull_interval_seconds is set
+    queue: PushQueue
+
+
 class Appliance:
     """The whole daemon in one object. Build with a Config; `start()`, then `stop()`."""
 
     def __init__(self, config: Config, *, now: Callable[[], float] = time.time) -> None:
-        self.config = fill_generated_secrets(config)
+        self.config = generated_secrets.fill_config(config)
         self.now = now
         self.data_dir = Path(self.config.database.path).parent
         self._stoppers: list[Callable[[], None]] = []
@@ -73,28 +95,33 @@ class Appliance:
         if self.settings.stored_keys():
             log.info("owner UI settings override the file: %s",
                      ", ".join(sorted(self.settings.stored_keys())))
-        self.ops = ApplianceOps(self)  # health, /metrics, backups, retention, alerts
+        self.registry = build_registry()  # /metrics: the instruments now, ops' collector later
+        self.instruments = Instruments(self.registry)
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
         self._scheduling = threading.Lock()  # see _stop_scheduler
         self._scheduling_closed = False
         self.started_at = time.time()
-        daraja = self.daraja = self.ops.instruments.daraja(self._start_daraja())
+        daraja = self.daraja = self.instruments.daraja(self._start_daraja())
         self._start_radius()
         router = self._start_router()
         self.outbox = RouterOutbox(
             self.db, router, mac_password=self.config.radius.mac_password, now=self.now,
-            coa=self.ops.instruments.coa(self.coa_client),
+            coa=self.instruments.coa(self.coa_client),
             enforce_interval=self.config.router.enforce_interval_seconds,
             reconcile_interval=self.config.router.reconcile_interval_seconds,
             before_apply=self.access_view.refresh_changed)
+        self.ops = ApplianceOps(  # health, /metrics, backups, retention, alerts
+            self.config, self.db, data_dir=self.data_dir, now=self.now, registry=self.registry,
+            notifier=self._notifier(), radius=self.radius, outbox=self.outbox,
+            scheduler=self.scheduler, budget=daraja.budget)
         self._start_web(daraja)
         self.outbox.start()
         self._stoppers.append(self.outbox.stop)
         self._start_scheduler()
         self._stoppers.append(self.mpesa.queue.start().stop)  # purchases waiting in line
         self.addresses["database"] = str(self.config.database.path)
-        write_json(self.data_dir / RUNTIME_FILE, self.addresses)
+        generated_secrets.write_private_json(self.data_dir / RUNTIME_FILE, self.addresses)
         self.started.set()
         log.info("hotspotd is up: portal %s", self.addresses["portal_url"])
         return self
@@ -131,7 +158,7 @@ class Appliance:
                             consumer_secret=cfg.consumer_secret, shortcode=cfg.shortcode,
                             passkey=cfg.passkey, transaction_type=cfg.transaction_type,
                             till_number=cfg.till_number, timeout=cfg.timeout_seconds,
-                            budget=request_budget(self.config),
+                            budget=RequestBudget(per_minute=float(cfg.requests_per_minute)),
                             push_max_wait=cfg.push_max_wait_seconds)
 
     def _start_radius(self) -> None:
@@ -150,8 +177,8 @@ class Appliance:
         self.radius = RadiusServer(
             host=cfg.host, auth_port=cfg.auth_port, acct_port=cfg.acct_port,
             clients={address: secret for address in cfg.clients},
-            authorize=self.ops.instruments.timed("auth", self.access.authorize),
-            record_accounting=self.ops.instruments.timed("acct", self.access.record_accounting),
+            authorize=self.instruments.timed("auth", self.access.authorize),
+            record_accounting=self.instruments.timed("acct", self.access.record_accounting),
             interim_interval=cfg.interim_interval_seconds,
             require_message_authenticator=cfg.require_message_authenticator)
         self.radius.start()
@@ -264,19 +291,14 @@ class Appliance:
         host, port = sock.getsockname()[:2]
         local_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         base = cfg.public_url.rstrip("/") or f"http://{local_host}:{port}"
-        self.mpesa = build_mpesa(self.config, self.db, daraja, callback_base=base,
-                                 schedule=self._run_later, on_grant=self.outbox.wake,
-                                 now=self.now, simulator=self.daraja_simulator,
-                                 wrap=self.ops.instruments.daraja)  # issue 3: M-Pesa side
-        self.purchases = self.mpesa.purchases
+        self._build_mpesa(daraja, base)
         interrupted = self.purchases.recover_after_restart()
         if interrupted:
             log.warning("%s payment(s) interrupted by the last stop were closed as failed",
                         interrupted)
         portal = self.portal_options = self._portal_options()
         self.settings.subscribe(lambda keys: self._rate_changed(keys, portal))
-        context = WebContext(db=self.db, purchases=self.purchases,
-                             venue_name=self.config.venue.name,
+        context = self.web_context = WebContext(db=self.db, purchases=self.purchases,
                              callback_token=cfg.callback_token, locator=self.locator,
                              web_sources=SourcePolicy.from_config((), cfg.trusted_proxies),
                              now=self.now,
@@ -290,11 +312,61 @@ class Appliance:
                                                        or cfg.trusted_proxies),
                              limits=ListenerLimits.from_config(self.config)).start()
         self._stoppers.append(self.web.stop)
-        self.ops.registry.register(ListenerCollector(lambda: (self.web, self.admin_web)))
+        self.registry.register(ListenerCollector(lambda: (self.web, self.admin_web)))
         self.addresses["portal_url"] = f"http://{local_host}:{port}/"
         self._start_admin(context)  # the management side (issue 12)
         log.info("web listening on %s:%s (callbacks %s)", host, port,
                  "via " + cfg.public_url if cfg.public_url else "local only")
+
+    def _build_mpesa(self, daraja: DarajaClient, callback_base: str) -> None:
+        """The M-Pesa side: purchases with their abuse limits and line, the callback intake
+        with its source policy and channel tokens, Pull Transactions, C2B verification."""
+        config, db, now, schedule = self.config, self.db, self.now, self._run_later
+        on_grant, token = self.outbox.wake, config.web.callback_token
+        channels = ChannelClients(db, daraja, default_token=token, callback_base=callback_base,
+                                  key_file=Path(config.security.key_file),
+                                  simulator=self.daraja_simulator, wrap=self.instruments.daraja)
+        settlement = config.settlement
+        policy = SettlementPolicy(
+            inline_query_delays=tuple(settlement.inline_query_delays),
+            query_backoff=tuple(settlement.query_backoff_seconds),
+            pending_expiry=float(settlement.pending_expiry_seconds),
+            queue_max_wait=float(settlement.queue_max_seconds),
+            reconcile_wait=0.8 * settlement.reconcile_interval_seconds,
+            account_reference=config.daraja.account_reference)
+        in_line = threading.Event()  # set when a payment joins the line: wakes the worker
+        purchases = self.purchases = PurchaseService(
+            db, daraja, channels=channels, policy=policy,
+            schedule=schedule, on_grant=on_grant, now=now,
+            guard=PushGuard(db, PushLimits.from_config(config.limits), now),
+            on_queued=in_line.set)
+        pulls = ChannelPulls(db, channels, on_grant=on_grant, now=now,
+                             nominated_number=config.c2b.pull_nominated_number)
+        verifier = C2BVerifier(db, pulls, schedule=schedule, on_grant=on_grant, now=now,
+                               within=float(config.c2b.verify_within_seconds))
+        schedule(1.0, verifier.verify_due)  # confirmations still waiting from before a stop
+        callbacks = CallbackSettings(
+            CallbackIntake(db, purchases, daraja, schedule=schedule, now=now),
+            channel_tokens={token: "default"} | callback_tokens(
+                db, Path(config.security.key_file)),
+            sources=SourcePolicy.from_config(config.daraja.callback_allowlist,
+                                             config.daraja.trusted_proxies),
+            c2b_validation=config.c2b.validation, on_grant=on_grant, c2b_verifier=verifier)
+        queue = PushQueue(db, purchases, budget=daraja.budget, wake=in_line, now=now)
+        self.mpesa = MpesaSide(purchases, callbacks, pulls, queue)
+
+    def _notifier(self) -> Notifier:
+        """Who tells the owner (alerts) and the customer (receipts): the configured backend,
+        or for the demo Africa's Talking simulated in-process, over HTTP."""
+        if self.config.alerts.backend != "sms-simulator":
+            return build_notifier(self.config)
+        key = secrets.token_urlsafe(18)
+        self.sms_simulator = SmsSimulator(username="sandbox", api_key=key)
+        served = ServedApp(self.sms_simulator.app(), self.config.simulators.host, 0, threads=2,
+                           name="sms-simulator").start()
+        self._stoppers.append(served.stop)
+        self.addresses["sms_url"] = served.url + "/"
+        return AfricasTalkingSms(base_url=served.url, username="sandbox", api_key=key)
 
     def _portal_options(self) -> PortalOptions:
         """The captive portal's settings (issue 5)."""
@@ -313,34 +385,12 @@ class Appliance:
             seconds_per_place=seconds_per_place_in_line(daraja.requests_per_minute))
 
     def _self_test(self) -> list[Any]:
-        """The owner UI's self-test: `hotspotd check`'s checks against the running config."""
-        from hotspotd.admin import selftest
-        from hotspotd.ops import checks
-
-        results: list[Any] = []
-        config = self.settings.config()  # with the owner's Settings
-        for check in (checks.check_key_file, checks.check_daraja, checks.check_router,
-                      checks.check_coa, checks.check_clock):
-            try:
-                found = check(config)
-                results += found if isinstance(found, list) else [found]
-            except Exception as exc:  # one broken probe must not hide the others
-                results.append(checks.CheckResult(check.__name__[6:], False, repr(exc)))
-        stats = self.radius.stats  # the running daemon's own evidence
-        results.append(selftest.radius_requests_seen(
-            stats.last_access_request_at, now=time.time(), started_at=self.started_at,
-            auth_port=self.radius.auth_address[1], dropped=stats.dropped))
-        placed = self.locator.stats  # portal requests from the router's own address: NAT
-        results.append(selftest.requests_from_router(
-            placed.from_router, placed.last_from_router_at, now=time.time(),
-            appliance=config.router.appliance_address))
-        if config.router.backend == "simulator":  # its set-up, read as a real router's
-            results += selftest.router_setup(
-                self.router_gateway, config, auth_port=self.radius.auth_address[1],
-                acct_port=self.radius.acct_address[1], coa_port=self._coa_address[1])
-        results.append(selftest.daraja_product_access(functools.partial(
-            self.daraja.stk_query, max_wait=selftest.BUDGET_WAIT_SECONDS)))
-        return results
+        """The owner UI's self-test against the running config (with the owner's Settings)."""
+        return live_probes(self.settings.config(), radius=self.radius.stats,
+                           placed=self.locator.stats, gateway=self.router_gateway,
+                           daraja=self.daraja, started_at=self.started_at,
+                           radius_ports=(self.radius.auth_address[1],
+                                         self.radius.acct_address[1], self._coa_address[1]))
 
     def _admin_options(self) -> AdminOptions:
         cfg = self.config.admin
@@ -388,7 +438,7 @@ class Appliance:
         self.scheduler.add_job(self.purchases.reconcile, "interval",
                                seconds=self.config.settlement.reconcile_interval_seconds,
                                id="reconcile-payments", next_run_time=datetime.now())
-        if self.mpesa.pull is not None:
+        if self.config.c2b.pull_interval_seconds:
             self.scheduler.add_job(self.mpesa.pull.run, "interval",
                                    seconds=self.config.c2b.pull_interval_seconds,
                                    id="pull-transactions", next_run_time=datetime.now())
@@ -416,34 +466,6 @@ class Appliance:
                 return
             self.scheduler.add_job(job, "date",
                                    run_date=datetime.now() + timedelta(seconds=delay))
-
-
-def fill_generated_secrets(config: Config) -> Config:
-    """Generate (once, persisted) every secret the configuration leaves empty and may."""
-    data_dir = Path(config.database.path).parent
-    wanted = {("web", "callback_token")}
-    if config.daraja.backend == "simulator":
-        wanted |= {("daraja", "consumer_key"), ("daraja", "consumer_secret"),
-                   ("daraja", "passkey")}
-    if config.router.backend == "simulator":
-        wanted |= {("router", "password"), ("radius", "secret"), ("radius", "mac_password")}
-    empty = sorted((section, name) for section, name in wanted
-                   if not getattr(getattr(config, section), name))
-    if not empty:
-        return config
-    values = generated_secrets.load_or_create(data_dir, [f"{s}.{n}" for s, n in empty])
-    for section, name in empty:
-        config = config.replace(section, **{name: values[f"{section}.{name}"]})
-    return config
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write atomically with mode 0600 (it can hold secrets)."""
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-    os.replace(temporary, path)
 
 
 def _simulated_setup(config: Config) -> Any:

@@ -13,6 +13,7 @@ import os
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 FILE_NAME = "generated-secrets.json"
 
@@ -28,9 +29,34 @@ def load_or_create(data_dir: Path, names: Iterable[str]) -> dict[str, str]:
         for name in missing:
             stored[name] = secrets.token_urlsafe(18)
         data_dir.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(stored, handle, indent=2, sort_keys=True)
-        os.replace(temporary, path)
+        write_private_json(path, stored)
     return stored
+
+
+def write_private_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically with mode 0600 (it can hold secrets)."""
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+    os.replace(temporary, path)
+
+
+def fill_config(config: Any) -> Any:
+    """`config` (a hotspotd.config.Config) with every secret it leaves empty and may
+    generate filled in: generated once, persisted beside the database, reused."""
+    data_dir = Path(config.database.path).parent
+    wanted = {("web", "callback_token")}
+    if config.daraja.backend == "simulator":
+        wanted |= {("daraja", "consumer_key"), ("daraja", "consumer_secret"),
+                   ("daraja", "passkey")}
+    if config.router.backend == "simulator":
+        wanted |= {("router", "password"), ("radius", "secret"), ("radius", "mac_password")}
+    empty = sorted((section, name) for section, name in wanted
+                   if not getattr(getattr(config, section), name))
+    if not empty:
+        return config
+    values = load_or_create(data_dir, [f"{s}.{n}" for s, n in empty])
+    for section, name in empty:
+        config = config.replace(section, **{name: values[f"{section}.{name}"]})
+    return config

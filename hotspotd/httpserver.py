@@ -142,7 +142,7 @@ class ServedApp:
         """Mark every connection as gone, without closing it (a worker may still write to
         it): a long poll, which looks at `waitress.client_disconnected` every 0.25 s,
         returns, and what it answers is dropped, as the connection is about to be."""
-        for channel in list(self._server._map.values()):
+        for channel in list(self._server._map.values()):  # noqa: SLF001 - waitress's map
             if isinstance(channel, HTTPChannel):
                 channel.connected = False
 
@@ -152,5 +152,5 @@ class ServedApp:
         self._server.socket.close()
 
     def _close_all(self) -> None:
-        for channel in list(self._server._map.values()):
+        for channel in list(self._server._map.values()):  # noqa: SLF001 - waitress's map
             channel.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hotspotd.access.access import BAD_PASSWORD, NO_TIME, UNKNOWN_USER, AccessPolicy
+from hotspotd.access.access_view import AccessView
 from hotspotd.ledger.grants import grant_time
 from hotspotd.radius.messages import AccessRequest, AccountingRecord
 
@@ -15,7 +16,9 @@ NAS = "10.0.0.1"
 
 @pytest.fixture
 def policy(db, clock) -> AccessPolicy:
-    return AccessPolicy(db, mac_password=MAC_PASSWORD, interim_interval=300, now=clock)
+    # The view is not started: it stays empty, so every decision here is the database's.
+    return AccessPolicy(db, mac_password=MAC_PASSWORD, interim_interval=300, now=clock,
+                        view=AccessView(db))
 
 
 def request(user: str = MAC, password: str = MAC_PASSWORD) -> AccessRequest:

@@ -4,6 +4,7 @@ the printed one-time code, no secret in any answer or log line."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -116,9 +117,8 @@ def test_setup_needs_the_code_from_every_address(appliance: Appliance, tmp_path:
 
 
 def context_for(appliance: Appliance, db: Database) -> WebContext:
-    return WebContext(db=db, purchases=appliance.purchases, venue_name="Cafe",
-                      callback_token="t", locator=appliance.locator, web_sources=SourcePolicy(),
-                      mpesa=appliance.mpesa.callbacks)  # the callbacks refuse to start without
+    return dataclasses.replace(appliance.web_context, db=db, callback_token="t",
+                               web_sources=SourcePolicy(), admin=AdminOptions())
 
 
 def admin_rules(appliance: Appliance, tmp_path: Path) -> list[tuple[str, str]]:
@@ -265,10 +265,8 @@ def test_session_cookie_is_secure_when_served_over_https(
     """https seen by the browser: an https [web] public_url, or X-Forwarded-Proto from one of
     [web] trusted_proxies (anyone else's header is not believed)."""
     db = Database(tmp_path / "https.sqlite3").open()
-    proxied = WebContext(db=db, purchases=appliance.purchases, venue_name="Cafe",
-                         callback_token="t", locator=appliance.locator,
-                         web_sources=SourcePolicy.from_config((), ["127.99.0.1"]),
-                         mpesa=appliance.mpesa.callbacks)
+    proxied = dataclasses.replace(context_for(appliance, db),
+                                  web_sources=SourcePolicy.from_config((), ["127.99.0.1"]))
 
     def cookie(context: WebContext, address: str, **headers: str) -> str:
         response = create_app(context).test_client().get(
@@ -279,10 +277,8 @@ def test_session_cookie_is_secure_when_served_over_https(
     assert "; Secure" in cookie(proxied, "127.99.0.1", **https)
     assert "; Secure" not in cookie(proxied, "127.99.0.1")
     assert "; Secure" not in cookie(proxied, "10.0.0.9", **https)  # not our proxy
-    public = WebContext(db=db, purchases=appliance.purchases, venue_name="Cafe",
-                        callback_token="t", locator=appliance.locator,
-                        web_sources=SourcePolicy(), mpesa=appliance.mpesa.callbacks,
-                        admin=AdminOptions(public_url="https://hotspot.example.com"))
+    public = dataclasses.replace(context_for(appliance, db),
+                                 admin=AdminOptions(public_url="https://hotspot.example.com"))
     assert "; Secure" in cookie(public, "10.0.0.9")
     db.close()
 

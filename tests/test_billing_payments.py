@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +19,10 @@ from hotspotd.daraja.errors import (
 )
 from hotspotd.ledger import payments
 from hotspotd.ledger.errors import PaymentNotSent
+from hotspotd.mpesa.channel_clients import ChannelClients
 from hotspotd.mpesa.purchases import PurchaseService, SettlementPolicy
 from hotspotd.mpesa.push_limits import PushGuard, PushLimits
+from hotspotd.store.db import Database
 
 MAC = "AA:BB:CC:DD:EE:01"
 PHONE = "254708374149"
@@ -41,6 +44,8 @@ def final(code: str, desc: str = "") -> StkQueryResult:
 
 class FakeStk:
     """A scripted StkGateway: records pushes and answers queries from a per-checkout script."""
+
+    shortcode = "174379"
 
     def __init__(self) -> None:
         self.pushes: list[dict[str, Any]] = []
@@ -82,14 +87,20 @@ def scheduled() -> list[tuple[float, Any]]:
     return []
 
 
+def only_channel(db: Database, stk: Any) -> ChannelClients:
+    """The configured Daraja account alone (no stored channels, so no key is read)."""
+    return ChannelClients(db, stk, default_token="secret", callback_base="https://example.test",
+                          key_file=Path("/nonexistent/secret.key"))
+
+
 @pytest.fixture
 def service(db, stk, clock, scheduled) -> PurchaseService:
     def schedule(delay: float, job: Any) -> None:
         scheduled.append((delay, job))
 
-    return PurchaseService(db, stk, callback_url="https://example.test/cb/secret",
-                           policy=POLICY, schedule=schedule, now=clock,
-                           guard=PushGuard(db, NO_LIMITS, clock))
+    return PurchaseService(db, stk, channels=only_channel(db, stk), policy=POLICY,
+                           schedule=schedule, now=clock, guard=PushGuard(db, NO_LIMITS, clock),
+                           on_grant=lambda: None, on_queued=lambda: None)
 
 
 def sent_payment(db, plan, clock, checkout_id: str = "ws_CO_1", mac: str = MAC):
@@ -555,10 +566,11 @@ def test_refused_connection_is_retried_because_nothing_was_sent(db, plan, stk, c
         stk.push_error = DarajaUnreachable("refused") if len(stk.pushes) == 1 else None
 
     stk.before_push = fail_first
-    service = PurchaseService(db, stk, callback_url="https://example.test/cb/secret",
-                              policy=POLICY, schedule=lambda d, j: scheduled.append((d, j)),
+    service = PurchaseService(db, stk, channels=only_channel(db, stk), policy=POLICY,
+                              schedule=lambda d, j: scheduled.append((d, j)),
                               now=clock, sleep=slept.append,
-                              guard=PushGuard(db, NO_LIMITS, clock))
+                              guard=PushGuard(db, NO_LIMITS, clock),
+                              on_grant=lambda: None, on_queued=lambda: None)
     payment = service.start_purchase(plan_id=plan.id, phone=PHONE, mac=MAC, ip=None)
     assert (payment.status, payment.push_state) == ("pending", "sent")
     assert len(stk.pushes) == 2 and slept == [POLICY.push_retry_delays[0]]

@@ -4,6 +4,8 @@ Transactions, account codes, abuse limits and the simulator's control endpoint."
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import requests
@@ -13,6 +15,7 @@ from support.wait import wait_until
 from hotspotd.app import Appliance
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.ledger.account_codes import ALPHABET, account_code_for, device_for_account_code
+from hotspotd.mpesa.channel_clients import ChannelClients
 from hotspotd.mpesa.push_limits import PushGuard, PushLimited, PushLimits
 from hotspotd.store.db import Database
 
@@ -184,9 +187,13 @@ def test_callback_after_pull_settled_an_uncertain_push_learns_its_id(db: Databas
     outcome = record_c2b(db, C2BPayment("RCPT000001", Decimal(20), payment.reference or "",
                                         "", "174379"), source="pull", now=2.0)
     assert (outcome.outcome, outcome.granted) == ("settled_payment", True)
-    service = PurchaseService(db, object(), callback_url="x",  # type: ignore[arg-type]
-                              policy=SettlementPolicy(), schedule=lambda d, j: None,
-                              now=lambda: 3.0, guard=PushGuard(db, PushLimits(), lambda: 3.0))
+    daraja: Any = SimpleNamespace(shortcode="174379")  # a late callback asks Daraja nothing
+    channels = ChannelClients(db, daraja, default_token="t", callback_base="https://x.test",
+                              key_file=Path("/nonexistent/secret.key"))
+    service = PurchaseService(db, daraja, channels=channels, policy=SettlementPolicy(),
+                              schedule=lambda d, j: None, now=lambda: 3.0,
+                              guard=PushGuard(db, PushLimits(), lambda: 3.0),
+                              on_grant=lambda: None, on_queued=lambda: None)
     settlement = service.handle_stk_callback(StkCallback(
         "m", "ws_CO_late", "0", "ok", amount=20, receipt="RCPT000001", phone="254708374149"))
     assert settlement.outcome == "duplicate"

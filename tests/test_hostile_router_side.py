@@ -11,6 +11,7 @@ live with.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -29,14 +30,12 @@ from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
 from hotspotd.cli import main
 from hotspotd.config import load_config
-from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.router.nat import judge_nat, nat_exception_command
 from hotspotd.router.script import inputs_from, render_script
 from hotspotd.simulators.daraja import DarajaSimulator
 from hotspotd.simulators.mikrotik import MikrotikSimulator
 from hotspotd.web import create_app
 from hotspotd.web.callbacks import MissingCallbackSettings
-from hotspotd.web.context import WebContext
 
 APPLIANCE = "192.168.88.2"  # [router] appliance_address's default
 API_USER, API_PASSWORD = "hotspotd", "router-pass-1"
@@ -232,8 +231,7 @@ def test_callbacks_without_their_source_check_refuse_to_start(appliance: Applian
     app does not start: the callbacks never fall back to "trust every source". The
     appliance's own wiring gives them, and a forged STK success from an address outside
     any allow-list still only asks STK Query (nothing is granted on its word)."""
-    bare = WebContext(db=appliance.db, purchases=appliance.purchases, venue_name="Cafe",
-                      callback_token="t", locator=appliance.locator, web_sources=SourcePolicy())
+    bare = dataclasses.replace(appliance.web_context, mpesa=None)
     with pytest.raises(MissingCallbackSettings, match="WebContext.mpesa"):
         create_app(bare)
     token = appliance.config.web.callback_token

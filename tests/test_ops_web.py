@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -84,18 +85,16 @@ def test_metrics_need_the_token_on_the_portal_listener(appliance: Appliance) -> 
     assert requests.get(url, headers=bearer(appliance), timeout=10).status_code == 200
 
 
-def test_healthz_not_ready_names_the_reason(appliance: Appliance) -> None:
-    radius = appliance.radius
-    appliance.radius = None  # type: ignore[assignment]  # as if RADIUS had not come up
-    try:
+def test_healthz_not_ready_names_the_reason(tmp_path: Path) -> None:
+    with running_appliance(tmp_path) as appliance:  # its own: RADIUS is stopped here
+        assert healthz(appliance).status_code == 200
+        appliance.radius.stop()  # as if its threads had died
         response = healthz(appliance)
         problems = appliance.ops.problems()
-    finally:
-        appliance.radius = radius
     body = response.json()
     assert response.status_code == 503
     assert body["ready"] is False and body["live"] is True
-    assert body["reasons"] == ["radius: the RADIUS server is not started"]
+    assert body["reasons"] == ["radius: the RADIUS server is not running"]
     assert problems == body["reasons"]  # what withholds the systemd watchdog
 
 
@@ -168,7 +167,7 @@ def test_demo_sends_customer_receipts_through_the_sms_simulator(appliance: Appli
     monitor.send_receipts()  # the cursor exists (set by the first run) or is set now
     buy(appliance, "254700000000")
     monitor.send_receipts()
-    messages = appliance.ops.sms_simulator.messages
+    messages = appliance.sms_simulator.messages
     assert messages and messages[-1]["to"] == "+254700000000"
     assert "received, M-Pesa" in messages[-1]["message"]
     page = requests.get(appliance.addresses["sms_url"], timeout=5)

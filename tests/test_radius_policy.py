@@ -21,6 +21,7 @@ from hotspotd.access.access import (
     VOUCHER_OTHER_DEVICE,
     AccessPolicy,
 )
+from hotspotd.access.access_view import AccessView
 from hotspotd.ledger.grants import grant_time
 from hotspotd.ledger.vouchers import create_batch, format_code
 from hotspotd.radius.dictionary import load_dictionary
@@ -41,7 +42,9 @@ def _radclient_installed() -> None:
 
 @pytest.fixture
 def policy(db) -> Iterator[AccessPolicy]:
-    policy = AccessPolicy(db, mac_password=MAC_PASSWORD, interim_interval=60)
+    # The view is not started: it stays empty, so every decision here is the database's.
+    policy = AccessPolicy(db, mac_password=MAC_PASSWORD, interim_interval=60,
+                          view=AccessView(db))
     yield policy
     policy.stop()
 
@@ -191,8 +194,6 @@ def test_access_requests_are_answered_while_a_writer_holds_the_database(
 
 
 def test_in_memory_view_follows_grants_and_blocks_and_falls_back(db, clock) -> None:
-    from hotspotd.access.access_view import AccessView
-
     view = AccessView(db, poll_interval=0.05)
     policy = AccessPolicy(db, mac_password=MAC_PASSWORD, interim_interval=60, now=clock,
                           view=view)

@@ -60,7 +60,7 @@ _ACCESS_QUERY = (
 
 class AccessPolicy:
     def __init__(self, db: Database, *, mac_password: str, interim_interval: int,
-                 now: Callable[[], float] = time.time, view: AccessView | None = None,
+                 now: Callable[[], float] = time.time, view: AccessView,
                  voucher_attempts: int = 10, attempt_window: float = 900.0) -> None:
         self._db = db
         self._view = view
@@ -97,7 +97,7 @@ class AccessPolicy:
 
         An entitled device is answered from the in-memory view when there is one; anything
         else (unknown to the view, expired, blocked) is decided by the database."""
-        allowance = self._view.get(mac) if self._view is not None else None
+        allowance = self._view.get(mac)
         if allowance is not None:
             seconds = int(allowance.expires_at - self._now())
             if seconds > 0:

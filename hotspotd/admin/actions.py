@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from hotspotd.admin.accounts import AdminError
 from hotspotd.admin.audit import record_audit
+from hotspotd.ledger import unmatched
 from hotspotd.ledger.events import record_event
 from hotspotd.ledger.grants import DuplicateGrant, Grant, get_entitlement, grant_time
 from hotspotd.ledger.macs import checked_mac
@@ -97,8 +98,7 @@ def assign_unmatched(db: Database, actor: Actor, *, unmatched_id: int, mac: str,
     """Give held money's time to a device: grant and resolution commit together, once."""
     device = checked_mac(mac)
     with db.write() as conn:
-        row = conn.execute("SELECT * FROM unmatched_payments WHERE id = ?",
-                           (unmatched_id,)).fetchone()
+        row = unmatched.get(conn, unmatched_id)
         if row is None:
             raise AdminError("No such unmatched payment.")
         if row["resolved_at"] is not None:
@@ -112,8 +112,7 @@ def assign_unmatched(db: Database, actor: Actor, *, unmatched_id: int, mac: str,
                                ip=last_ip["last_ip"] if last_ip else None)
         except DuplicateGrant:
             raise AdminError("This M-Pesa receipt has given time already.") from None
-        conn.execute("UPDATE unmatched_payments SET resolved_at = ? WHERE id = ?",
-                     (actor.now, unmatched_id))
+        unmatched.resolve(conn, unmatched_id, now=actor.now)
         record_event(conn, actor.now, "unmatched.assigned", mac=device,
                      unmatched_id=unmatched_id, receipt=row["receipt"], plan_id=plan.id)
         record_audit(conn, at=actor.now, username=actor.username, action="unmatched.assign",

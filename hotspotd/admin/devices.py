@@ -39,10 +39,3 @@ def session_history(db: Database, limit: int = 100) -> list[sqlite3.Row]:
 
 def blocked(db: Database) -> list[sqlite3.Row]:
     return db.query("SELECT * FROM blocked_macs ORDER BY blocked_at DESC")
-
-
-def unresolved_unmatched(db: Database) -> list[sqlite3.Row]:
-    """Held money, newest first, with the device its account reference names (if any)."""
-    return db.query("SELECT u.*, a.mac AS suggested_mac FROM unmatched_payments u"
-                    " LEFT JOIN account_codes a ON a.code = UPPER(u.reference)"
-                    " WHERE u.resolved_at IS NULL ORDER BY u.received_at DESC LIMIT 200")

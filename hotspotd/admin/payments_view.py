@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from hotspotd.ledger import unmatched
 from hotspotd.ledger.account_codes import normalise_code as normalise_account_code
 from hotspotd.ledger.events import events_for_payment
 from hotspotd.store.db import Database
@@ -95,9 +96,7 @@ def payment_story(db: Database, payment_id: int) -> dict[str, Any] | None:
         (payment["mac"], payment["created_at"])).fetchall()
     router_events = [e for e in _mac_events(conn, payment["mac"], payment["created_at"])
                      if e["kind"].startswith("router.")]
-    held = conn.execute("SELECT * FROM unmatched_payments WHERE reference = ?"
-                        " OR (receipt IS NOT NULL AND receipt = ?)",
-                        (payment["public_id"], payment["receipt"])).fetchall()
+    held = unmatched.held_for_payment(conn, payment["public_id"], payment["receipt"])
     flags = conn.execute("SELECT * FROM payment_flags WHERE payment_id = ?",
                          (payment_id,)).fetchone()
     return {"payment": payment, "events": events_for_payment(conn, payment_id),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotspotd.admin.daily_summary import LIVE_DAYS, day_start, past_days, scan_days
+from hotspotd.ledger import unmatched
 from hotspotd.store.db import Database
 
 DAY = 86400
@@ -80,8 +81,7 @@ def dashboard_figures(db: Database, now: float, offset_minutes: int,
 
 def _live_counts(db: Database, now: float) -> dict[str, Any]:
     one = db.query_one
-    unmatched = one("SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM unmatched_payments"
-                    " WHERE resolved_at IS NULL")
+    held = unmatched.unresolved_totals(db)
     router = one("SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'failed'"
                  " AND created_at >= ?), 0) FROM router_ops WHERE state IN ('pending', 'failed')",
                  (now - DAY,))
@@ -93,7 +93,7 @@ def _live_counts(db: Database, now: float) -> dict[str, Any]:
                       " WHERE status = 'online'")[0],
         "entitled": one("SELECT COUNT(*) FROM entitlements WHERE expires_at > ?", (now,))[0],
         "waiting": one("SELECT COUNT(*) FROM payments WHERE status = 'pending'")[0],
-        "unmatched_count": unmatched[0], "unmatched_amount": unmatched[1],
+        "unmatched_count": held[0], "unmatched_amount": held[1],
         "router_pending": router[0], "router_failed": router[1],
         "pushes_last_hour": daraja[0], "pushes_refused": daraja[1],
         "pushes_uncertain": daraja[2],

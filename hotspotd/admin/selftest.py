@@ -13,7 +13,9 @@ callback reachability probe (through the public URL) is made here too.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +28,7 @@ from hotspotd.daraja.errors import (
     DarajaError,
     DarajaProtocolError,
 )
+from hotspotd.ops import checks
 from hotspotd.ops.checks import NAT_FIX, check_router_setup
 from hotspotd.ops.checks import CheckResult as Check
 from hotspotd.router.gateway import RouterError, RouterGateway
@@ -202,3 +205,34 @@ def _router_outbox(db: Database, now: float) -> Check:
         return Check("router operations", False, f"{failed} failed today: {row[1]}",
                      "Check the router API address, user and password in Settings.")
     return Check("router operations", True, "no failures today")
+
+
+def live_probes(config: Config, *, radius: Any, placed: Any, gateway: RouterGateway,
+                daraja: Any, started_at: float, radius_ports: tuple[int, int, int],
+                ) -> list[Check]:
+    """`hotspotd check`'s probes against the running config, then the running daemon's own
+    evidence: RADIUS requests seen (`radius`: the server's stats), portal requests from the
+    router's address (`placed`: the device locator's stats), the simulated router's set-up,
+    and Daraja product access through the daemon's own client. `radius_ports`: auth,
+    accounting and CoA ports as the router must use them."""
+    results: list[Check] = []
+    for check in (checks.check_key_file, checks.check_daraja, checks.check_router,
+                  checks.check_coa, checks.check_clock):
+        try:
+            found = check(config)
+            results += found if isinstance(found, list) else [found]
+        except Exception as exc:  # one broken probe must not hide the others
+            results.append(checks.CheckResult(check.__name__[6:], False, repr(exc)))
+    now = time.time()
+    auth_port, acct_port, coa_port = radius_ports
+    results.append(radius_requests_seen(radius.last_access_request_at, now=now,
+                                        started_at=started_at, auth_port=auth_port,
+                                        dropped=radius.dropped))
+    results.append(requests_from_router(placed.from_router, placed.last_from_router_at,
+                                        now=now, appliance=config.router.appliance_address))
+    if config.router.backend == "simulator":  # its set-up, read as a real router's
+        results += router_setup(gateway, config, auth_port=auth_port, acct_port=acct_port,
+                                coa_port=coa_port)
+    results.append(daraja_product_access(functools.partial(
+        daraja.stk_query, max_wait=BUDGET_WAIT_SECONDS)))
+    return results

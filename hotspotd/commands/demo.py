@@ -12,9 +12,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from hotspotd.app import Appliance, write_json
+from hotspotd.app import Appliance
 from hotspotd.commands.common import fail, prepare_daemon, stop_on_signals, wait_for_stop
 from hotspotd.config import Config, ConfigError, load_config
+from hotspotd.generated_secrets import write_private_json
 from hotspotd.ledger.plans import seed_demo_plans
 from hotspotd.resources import data_dir
 from hotspotd.secretbox import create_key_file
@@ -72,7 +73,7 @@ def run_demo(config: Config, wait: Callable[[], None]) -> int:
         browser = browser_address(config.web.host)
         appliance.router_simulator.add_host(DEMO_MAC, browser)  # this machine's browser
         info = demo_info(appliance, browser)
-        write_json(Path(config.database.path).parent / DEMO_FILE, info)
+        write_private_json(Path(config.database.path).parent / DEMO_FILE, info)
         print(describe(info), flush=True)
         wait()
     finally:

@@ -30,8 +30,10 @@ from pathlib import Path
 
 from hotspotd.commands.common import fail
 from hotspotd.config import Config, ConfigError, load_config
+from hotspotd.daraja.budget import RequestBudget
 from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.errors import DarajaError
+from hotspotd.mpesa.channel_clients import callback_urls
 from hotspotd.mpesa.channels import (
     DEFAULT_CHANNEL,
     Channel,
@@ -41,7 +43,6 @@ from hotspotd.mpesa.channels import (
     save_channel,
     set_active_channel,
 )
-from hotspotd.mpesa.mpesa_setup import callback_urls, request_budget
 from hotspotd.secretbox import SecretBox, SecretBoxError
 from hotspotd.store.db import Database
 
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                           consumer_secret=cfg.consumer_secret, shortcode=cfg.shortcode,
                           passkey=cfg.passkey, transaction_type=cfg.transaction_type,
                           till_number=cfg.till_number, timeout=cfg.timeout_seconds,
-                          budget=request_budget(config))
+                          budget=RequestBudget(per_minute=float(config.daraja.requests_per_minute)))
     return register(client, urls, args.response_type or config.c2b.response_type)
 
 
@@ -109,7 +110,7 @@ def register_stored_channel(args: argparse.Namespace, config: Config) -> int:
                           consumer_secret=channel.consumer_secret, shortcode=channel.shortcode,
                           passkey=channel.passkey, transaction_type=channel.kind,
                           till_number=channel.till_number, timeout=config.daraja.timeout_seconds,
-                          budget=request_budget(config))
+                          budget=RequestBudget(per_minute=float(config.daraja.requests_per_minute)))
     urls = callback_urls(config.web.public_url, channel.callback_token)
     return register(client, urls, args.response_type or config.c2b.response_type)
 

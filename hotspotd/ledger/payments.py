@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from hotspotd.daraja.result_codes import COMPLETED, EXPIRED, FAILED, normalise_code, status_for
+from hotspotd.ledger import unmatched
 from hotspotd.ledger.account_codes import new_code
 from hotspotd.ledger.events import record_event
 from hotspotd.ledger.grants import DuplicateGrant, Grant, grant_time
@@ -264,15 +265,9 @@ def _hold(conn: sqlite3.Connection, payment: Payment, receipt: str | None,
 
     `owner`: this payment is the receipt's own (it settled with it): an unresolved hold of
     the same receipt under another payment (a conflicting report) is moved to it."""
-    conflict = (" ON CONFLICT (receipt) DO UPDATE SET reference = excluded.reference,"
-                " amount = excluded.amount, phone = excluded.phone, reason = excluded.reason"
-                " WHERE resolved_at IS NULL") if owner and receipt else ""
-    conn.execute(
-        f"INSERT {'' if conflict else 'OR IGNORE '}INTO unmatched_payments (source, reference,"
-        " receipt, amount, phone, reason, received_at) VALUES ('stk', ?, ?, ?, ?, ?, ?)"
-        + conflict, (payment.public_id, receipt, paid_amount, payment.phone, reason, now))
-    record_event(conn, now, "payment.held", payment_id=payment.id, receipt=receipt,
-                 reason=reason)
+    unmatched.hold(conn, unmatched.Held("stk", payment.public_id, receipt, paid_amount, reason,
+                                        phone=payment.phone),
+                   now=now, event="payment.held", payment_id=payment.id, take_over=owner)
 
 
 def _receipt_taken(conn: sqlite3.Connection, receipt: str, payment_id: int) -> bool:
@@ -386,6 +381,6 @@ def learn_checkout_id(db: Database, *, receipt: str | None, checkout_request_id:
             record_event(conn, now, "payment.checkout_id_learned", payment_id=row["id"],
                          checkout_request_id=checkout_request_id)
         known = row is not None or conn.execute(
-            "SELECT 1 FROM grants WHERE receipt = ? UNION ALL SELECT 1 FROM unmatched_payments"
-            " WHERE receipt = ?", (receipt, receipt)).fetchone() is not None
+            "SELECT 1 FROM grants WHERE receipt = ?", (receipt,)).fetchone() is not None \
+            or unmatched.receipt_held(conn, receipt)
     return known

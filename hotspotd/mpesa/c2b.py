@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hotspotd.ledger import payments
+from hotspotd.ledger import payments, unmatched
 from hotspotd.ledger.account_codes import device_for_account_code, normalise_code
-from hotspotd.ledger.events import record_event
 from hotspotd.ledger.grants import DuplicateGrant, grant_time
 from hotspotd.store.db import Database
 
@@ -156,12 +155,9 @@ def _settle_stk_payment(conn: sqlite3.Connection, stk_payment: payments.Payment,
 def _unmatched(conn: sqlite3.Connection, payment: C2BPayment, now: float,
                reason: str) -> C2BOutcome:
     """Money that matches nothing: kept, visible, for the owner to assign (invariant 3)."""
-    conn.execute(
-        "INSERT OR IGNORE INTO unmatched_payments (source, reference, receipt, amount, reason,"
-        " received_at) VALUES ('c2b', ?, ?, ?, ?, ?)",
-        (payment.bill_ref, payment.trans_id, int(payment.amount), reason, now))
-    record_event(conn, now, "c2b.unmatched", receipt=payment.trans_id, amount=str(payment.amount),
-                 reason=reason)
+    unmatched.hold(conn, unmatched.Held("c2b", payment.bill_ref, payment.trans_id,
+                                        int(payment.amount), reason),
+                   now=now, event="c2b.unmatched", amount=str(payment.amount))
     return C2BOutcome("unmatched", reason)
 
 
@@ -175,5 +171,5 @@ def _payment_by_reference(conn: sqlite3.Connection, reference: str) -> payments.
 def _receipt_known(conn: sqlite3.Connection, receipt: str) -> bool:
     return conn.execute(
         "SELECT 1 FROM grants WHERE receipt = ? UNION ALL SELECT 1 FROM payments WHERE"
-        " receipt = ? UNION ALL SELECT 1 FROM unmatched_payments WHERE receipt = ?",
-        (receipt, receipt, receipt)).fetchone() is not None
+        " receipt = ?", (receipt, receipt)).fetchone() is not None \
+        or unmatched.receipt_held(conn, receipt)

@@ -30,7 +30,7 @@ from typing import Any
 
 from hotspotd.daraja.budget import BudgetExhausted
 from hotspotd.daraja.errors import DarajaError
-from hotspotd.ledger.events import record_event
+from hotspotd.ledger import unmatched
 from hotspotd.mpesa.c2b import C2BPayment, MalformedC2B, pull_row_to_c2b, record_c2b
 from hotspotd.mpesa.pull import ChannelPulls
 from hotspotd.mpesa.rejections import record_rejection
@@ -197,12 +197,9 @@ class C2BVerifier:
         reason = (f"C2B confirmation from an untrusted source ({row['source']}) that could not"
                   f" be checked with Daraja ({error}); not granted, check it in M-Pesa")
         with self._db.write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO unmatched_payments (source, reference, receipt, amount,"
-                " reason, received_at) VALUES ('c2b', ?, ?, ?, ?, ?)",
-                (row["bill_ref"], row["trans_id"], _shillings(row["amount"]), reason, now))
-            record_event(conn, now, "c2b.unverified_held", receipt=row["trans_id"],
-                         reason=reason)
+            unmatched.hold(conn, unmatched.Held("c2b", row["bill_ref"], row["trans_id"],
+                                                _shillings(row["amount"]), reason),
+                           now=now, event="c2b.unverified_held")
             _finish_in(conn, row["trans_id"], "held", reason, now)
 
     def _finish(self, row: sqlite3.Row, state: str, reason: str, now: float) -> None:

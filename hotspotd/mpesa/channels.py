@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from hotspotd.secretbox import SecretBox
 from hotspotd.store.db import Database
@@ -177,3 +178,12 @@ def _still_needed(conn: sqlite3.Connection, name: str, *, active: bool) -> str:
         return (f"{waiting} M-Pesa confirmation(s) received on its callback URL are still"
                 " being checked with Pull Transactions; try again once they are decided")
     return ""
+
+
+def callback_tokens(db: Database, key_file: Path) -> dict[str, str]:
+    """Callback path token -> channel name, for the channels stored in the database (their
+    secrets need the `[security] key_file`; a missing or wrong key stops start-up)."""
+    if not has_channels(db.connection()):
+        return {}
+    box = SecretBox.from_key_file(key_file)
+    return {channel.callback_token: channel.name for channel in load_channels(db, box)}

@@ -28,7 +28,7 @@ from hotspotd.daraja.errors import (
 )
 from hotspotd.daraja.msisdn import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
 from hotspotd.failpoints import failpoint
-from hotspotd.ledger import payments
+from hotspotd.ledger import payments, unmatched
 from hotspotd.ledger.errors import InvalidPhone, PaymentNotSent
 from hotspotd.ledger.macs import checked_mac
 from hotspotd.ledger.payments import Payment, Settlement
@@ -74,16 +74,13 @@ class PushDeferred(Exception):
 
 
 class PurchaseService:
-    def __init__(self, db: Database, daraja: StkGateway, *, callback_url: str,
+    def __init__(self, db: Database, daraja: StkGateway, *, channels: ChannelClients,
                  policy: SettlementPolicy, schedule: Callable[[float, Callable[[], None]], None],
-                 guard: PushGuard, on_grant: Callable[[], None] = lambda: None,
+                 guard: PushGuard, on_grant: Callable[[], None], on_queued: Callable[[], None],
                  now: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep,
-                 on_queued: Callable[[], None] = lambda: None,
-                 channels: ChannelClients | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._db = db
         self._daraja = daraja
-        self._callback_url = callback_url
         self._policy = policy
         self._schedule = schedule
         self._on_grant = on_grant
@@ -194,13 +191,9 @@ class PurchaseService:
 
     def gateway_for(self, channel: str | None) -> Any:
         """The Daraja client of a payment's channel (None: the configured one)."""
-        if self._channels is None:
-            return self._daraja
         return self._channels.endpoint(channel).client
 
     def _callback_url_for(self, channel: str | None) -> str:
-        if self._channels is None:
-            return self._callback_url
         return self._channels.endpoint(channel).urls["stk"]
 
     def _back_in_line(self, payment: Payment, reason: str) -> None:
@@ -360,16 +353,13 @@ class PurchaseService:
 
     def _apply_held_callback(self, checkout_request_id: str) -> None:
         """A callback can beat the push's own reply: apply one held under this id."""
-        held = self._db.query_one(
-            "SELECT id, receipt, amount FROM unmatched_payments WHERE source = 'stk'"
-            " AND reference = ? AND resolved_at IS NULL", (checkout_request_id,))
+        held = unmatched.open_stk_hold(self._db, checkout_request_id)
         if held is None:
             return
         self._apply(checkout_request_id, "0", "callback arrived before the push was recorded",
                     source="callback", receipt=held["receipt"], paid_amount=held["amount"])
         with self._db.write() as conn:
-            conn.execute("UPDATE unmatched_payments SET resolved_at = ? WHERE id = ?",
-                         (self._now(), held["id"]))
+            unmatched.resolve(conn, held["id"], now=self._now())
 
     def _apply(self, checkout_request_id: str, code: object, desc: str, *, source: str,
                receipt: str | None = None, paid_amount: int | None = None) -> Settlement:
@@ -393,11 +383,10 @@ class PurchaseService:
     def _hold_unknown(self, callback: StkCallback) -> None:
         """Money for a CheckoutRequestID we never stored: keep it for the owner."""
         with self._db.write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO unmatched_payments (source, reference, receipt, amount,"
-                " phone, reason, received_at) VALUES ('stk', ?, ?, ?, ?, ?, ?)",
-                (callback.checkout_request_id, callback.receipt, callback.amount,
-                 callback.phone, "callback for an unknown CheckoutRequestID", self._now()))
+            unmatched.hold(conn, unmatched.Held(
+                "stk", callback.checkout_request_id, callback.receipt, callback.amount,
+                "callback for an unknown CheckoutRequestID", phone=callback.phone),
+                now=self._now(), event=None)
         log.warning("callback for unknown CheckoutRequestID %s held for the owner",
                     callback.checkout_request_id)
 

@@ -1,71 +1,59 @@
 """The appliance's own upkeep, wired in by `hotspotd.app`: health with reasons, `/metrics`,
 and the scheduled jobs (daily backup with rotation, retention, owner alerts).
 
-`ApplianceOps(appliance)` is built right after the database is open; it reads the other
-pieces (RADIUS server, outbox, scheduler, web server) from the appliance when asked, so a
-piece that is not started (yet) is reported as such rather than crashing a probe.
+`ApplianceOps` is built by the wiring code once the pieces it watches exist (the RADIUS
+server, the router outbox, the scheduler, the Daraja budget), each passed in; a piece whose
+thread is not running yet is reported as such rather than crashing a probe.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from hotspotd.httpserver import ServedApp
+from hotspotd.daraja.budget import RequestBudget
 from hotspotd.ops import backup, privacy
 from hotspotd.ops.alerts import AlertMonitor, AlertOptions
-from hotspotd.ops.instrument import Instruments
-from hotspotd.ops.metrics import ApplianceCollector, build_registry, exposition
-from hotspotd.ops.notifiers import AfricasTalkingSms, build_notifier
-from hotspotd.ops.sms_simulator import SmsSimulator
-from hotspotd.store.db import interrupted_when
+from hotspotd.ops.metrics import ApplianceCollector, exposition
+from hotspotd.ops.notifiers import AfricasTalkingSms, Notifier
+from hotspotd.store.db import Database, interrupted_when
 
 log = logging.getLogger(__name__)
 
 
 class ApplianceOps:
-    def __init__(self, appliance: Any) -> None:
-        self.appliance = appliance
-        config = appliance.config
+    """Health, metrics and upkeep over the pieces it is given (all required)."""
+
+    def __init__(self, config: Any, db: Database, *, data_dir: Path, now: Callable[[], float],
+                 registry: CollectorRegistry, notifier: Notifier, radius: Any, outbox: Any,
+                 scheduler: Any, budget: RequestBudget) -> None:
         self.config = config
-        self.db = appliance.db
-        self.backup_dir = Path(config.backup.directory or appliance.data_dir / "backups")
-        self.collector = ApplianceCollector(
-            self.db, radius=lambda: getattr(appliance, "radius", None), now=appliance.now,
-            extra=self._extra_metrics)
-        self.registry = build_registry(self.collector)
-        self.instruments = Instruments(self.registry)
-        notifier = self._sms_simulator() if config.alerts.backend == "sms-simulator" \
-            else build_notifier(config)
+        self.db = db
+        self.data_dir = data_dir
+        self.now = now
+        self.registry = registry
+        self.radius, self.outbox, self.scheduler, self.budget = radius, outbox, scheduler, budget
+        self.backup_dir = Path(config.backup.directory or data_dir / "backups")
+        self.collector = ApplianceCollector(self.db, radius=lambda: radius, now=now,
+                                            extra=self._extra_metrics)
+        registry.register(self.collector)
         receipts = notifier if isinstance(notifier, AfricasTalkingSms) else None
         self.alerts = AlertMonitor(self.db, notifier, AlertOptions.from_config(config.alerts),
-                                   data_dir=appliance.data_dir, now=appliance.now,
-                                   receipts=receipts)
+                                   data_dir=data_dir, now=now, receipts=receipts)
         self._metrics_lock = threading.Lock()
         # Set when the daemon stops: long upkeep (a backup, the retention sweep) ends early
         # rather than hold up the stop; it runs again after the next start.
         self.stopping = threading.Event()
-
-    def _sms_simulator(self) -> AfricasTalkingSms:
-        """The demo's SMS gateway: Africa's Talking simulated in-process, over HTTP."""
-        key = secrets.token_urlsafe(18)
-        simulator = SmsSimulator(username="sandbox", api_key=key)
-        served = ServedApp(simulator.app(), self.config.simulators.host, 0, threads=2,
-                           name="sms-simulator").start()
-        self.appliance._stoppers.append(served.stop)
-        self.appliance.addresses["sms_url"] = served.url + "/"
-        self.sms_simulator = simulator
-        return AfricasTalkingSms(base_url=served.url, username="sandbox", api_key=key)
 
     # -- health --------------------------------------------------------------------------
     def problems(self) -> list[str]:
@@ -75,12 +63,12 @@ class ApplianceOps:
 
     def health(self) -> dict[str, object]:
         """name -> True (fine), a reason (not ready), or {"warning": reason} (degraded)."""
-        app = self.appliance
         checks: dict[str, object] = {"database": self._database()}
-        checks["radius"] = _thread_state(getattr(app, "radius", None), "RADIUS server")
-        checks["router_outbox"] = _thread_state(getattr(app, "outbox", None), "router outbox")
-        scheduler = getattr(app, "scheduler", None)
-        checks["scheduler"] = True if scheduler is not None and scheduler.running else \
+        checks["radius"] = True if self.radius.running() else \
+            "the RADIUS server is not running"
+        checks["router_outbox"] = True if self.outbox.running() else \
+            "the router outbox is not running"
+        checks["scheduler"] = True if self.scheduler.running else \
             "the scheduler (settlement, backups) is not running"
         for name, reason in self._warnings().items():
             checks[name] = {"warning": reason} if reason else True
@@ -94,7 +82,7 @@ class ApplianceOps:
         return True
 
     def _warnings(self) -> dict[str, str | None]:
-        now = self.appliance.now()
+        now = self.now()
         try:
             router = self.alerts.router_unreachable(now)
         except Exception as exc:
@@ -107,7 +95,7 @@ class ApplianceOps:
             return exposition(self.registry)
 
     def _extra_metrics(self) -> Iterator[Metric]:
-        usage = shutil.disk_usage(self.appliance.data_dir)
+        usage = shutil.disk_usage(self.data_dir)
         yield GaugeMetricFamily("hotspotd_disk_free_bytes",
                                 "Free space on the data directory's file system.",
                                 value=usage.free)
@@ -122,9 +110,7 @@ class ApplianceOps:
     def _budget_metrics(self) -> Iterator[Metric]:
         """The Daraja request budget by class: settlement (STK Query, Pull) and new work
         (pushes, registrations). Slots used show the split; waiting shows saturation."""
-        budget = getattr(getattr(self.appliance, "daraja", None), "budget", None)
-        if budget is None:
-            return
+        budget = self.budget
         settle, new = budget.waiting()
         waiting = GaugeMetricFamily("hotspotd_daraja_budget_waiting",
                                     "Daraja requests waiting for a budget slot, by class.",
@@ -169,7 +155,7 @@ class ApplianceOps:
         try:
             return backup.scheduled_backup(self.db.path, self.backup_dir,
                                            keep=self.config.backup.keep,
-                                           now=self.appliance.now(), stop=self.stopping)
+                                           now=self.now(), stop=self.stopping)
         except backup.BackupCancelled:
             log.info("scheduled backup abandoned: stopping (it is due again at the next start)")
             return None
@@ -183,7 +169,7 @@ class ApplianceOps:
         try:
             with interrupted_when(self.stopping, self.db.connection()):
                 erased = privacy.apply_retention(self.db, retention_days=self.config.privacy
-                                                 .retention_days, now=self.appliance.now())
+                                                 .retention_days, now=self.now())
         except sqlite3.OperationalError:
             if not self.stopping.is_set():
                 raise
@@ -193,12 +179,3 @@ class ApplianceOps:
         if erased:
             log.info("retention: personal data erased from %s old row(s)", erased)
         return erased
-
-
-def _thread_state(piece: Any, what: str) -> object:
-    if piece is None:
-        return f"the {what} is not started"
-    thread = getattr(piece, "_thread", None)
-    if thread is not None and not thread.is_alive():
-        return f"the {what} thread has stopped"
-    return True

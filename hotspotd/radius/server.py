@@ -175,6 +175,11 @@ class RadiusServer:
             len(self._clients),
         )
 
+    def running(self) -> bool:
+        """Both server threads are up (for health: a dead thread answers nobody)."""
+        threads = self._threads
+        return bool(threads) and all(thread.is_alive() for thread in threads)
+
     def stop(self) -> None:
         """Stop the threads and close the sockets; safe to call twice."""
         threads, self._threads = self._threads, []

@@ -89,7 +89,7 @@ class Converger:
     """Applies `login` and `disconnect` for one device at a time (the outbox thread)."""
 
     def __init__(self, *, connection: Callable[[], sqlite3.Connection], router: RouterPort,
-                 coa: CoaPort | None, mac_password: str, now: Callable[[], float],
+                 coa: CoaPort, mac_password: str, now: Callable[[], float],
                  mark_stopped: Callable[[str, str], None]) -> None:
         self._connection = connection
         self._router = router
@@ -106,11 +106,11 @@ class Converger:
             return "no time left: nothing to log in"
         for live in live_sessions(conn, mac):
             outcome = self._extend(live, wanted, now)
-            if outcome is not None and outcome.acked:
+            if outcome.acked:
                 return f"extended by CoA to {wanted.seconds_left}s left"
-            if outcome is not None and outcome.error_cause == SESSION_NOT_FOUND:
+            if outcome.error_cause == SESSION_NOT_FOUND:
                 self._mark_stopped(mac, "Lost-Service")
-            log.info("router: CoA for %s: %s; using the API", mac, outcome or "not configured")
+            log.info("router: CoA for %s: %s; using the API", mac, outcome)
             ip = ip or live.ref.framed_ip
             break
         return self._api_login(mac, ip or self._last_ip(conn, mac))
@@ -118,9 +118,8 @@ class Converger:
     def disconnect(self, mac: str) -> str:
         conn = self._connection()
         answers = []
-        if self._coa is not None:
-            for live in live_sessions(conn, mac):
-                answers.append(str(self._coa.disconnect(live.ref)))
+        for live in live_sessions(conn, mac):
+            answers.append(str(self._coa.disconnect(live.ref)))
         removed = self._router.remove_active(mac) if self._router.find_active(mac) else False
         if removed and self._router.find_active(mac) is not None:
             raise RouterError(f"{mac} is still active after removal")
@@ -128,9 +127,7 @@ class Converger:
         via = f"Disconnect-Request: {', '.join(answers)}" if answers else "no RADIUS session"
         return f"{via}; {'removed through the API' if removed else 'not active'}"
 
-    def _extend(self, live: Live, wanted: Wanted, now: float) -> CoaOutcome | None:
-        if self._coa is None:
-            return None
+    def _extend(self, live: Live, wanted: Wanted, now: float) -> CoaOutcome:
         # Session-Timeout counts from the login, as in the Access-Accept it replaces.
         elapsed = max(0, int(now - live.started_at))
         change = SessionChange(session_timeout=elapsed + wanted.seconds_left,

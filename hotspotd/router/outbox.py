@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from hotspotd.ledger.events import record_event
 from hotspotd.ledger.router_ops import MAX_ATTEMPTS, RouterOp, retry_delay
 from hotspotd.router.converge import CoaPort, Converger, RouterPort
-from hotspotd.router.gateway import RouterError
+from hotspotd.router.gateway import RouterError, RouterGateway
 from hotspotd.router.reconcile import Reconciler
 
 if TYPE_CHECKING:
@@ -33,11 +33,10 @@ log = logging.getLogger(__name__)
 class RouterOutbox:
     """Applies queued router changes in a worker thread, in order per device."""
 
-    def __init__(self, db: Database, router: RouterPort, *, mac_password: str,
-                 now: Callable[[], float] = time.time, poll_interval: float = 1.0,
-                 coa: CoaPort | None = None, enforce_interval: float = 2.0,
-                 reconcile_interval: float = 15.0,
-                 before_apply: Callable[[], object] = lambda: None) -> None:
+    def __init__(self, db: Database, router: RouterGateway, *, mac_password: str,
+                 now: Callable[[], float], coa: CoaPort, enforce_interval: float,
+                 reconcile_interval: float, before_apply: Callable[[], object],
+                 poll_interval: float = 1.0) -> None:
         # before_apply runs before the router is told anything, so every RADIUS request
         # the router sends because of a change is answered from an up-to-date view.
         self._before_apply = before_apply
@@ -51,12 +50,9 @@ class RouterOutbox:
         self._converger = Converger(connection=db.connection, router=router, coa=coa,
                                     mac_password=mac_password, now=now,
                                     mark_stopped=self._mark_stopped)
-        self.reconciler: Reconciler | None = None
-        if hasattr(router, "active_hosts") and hasattr(router, "present_hosts"):
-            self.reconciler = Reconciler(
-                write=db.write, read=db.connection, router=router,  # type: ignore[arg-type]
-                now=now, clock=time.monotonic,
-                enforce_interval=enforce_interval, reconcile_interval=reconcile_interval)
+        self.reconciler = Reconciler(
+            write=db.write, read=db.connection, router=router, now=now, clock=time.monotonic,
+            enforce_interval=enforce_interval, reconcile_interval=reconcile_interval)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="router-outbox", daemon=True)
@@ -64,6 +60,10 @@ class RouterOutbox:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def running(self) -> bool:
+        """The worker thread is up (for health: nothing reaches the router without it)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
@@ -81,8 +81,7 @@ class RouterOutbox:
             self._wake.wait(self._poll_interval)
             self._wake.clear()
             try:
-                if self.reconciler is not None:
-                    self.reconciler.due()
+                self.reconciler.due()
                 self.process_due()
             except Exception:  # the worker must outlive any one bad row; the row stays queued
                 log.exception("router outbox pass failed")

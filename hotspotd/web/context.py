@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,31 +17,33 @@ from hotspotd.router.placement import DeviceLocator
 from hotspotd.store.db import Database
 
 
-@dataclass
+@dataclass(frozen=True)
 class WebContext:
+    """Every collaborator of the web layer, each required: the wiring code (hotspotd.app)
+    passes them all, so no page behaves differently because something was left out."""
+
     db: Database
     purchases: PurchaseService
-    venue_name: str
     callback_token: str
     locator: DeviceLocator  # which device a request comes from (the router's host table)
     web_sources: SourcePolicy  # [web] trusted_proxies: whose X-Forwarded-For is believed
-    now: Callable[[], float] = field(default=time.time)
-    health: Callable[[], dict[str, object]] = field(default=lambda: {})
-    metrics: Callable[[], bytes] = field(default=lambda: b"")  # /metrics (issue 7)
-    admin: AdminOptions = field(default_factory=AdminOptions)  # the owner UI (issue 6)
-    wake_router: Callable[[], None] = field(default=lambda: None)  # outbox: work now
-    self_test: Callable[[], list[Any]] = field(default=lambda: [])  # owner UI self-test
-    portal: PortalOptions = field(default_factory=lambda: PortalOptions())  # issue 5
-    mpesa: CallbackSettings | None = None  # issue 3: callback intake, channels, sources
-    settings: SettingsStore | None = None  # owner UI settings over the config file (issue 6)
+    now: Callable[[], float]
+    health: Callable[[], dict[str, object]]  # /healthz
+    metrics: Callable[[], bytes]  # /metrics
+    admin: AdminOptions  # the owner UI
+    wake_router: Callable[[], None]  # the router outbox: work now
+    self_test: Callable[[], list[Any]]  # the owner UI's self-test
+    portal: PortalOptions  # the captive portal
+    mpesa: CallbackSettings  # callback intake, channel tokens, sources
+    settings: SettingsStore  # the owner's Settings over the config file
 
     def venue(self) -> str:
         """The venue name in force now (the owner may change it in Settings)."""
-        return self.settings.config().venue.name if self.settings else self.venue_name
+        return self.settings.config().venue.name
 
     def portal_text(self) -> str:
         """The owner's note for the portal and the voucher sheet ("" when none)."""
-        return self.settings.config().venue.portal_text if self.settings else ""
+        return self.settings.config().venue.portal_text
 
 
 def seconds_per_place_in_line(requests_per_minute: int) -> float:

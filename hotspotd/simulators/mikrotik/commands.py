@@ -73,8 +73,8 @@ class RouterCommands:
             "/ip/firewall/nat/print": lambda c: _print(router.nat.rows(), c),
             "/ip/firewall/nat/getall": lambda c: _print(router.nat.rows(), c),
             "/ip/firewall/nat/add": lambda c: Result(done={"ret": router.nat.add(c.attributes)}),
-            "/ip/firewall/nat/remove": lambda c: self._on_items(c, router.nat.remove),
-            "/ip/firewall/nat/set": lambda c: self._on_items(
+            "/ip/firewall/nat/remove": lambda c: on_items(c, router.nat.remove),
+            "/ip/firewall/nat/set": lambda c: on_items(
                 c, lambda ids: router.nat.set(ids, _without_ids(c))),
             "/system/identity/print": lambda c: _print([{"name": router.identity}], c),
             "/system/resource/print": lambda c: _print([router.resource()], c),
@@ -106,15 +106,6 @@ class RouterCommands:
                 raise CommandTrap("no such item")
         return Result()
 
-    @staticmethod
-    def _on_items(command: Command, action: Callable[[str], None]) -> Result:
-        """`remove`/`set` on the items named by `.id` (or `numbers`)."""
-        ids = command.api_attributes.get(".id") or command.attributes.get("numbers")
-        if not ids:
-            raise CommandTrap("missing value(s) of argument(s) .id", CATEGORY_ARGUMENT)
-        action(ids)
-        return Result()
-
     def _login(self, command: Command) -> Result:
         user, ip = _require(command, "user", "ip")
         mac = command.attributes.get("mac-address", "")
@@ -129,9 +120,9 @@ def _menu_commands(path: str, menu: Menu) -> dict[str, Callable[[Command], Resul
         f"{path}/print": lambda c: _print(menu.rows(), c),
         f"{path}/getall": lambda c: _print(menu.rows(), c),
         f"{path}/add": lambda c: Result(done={"ret": menu.add(c.attributes)}),
-        f"{path}/set": lambda c: RouterCommands._on_items(
+        f"{path}/set": lambda c: on_items(
             c, lambda ids: menu.set(ids, _without_ids(c))),
-        f"{path}/remove": lambda c: RouterCommands._on_items(c, menu.remove),
+        f"{path}/remove": lambda c: on_items(c, menu.remove),
     }
 
 
@@ -142,3 +133,12 @@ def _set_incoming(setup: SetupMenus, command: Command) -> Result:
 
 def _without_ids(command: Command) -> dict[str, str]:
     return {name: value for name, value in command.attributes.items() if name != "numbers"}
+
+
+def on_items(command: Command, action: Callable[[str], None]) -> Result:
+    """`remove`/`set` on the items named by `.id` (or `numbers`)."""
+    ids = command.api_attributes.get(".id") or command.attributes.get("numbers")
+    if not ids:
+        raise CommandTrap("missing value(s) of argument(s) .id", CATEGORY_ARGUMENT)
+    action(ids)
+    return Result()

@@ -114,6 +114,10 @@ class RadiusNas:
                                         daemon=True)
         self._worker.start()
 
+    def accounting_backlog(self) -> int:
+        """Accounting packets queued and not yet answered (0: the router is caught up)."""
+        return self._queue.qsize()
+
     def stop(self, timeout: float = 2.0) -> None:
         self._stopping.set()
         self._queue.put(None)  # wakes the worker

@@ -107,6 +107,10 @@ class MikrotikSimulator:
                                        daemon=True)
         self._timer.start()
 
+    def accounting_backlog(self) -> int:
+        """Accounting-Requests the simulated router still has to get answered."""
+        return self._nas.accounting_backlog()
+
     def stop(self) -> None:
         """Close the listener and connections, stop the timers and the accounting sender."""
         self._stopping.set()

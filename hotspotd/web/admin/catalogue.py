@@ -36,9 +36,7 @@ def edit_plan(plan_id: int) -> Any:
 
 def _plans_changed() -> None:
     """RADIUS answers from memory: have the plans' data caps and idle timeouts re-read."""
-    settings = web_context().settings
-    if settings is not None:
-        settings.announce({"plans"})
+    web_context().settings.announce({"plans"})
 
 
 @blueprint.post("/plans/<int:plan_id>/visibility")

@@ -11,10 +11,10 @@ from hotspotd.admin import actions, exports
 from hotspotd.admin.audit import record_audit
 from hotspotd.admin.catalogue import all_plans
 from hotspotd.admin.charts import bar_chart
-from hotspotd.admin.devices import unresolved_unmatched
 from hotspotd.admin.payments_view import STATUSES, PaymentQuery, payment_story, search_payments
 from hotspotd.admin.reports import dashboard_figures, purchases_per_hour
 from hotspotd.daraja.msisdn import mask_msisdn
+from hotspotd.ledger.unmatched import unresolved
 from hotspotd.web.admin import actor, blueprint, client_address, page, parse_day
 from hotspotd.web.context import web_context
 
@@ -105,7 +105,7 @@ def refund_flag(payment_id: int) -> Any:
 @blueprint.get("/unmatched")
 def unmatched() -> Any:
     ctx = web_context()
-    return page("admin/unmatched.html", rows=unresolved_unmatched(ctx.db),
+    return page("admin/unmatched.html", rows=unresolved(ctx.db),
                 plans=all_plans(ctx.db), show_phone=phone_view(_show_phones()))
 
 

@@ -47,27 +47,25 @@ def _settings_page(*, errors: dict[str, list[str]] | None = None,
     channel_form = dict(submitted.get("channel", {})) if submitted else {}
     if not channel_form and editing:
         channel_form = next((dict(row) for row in channels if row["name"] == editing), {})
-    values = store.form_values() if store else {}
+    values = store.form_values()
     for key, value in (submitted or {}).items():
         if key != "channel":
             values[key] = value
-    backend = store.config().router.backend if store else ""
+    backend = store.config().router.backend
     return page("admin/settings.html", accounts=list_accounts(ctx.db), channels=channels,
                 default_channel=_default_channel(ctx),
                 active_channel=active_channel(ctx.db.connection()),
                 remove_warning=REMOVE_WARNING,
-                options=ctx.admin, public_url=ctx.admin.public_url, store=store,
+                options=ctx.admin, public_url=ctx.admin.public_url,
                 settings_fields=SETTINGS, values=values, errors=errors or {},
                 channel_form=channel_form, environments=ENVIRONMENTS, live_note=LIVE_NOTE,
                 router_note=_router_note(backend),
-                restart_needed=sorted(store.restart_needed) if store else []), status
+                restart_needed=sorted(store.restart_needed)), status
 
 
 def _default_channel(ctx: WebContext) -> dict[str, str]:
     """The "default" row: the configuration file's `[daraja]` section as the daemon runs it
     (public fields only; its keys never leave the config)."""
-    if ctx.settings is None:
-        return {"name": DEFAULT_CHANNEL, "kind": "", "shortcode": "", "till_number": ""}
     daraja = ctx.settings.config().daraja
     return {"name": DEFAULT_CHANNEL, "kind": daraja.transaction_type,
             "shortcode": daraja.shortcode, "till_number": daraja.till_number}
@@ -81,10 +79,7 @@ def _router_note(backend: str) -> str:
 
 
 def _store() -> SettingsStore:
-    store = web_context().settings
-    if store is None:
-        abort(404, "Settings cannot be edited in this set-up.")
-    return store
+    return web_context().settings
 
 
 @blueprint.post("/settings/edit/<group>")
@@ -120,7 +115,7 @@ def save_channel() -> Any:
                 ("name", "kind", "environment", "base_url", "shortcode", "till_number")}
         return _settings_page(errors={"channel": exc.problems}, submitted={"channel": kept},
                               status=400)
-    if created and ctx.mpesa is not None:  # its callback path works from now on
+    if created:  # its callback path works from now on
         ctx.mpesa.channel_tokens[channel.callback_token] = channel.name
     flash(f"Channel {channel.name!r} {'added' if created else 'saved'}; its secrets are"
           " stored encrypted and are never shown.")
@@ -173,8 +168,6 @@ def _forget_callback_path(ctx: WebContext, name: str) -> None:
     """Drop the removed channel's path token from the running callback endpoints (they
     answer 404 for it from now on), as `save_channel` adds a new one. The mapping is
     copied before the loop: a request thread may add a channel meanwhile."""
-    if ctx.mpesa is None:
-        return
     tokens = ctx.mpesa.channel_tokens
     for token, channel in list(tokens.items()):
         if channel == name:
