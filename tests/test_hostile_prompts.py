@@ -21,10 +21,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
-from support.admin_http import add_owner_and_cashier, csrf_of, owner_session
-from support.mpesa import fast_appliance
+from support.admin_http import csrf_of
+from support.mpesa import buy, fast_appliance, portal
 from support.wait import wait_until
 
 from hotspotd.app import Appliance
@@ -36,16 +35,6 @@ from hotspotd.simulators.phones import SimulatedPhone, join_wifi
 
 APPROVES = "254700000000"  # the Daraja simulator approves it by itself
 HONEST_PREFIX = "25471110"  # no automatic answer: `answering` approves these
-OWNER = ("owner", "hostile prompts owner pw")
-
-
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    """Default limits: 1 open purchase a device, 5 unpaid an hour a device and a number,
-    3 ignored prompts then 30 min of cooldown for the number."""
-    with fast_appliance(tmp_path_factory.mktemp("hostile-prompts")) as running:
-        add_owner_and_cashier(running.db, OWNER, ("till", "hostile prompts till pw"))
-        yield running
 
 
 @contextmanager
@@ -60,19 +49,9 @@ def slow_budget(tmp_path: Path, **limits: Any) -> Iterator[Appliance]:
         yield running
 
 
-def portal(appliance: Appliance) -> str:
-    return str(appliance.addresses["portal_url"])
-
-
 def strangers(count: int) -> list[str]:
     """Random Safaricom numbers nobody at the venue owns (never an automatic answer)."""
     return [f"2547{random.randint(20_000_000, 99_999_999)}" for _ in range(count)]
-
-
-def buy(appliance: Appliance, phone: SimulatedPhone, number: str, lang: str = "en",
-        plan_id: int = 1) -> requests.Response:
-    return phone.post(f"{portal(appliance)}api/purchases?lang={lang}",
-                      json={"plan_id": plan_id, "phone": number})
 
 
 def pushes_to(sim: DarajaSimulator, numbers: set[str] | list[str]) -> int:
@@ -109,7 +88,7 @@ def honest_customer_gets_online(appliance: Appliance, mac: str | SimulatedPhone,
     phone = mac if isinstance(mac, SimulatedPhone) else join_wifi(appliance.router_simulator,
                                                                   mac)
     started = time.monotonic()
-    created = buy(appliance, phone, number)
+    created = buy(appliance, number, phone)
     assert created.status_code == 202, created.text
     public_id = created.json()["id"]
     wait_until(lambda: pushes_to(appliance.daraja_simulator, [number]) and
@@ -166,7 +145,7 @@ def test_prompt_spam_from_one_device_is_refused_and_honest_buyer_gets_online(
     connections = [SimulatedPhone(attacker.mac, attacker.address) for _ in range(6)]
     started = time.monotonic()
     with ThreadPoolExecutor(len(connections)) as pool:
-        answers = list(pool.map(lambda n: buy(appliance, connections[n % 6], numbers[n]),
+        answers = list(pool.map(lambda n: buy(appliance, numbers[n], connections[n % 6]),
                                 range(len(numbers))))
     spent = time.monotonic() - started
     accepted = [a for a in answers if a.status_code == 202]
@@ -186,7 +165,7 @@ def test_prompt_spam_from_one_device_is_refused_and_honest_buyer_gets_online(
     assert {answer.status_code for answer in rotated} <= {409, 429}, rotated
     assert appliance.db.query_one("SELECT COUNT(*) FROM payments")[0] == stored
     # The same purchase again (a double tap) is the open one, not a second prompt.
-    again = buy(appliance, attacker, _number_of(appliance, accepted[0].json()["id"]))
+    again = buy(appliance, _number_of(appliance, accepted[0].json()["id"]), attacker)
     assert again.status_code == 202 and again.json()["id"] == accepted[0].json()["id"]
     assert pushes_to(sim, numbers) == 1
     # In Swahili, on the portal's form too: why and when, with Retry-After.
@@ -212,7 +191,7 @@ def test_a_client_changing_its_mac_at_one_address_stays_one_device(
     for n, number in enumerate(numbers):
         rotated = join_wifi(appliance.router_simulator, f"AA:BB:CC:12:07:{n + 1:02X}", address)
         appliance.locator.forget(address)
-        answers.append(buy(appliance, rotated, number))
+        answers.append(buy(appliance, number, rotated))
     assert [a.status_code for a in answers].count(202) == 1, [a.text for a in answers]
     for answer in answers[1:]:
         assert_refused(answer, "already have a payment waiting")
@@ -244,11 +223,11 @@ def test_rotating_numbers_one_after_another_stops_at_the_hourly_limit_per_device
     # purchase at a time does not slow this attacker down; the hourly limit does.
     numbers = ["254700000001", "254700000017", "254700000020"] * 2
     for number in numbers[:5]:
-        created = buy(appliance, attacker, number)
+        created = buy(appliance, number, attacker)
         assert created.status_code == 202, created.text
         assert final(appliance, attacker, created.json()["id"])["status"] == "failed"
     before = len(sim.prompts())
-    wait = assert_refused(buy(appliance, attacker, numbers[5]), "Too many unpaid payment")
+    wait = assert_refused(buy(appliance, numbers[5], attacker), "Too many unpaid payment")
     assert 3500 < wait <= 3600  # the oldest of the five leaves the hour
     assert len(sim.prompts()) == before and payments_of(appliance, attacker.mac) == 5
     assert honest_customer_gets_online(appliance, "AA:BB:CC:12:02:99") < 2.0
@@ -265,13 +244,13 @@ def test_a_number_that_keeps_cancelling_cools_down_whichever_device_asks(
     with answering(sim, {victim: ["cancel", "ignore", "cancel"]}):
         for n, code in enumerate(("1032", "1037", "1032")):
             device = join_wifi(appliance.router_simulator, f"AA:BB:CC:12:03:0{n}")
-            created = buy(appliance, device, victim)
+            created = buy(appliance, victim, device)
             assert created.status_code == 202, created.text
             assert final(appliance, device, created.json()["id"])["result_code"] == code
     fresh = join_wifi(appliance.router_simulator, "AA:BB:CC:12:03:09")
-    wait = assert_refused(buy(appliance, fresh, victim), "cancelled or did not answer")
+    wait = assert_refused(buy(appliance, victim, fresh), "cancelled or did not answer")
     assert 1700 < wait <= 1800  # [limits] cancel_cooldown_seconds
-    swahili = buy(appliance, fresh, victim, lang="sw").json()["error"]["message"]
+    swahili = buy(appliance, victim, fresh, lang="sw").json()["error"]["message"]
     assert "haikujibu" in swahili and "dakika 30" in swahili
     assert pushes_to(sim, [victim]) == 3 and payments_of(appliance, fresh.mac) == 0
     # The device that was refused buys for its owner's number at once: the number cooled
@@ -290,9 +269,10 @@ def test_one_device_cannot_fill_the_payment_line(tmp_path: Path) -> None:
                   for n in range(3)]
         numbers = strangers(20)
         with answering(sim, {}), ThreadPoolExecutor(8) as pool:
-            flood = [pool.submit(buy, appliance, SimulatedPhone(attacker.mac, attacker.address),
-                                 number) for number in numbers]
-            buyers = [pool.submit(buy, appliance, phone, f"{HONEST_PREFIX}{n:04d}")
+            flood = [pool.submit(buy, appliance, number,
+                                 SimulatedPhone(attacker.mac, attacker.address))
+                     for number in numbers]
+            buyers = [pool.submit(buy, appliance, f"{HONEST_PREFIX}{n:04d}", phone)
                       for n, phone in enumerate(honest)]
             answers = [f.result() for f in flood]
             bought = [b.result() for b in buyers]
@@ -334,7 +314,7 @@ def test_many_macs_cannot_grow_the_line_past_its_cap(tmp_path: Path) -> None:
         watcher.start()
         with answering(sim, {}):
             with ThreadPoolExecutor(len(macs)) as pool:
-                answers = list(pool.map(lambda pair: buy(appliance, *pair),
+                answers = list(pool.map(lambda pair: buy(appliance, pair[1], pair[0]),
                                         zip(macs, numbers, strict=True)))
             full = [a for a in answers if a.status_code == 429]
             assert full, [a.status_code for a in answers]
@@ -357,7 +337,7 @@ def buy_when_there_is_room(appliance: Appliance, phone: SimulatedPhone, number: 
     """Buy; on a full line wait Retry-After and try again (as the page tells a person)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        answer = buy(appliance, phone, number)
+        answer = buy(appliance, number, phone)
         if answer.status_code == 202:
             return str(answer.json()["id"])
         time.sleep(assert_refused(answer, "the line for M-Pesa is full"))
@@ -366,19 +346,19 @@ def buy_when_there_is_room(appliance: Appliance, phone: SimulatedPhone, number: 
 
 # --- the owner blocked the device -----------------------------------------------------------
 
-def test_a_blocked_device_cannot_start_a_purchase(appliance: Appliance) -> None:
+def test_a_blocked_device_cannot_start_a_purchase(appliance: Appliance,
+                                                  owner: requests.Session) -> None:
     sim = appliance.daraja_simulator
     blocked = join_wifi(appliance.router_simulator, "AA:BB:CC:12:06:01")
     base = portal(appliance) + "admin/"
-    owner = owner_session(base, *OWNER)
     token = csrf_of(owner.get(base + "devices", timeout=5).text)
     owner.post(base + "devices/block", timeout=10, data={
         "mac": blocked.mac, "reason": "prompt spam", "csrf_token": token}).raise_for_status()
     number = strangers(1)[0]
-    refused = buy(appliance, blocked, number)
+    refused = buy(appliance, number, blocked)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "device_blocked"
     assert "blocked" in refused.json()["error"]["message"]
-    assert "kimezuiwa" in buy(appliance, blocked, number, lang="sw").json()["error"]["message"]
+    assert "kimezuiwa" in buy(appliance, number, blocked, lang="sw").json()["error"]["message"]
     form = form_purchase(appliance, blocked, number)
     assert form.status_code == 403 and "blocked" in form.text
     assert payments_of(appliance, blocked.mac) == 0 and pushes_to(sim, [number]) == 0
@@ -396,7 +376,7 @@ def test_export_and_erase_cover_rate_limit_rows_holding_the_number(
     victim = strangers(1)[0]
     device = join_wifi(appliance.router_simulator, "AA:BB:CC:12:07:01")
     with answering(appliance.daraja_simulator, {victim: ["cancel"]}):
-        created = buy(appliance, device, victim)
+        created = buy(appliance, victim, device)
         assert final(appliance, device, created.json()["id"])["result_code"] == "1032"
     limiter = RateLimiter(appliance.db)
     limiter.hit(f"push:phone:{victim}", limit=5, window=600)
