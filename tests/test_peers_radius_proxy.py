@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.appliance import running_appliance
 from support.freeradius_proxy import (
     FRONT_SECRET,
     REQUIRE_ENV,
@@ -64,18 +63,18 @@ def node_client() -> list[str]:
     return [node, str(NODE_DIR / "client.js")]
 
 
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
+@pytest.fixture
+def appliance(appliance: Appliance) -> Appliance:
+    """The per-test appliance (conftest.py) with PAID's time granted."""
     freeradius_path()
     radclient_path()
-    with running_appliance(Path(tmp_path_factory.mktemp("radius-proxy"))) as running:
-        with running.db.write() as conn:
-            grant_time(conn, mac=PAID, seconds=GRANTED, now=running.now(), plan_id=None,
-                       rate_limit=RATE, source="test")
-        yield running
+    with appliance.db.write() as conn:
+        grant_time(conn, mac=PAID, seconds=GRANTED, now=appliance.now(), plan_id=None,
+                   rate_limit=RATE, source="test")
+    return appliance
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def proxy(appliance: Appliance) -> Iterator[RunningProxy]:
     radius = appliance.addresses["radius"]
     with freeradius_proxy(auth_port=radius["auth_port"], acct_port=radius["acct_port"],
