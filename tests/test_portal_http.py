@@ -8,12 +8,10 @@ import gzip
 import hashlib
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from support.appliance import running_appliance
 
 from hotspotd.access.access import device_password
 from hotspotd.app import Appliance
@@ -26,19 +24,9 @@ from hotspotd.web.portal.router_login import chap_response, decode_octal_escapes
 AUTO_APPROVE = "0700000000"
 
 
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    with running_appliance(tmp_path_factory.mktemp("portal-http"),
-                           simulators={"approve_delay_seconds": 0.3},
-                           portal={"voucher_attempts": 3, "recovery_attempts": 4}) as running:
-        yield running
-
-
-@pytest.fixture()
-def url(appliance: Appliance) -> Iterator[str]:
-    with appliance.db.write() as conn:  # every test starts with fresh attempt limits
-        conn.execute("DELETE FROM rate_limits")
-    yield appliance.addresses["portal_url"]
+@pytest.fixture
+def appliance_config() -> dict[str, dict[str, Any]]:
+    return {"portal": {"voucher_attempts": 3, "recovery_attempts": 4}}
 
 
 class Phone:
@@ -95,7 +83,7 @@ def visible_text(html: str) -> str:
     return re.sub(r"\s+", " ", html)
 
 
-def test_forms_without_the_csrf_token_change_nothing(appliance: Appliance, url: str) -> None:
+def test_forms_without_the_csrf_token_change_nothing(appliance: Appliance, portal: str) -> None:
     phone = Phone(appliance, "AA:BB:CC:05:01:01")
     phone.open()
     before = appliance.db.query_one("SELECT COUNT(*) FROM payments")[0]
@@ -103,17 +91,18 @@ def test_forms_without_the_csrf_token_change_nothing(appliance: Appliance, url: 
     for path, fields in (("buy", {"plan_id": "1", "phone": AUTO_APPROVE}),
                          ("voucher", {"code": "ABCD2345"}),
                          ("recover", {"receipt": "SIM1234567", "phone": AUTO_APPROVE})):
-        forged = same_device.post(url + path, data={"mac": phone.mac, **fields}, timeout=5)
+        forged = same_device.post(portal + path, data={"mac": phone.mac, **fields}, timeout=5)
         assert forged.status_code == 400 and "expired" in forged.text
-        stolen = same_device.post(url + path, timeout=5, data={"mac": phone.mac,
-                                                               "csrf": phone.token, **fields})
+        stolen = same_device.post(portal + path, timeout=5, data={"mac": phone.mac,
+                                                                  "csrf": phone.token,
+                                                                  **fields})
         assert stolen.status_code == 400, "a token is only good with its own cookie"
     assert appliance.db.query_one("SELECT COUNT(*) FROM payments")[0] == before
 
 
-def test_first_view_is_compressed_and_small(appliance: Appliance, url: str) -> None:
+def test_first_view_is_compressed_and_small(appliance: Appliance, portal: str) -> None:
     phone = Phone(appliance, "AA:BB:CC:05:01:02")
-    response = phone.session.get(url, params={"mac": phone.mac, "ip": phone.ip},
+    response = phone.session.get(portal, params={"mac": phone.mac, "ip": phone.ip},
                                  headers={"Accept-Encoding": "gzip"}, timeout=5, stream=True)
     raw = response.raw.read()
     assert response.headers["Content-Encoding"] == "gzip"
@@ -121,7 +110,7 @@ def test_first_view_is_compressed_and_small(appliance: Appliance, url: str) -> N
     assert "Set-Cookie" in response.headers
 
 
-def test_voucher_guessing_is_rate_limited(appliance: Appliance, url: str) -> None:
+def test_voucher_guessing_is_rate_limited(appliance: Appliance, portal: str) -> None:
     phone = Phone(appliance, "AA:BB:CC:05:01:03")
     phone.open()
     answers = [phone.post("voucher", code=f"WRONG{n:03d}") for n in range(4)]
@@ -131,7 +120,7 @@ def test_voucher_guessing_is_rate_limited(appliance: Appliance, url: str) -> Non
 
 
 def test_recovery_moves_time_once_and_tells_strangers_nothing(
-        appliance: Appliance, url: str) -> None:
+        appliance: Appliance, portal: str) -> None:
     payer = Phone(appliance, "AA:BB:CC:05:01:04")
     payer.buy(plan_id="2")
     receipt = receipt_of(appliance, payer.mac)
@@ -151,7 +140,7 @@ def test_recovery_moves_time_once_and_tells_strangers_nothing(
     assert moved.status_code == 200 and "moved to this device" in moved.text
     again = new_device.post("recover", receipt=receipt, phone=AUTO_APPROVE)
     assert again.status_code == 400 and "only once" in again.text
-    left = {phone.mac: phone.session.get(f"{url}api/device", timeout=5).json()[
+    left = {phone.mac: phone.session.get(f"{portal}api/device", timeout=5).json()[
         "seconds_remaining"] for phone in (payer, new_device)}
     assert left[payer.mac] == 0 and 3500 < left[new_device.mac] <= 3600
     row = appliance.db.query_one("SELECT * FROM recoveries WHERE receipt = ?", (receipt,))
@@ -161,7 +150,7 @@ def test_recovery_moves_time_once_and_tells_strangers_nothing(
     assert ops == 1, "the old device is taken off"
 
 
-def test_recovery_attempts_are_rate_limited(appliance: Appliance, url: str) -> None:
+def test_recovery_attempts_are_rate_limited(appliance: Appliance, portal: str) -> None:
     guesser = Phone(appliance, "AA:BB:CC:05:01:07")
     guesser.open()
     codes = [guesser.post("recover", receipt=f"SIM{n:07d}", phone=AUTO_APPROVE).status_code
@@ -175,12 +164,12 @@ def test_recovery_attempts_are_rate_limited(appliance: Appliance, url: str) -> N
                              ).status_code == 400, "the per-address limit is wider"
 
 
-def test_captive_portal_api_rfc8908(appliance: Appliance, url: str) -> None:
-    api = url + "captive-portal/api"
+def test_captive_portal_api_rfc8908(appliance: Appliance, portal: str) -> None:
+    api = portal + "captive-portal/api"
     unknown = requests.get(api, timeout=5)  # not a device of the hotspot
     assert unknown.headers["Content-Type"] == "application/captive+json"
     assert unknown.json()["captive"] is True
-    assert unknown.json()["user-portal-url"] == url
+    assert unknown.json()["user-portal-url"] == portal
     phone = Phone(appliance, "AA:BB:CC:05:01:08")
     assert phone.session.get(api, timeout=5).json()["captive"] is True
     with appliance.db.write() as conn:
@@ -189,32 +178,32 @@ def test_captive_portal_api_rfc8908(appliance: Appliance, url: str) -> None:
     body = phone.session.get(api, timeout=5).json()
     assert body["captive"] is False and body["can-extend-session"] is True
     assert 590 <= body["seconds-remaining"] <= 600
-    assert body["user-portal-url"] == url, "the portal finds the device itself: no MAC"
+    assert body["user-portal-url"] == portal, "the portal finds the device itself: no MAC"
     neighbour = Phone(appliance, "AA:BB:CC:05:01:18")
     assert neighbour.session.get(api, timeout=5).json()["captive"] is True
 
 
-def test_long_poll_answers_on_change_and_waits_otherwise(appliance: Appliance, url: str) -> None:
+def test_long_poll_answers_on_change_and_waits_otherwise(appliance: Appliance, portal: str) -> None:
     mac = "AA:BB:CC:05:01:09"
     phone = Phone(appliance, mac)
     started = time.monotonic()
-    quiet = phone.session.get(f"{url}live/device/{mac}?expires_at=0&wait=1", timeout=5).json()
+    quiet = phone.session.get(f"{portal}live/device/{mac}?expires_at=0&wait=1", timeout=5).json()
     assert quiet["seconds_remaining"] == 0 and time.monotonic() - started >= 0.9
     phone.buy()
     started = time.monotonic()
-    changed = phone.session.get(f"{url}live/device/{mac}?expires_at=0&wait=10",
+    changed = phone.session.get(f"{portal}live/device/{mac}?expires_at=0&wait=10",
                                 timeout=15).json()
     assert changed["seconds_remaining"] > 1700 and time.monotonic() - started < 1
 
 
 def test_paid_device_gets_the_router_login_form_with_chap_done_here(
-        appliance: Appliance, url: str) -> None:
+        appliance: Appliance, portal: str) -> None:
     chap_id, challenge = r"\316", r"\073\101\377\000\012"
     router = {"link-login-only": "http://10.5.50.1/login", "chap-id": chap_id,
               "chap-challenge": challenge, "link-orig": "http://example.com/"}
     own = Phone(appliance, "AA:BB:CC:05:01:0A")
     status_path = own.buy(**router)
-    page = own.session.get(url.rstrip("/") + status_path, timeout=5).text
+    page = own.session.get(portal.rstrip("/") + status_path, timeout=5).text
     form = re.search(r'<form id="router-login" method="post" action="([^"]+)"', page)
     assert form and form.group(1) == "http://10.5.50.1/login"
     password = appliance.config.radius.mac_password
@@ -223,7 +212,7 @@ def test_paid_device_gets_the_router_login_form_with_chap_done_here(
     assert f'name="password" value="{expected}"' in page
     assert password not in page, "the MAC-login password never reaches the browser"
     other = Phone(appliance, "AA:BB:CC:05:01:0B")  # another device: not its page
-    seen = other.session.get(url.rstrip("/") + status_path, timeout=5)
+    seen = other.session.get(portal.rstrip("/") + status_path, timeout=5)
     assert seen.status_code == 404 and 'id="router-login"' not in seen.text
 
 
@@ -242,7 +231,7 @@ def test_words_exist_in_both_languages_and_durations_read_locally() -> None:
 
 
 def test_swahili_by_accept_language_and_status_in_swahili(appliance: Appliance,
-                                                         url: str) -> None:
+                                                         portal: str) -> None:
     phone = Phone(appliance, "AA:BB:CC:05:01:0C")
     phone.session.headers["Accept-Language"] = "sw-KE,sw;q=0.9,en;q=0.5"
     page = phone.open()
@@ -250,14 +239,14 @@ def test_swahili_by_accept_language_and_status_in_swahili(appliance: Appliance,
     wrong = phone.post("voucher", code="NOPE2345", lang="sw")
     assert wrong.status_code == 400 and "si sahihi" in wrong.text
     status_path = phone.buy()
-    status = phone.session.get(url.rstrip("/") + status_path, timeout=5).text
+    status = phone.session.get(portal.rstrip("/") + status_path, timeout=5).text
     assert "Umeunganishwa" in status or "Tunakuunganisha" in status
 
 
-def test_voucher_for_a_mac_written_another_way(appliance: Appliance, url: str) -> None:
+def test_voucher_for_a_mac_written_another_way(appliance: Appliance, portal: str) -> None:
     _, vouchers = create_batch(appliance.db, plan_id=1, count=1, now=appliance.now())
     phone = Phone(appliance, "aa-bb-cc-05-01-0e")  # the router's hint, written its own way
     phone.open()
     assert phone.post("voucher", code=vouchers[0].code.lower()).status_code == 200
-    device = phone.session.get(f"{url}api/devices/AA:BB:CC:05:01:0E", timeout=5).json()
+    device = phone.session.get(f"{portal}api/devices/AA:BB:CC:05:01:0E", timeout=5).json()
     assert 1700 < device["seconds_remaining"] <= 1800
