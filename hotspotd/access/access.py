@@ -34,6 +34,7 @@ from hotspotd.access.access_view import AccessView
 from hotspotd.access.voucher_logins import VoucherGuesses, VoucherLogins
 from hotspotd.ledger import vouchers
 from hotspotd.ledger.data_usage import bytes_left
+from hotspotd.ledger.payments import device_seen_at
 from hotspotd.macs import normalise_mac
 from hotspotd.radius.server import AccessDecision, AccessRequest, AccountingRecord
 from hotspotd.store.db import Database
@@ -198,8 +199,7 @@ class AccessPolicy:
         with self._db.write() as conn:
             _upsert_session(conn, record, mac, status, now)
             if mac and record.framed_ip:
-                conn.execute("UPDATE devices SET last_ip = ?, last_seen = ? WHERE mac = ?",
-                             (record.framed_ip, now, mac))
+                device_seen_at(conn, mac, record.framed_ip, now)
 
     def _close_nas_sessions(self, nas_address: str, now: float) -> None:
         with self._db.write() as conn:

@@ -15,7 +15,13 @@ from hotspotd.admin.accounts import AdminError
 from hotspotd.admin.actions import Actor
 from hotspotd.admin.audit import record_audit
 from hotspotd.ledger import vouchers
-from hotspotd.ledger.plans import create_plan
+from hotspotd.ledger.plans import (
+    change_plan,
+    create_plan,
+    next_sort_order,
+    plan_order,
+    set_plan_order,
+)
 from hotspotd.store.db import Database
 
 RATE_LIMIT = re.compile(r"^\d+[kKmMgG]?(/\d+[kKmMgG]?)?$")
@@ -66,12 +72,10 @@ def _plan_row(conn: sqlite3.Connection, plan_id: int) -> dict[str, Any]:
 
 def add_plan(db: Database, actor: Actor, fields: dict[str, Any]) -> int:
     with db.write() as conn:
-        order = conn.execute("SELECT COALESCE(MAX(sort_order), 0) + 1 FROM plans").fetchone()[0]
         cap = fields.pop("data_cap_bytes", None)
         idle = fields.pop("idle_timeout_seconds", None)
-        plan = create_plan(conn, now=actor.now, sort_order=order, **fields)
-        conn.execute("UPDATE plans SET data_cap_bytes = ?, idle_timeout_seconds = ? WHERE id = ?",
-                     (cap, idle, plan.id))
+        plan = create_plan(conn, now=actor.now, sort_order=next_sort_order(conn), **fields)
+        change_plan(conn, plan.id, {"data_cap_bytes": cap, "idle_timeout_seconds": idle})
         fields.update(data_cap_bytes=cap, idle_timeout_seconds=idle)
         record_audit(conn, at=actor.now, username=actor.username, action="plan.create",
                      target=str(plan.id), after=fields, source_ip=actor.source_ip)
@@ -85,9 +89,7 @@ def update_plan(db: Database, actor: Actor, plan_id: int, changes: dict[str, Any
         raise AdminError(f"Unknown plan fields: {sorted(unknown)}")
     with db.write() as conn:
         before = _plan_row(conn, plan_id)
-        assignments = ", ".join(f"{key} = ?" for key in changes)
-        conn.execute(f"UPDATE plans SET {assignments} WHERE id = ?",  # noqa: S608 (keys checked)
-                     [*changes.values(), plan_id])
+        change_plan(conn, plan_id, changes)
         record_audit(conn, at=actor.now, username=actor.username, action="plan.update",
                      target=str(plan_id), before={k: before[k] for k in changes},
                      after=changes, source_ip=actor.source_ip)
@@ -96,8 +98,7 @@ def update_plan(db: Database, actor: Actor, plan_id: int, changes: dict[str, Any
 def move_plan(db: Database, actor: Actor, plan_id: int, direction: int) -> None:
     """Swap a plan with its neighbour in the portal's order (direction -1 up, +1 down)."""
     with db.write() as conn:
-        ids = [row["id"] for row in conn.execute(
-            "SELECT id FROM plans ORDER BY sort_order, price, id")]
+        ids = plan_order(conn)
         if plan_id not in ids:
             raise AdminError("No such plan.")
         index = ids.index(plan_id)
@@ -105,8 +106,7 @@ def move_plan(db: Database, actor: Actor, plan_id: int, direction: int) -> None:
         if not 0 <= other < len(ids):
             return
         ids[index], ids[other] = ids[other], ids[index]
-        for order, each in enumerate(ids):
-            conn.execute("UPDATE plans SET sort_order = ? WHERE id = ?", (order, each))
+        set_plan_order(conn, ids)
         record_audit(conn, at=actor.now, username=actor.username, action="plan.reorder",
                      target=str(plan_id), after={"order": ids}, source_ip=actor.source_ip)
 

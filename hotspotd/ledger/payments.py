@@ -120,7 +120,7 @@ def _create_payment(db: Database, *, plan: Plan, phone: str, mac: str, ip: str |
         conn.execute(
             "INSERT INTO devices (mac, last_ip, first_seen, last_seen) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (mac) DO UPDATE SET last_ip = COALESCE(excluded.last_ip, last_ip),"
-            " last_seen = excluded.last_seen", (mac, ip, now, now))
+            " last_seen = excluded.last_seen", (mac, ip, now, now))  # see device_seen_at
         cursor = conn.execute(
             "INSERT INTO payments (public_id, plan_id, mac, ip, phone, amount, created_at,"
             " reference, queued_at, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -384,3 +384,8 @@ def learn_checkout_id(db: Database, *, receipt: str | None, checkout_request_id:
             "SELECT 1 FROM grants WHERE receipt = ?", (receipt,)).fetchone() is not None \
             or unmatched.receipt_held(conn, receipt)
     return known
+
+
+def device_seen_at(conn: sqlite3.Connection, mac: str, ip: str, now: float) -> None:
+    """A known device was seen at `ip` (RADIUS accounting): its last address and time."""
+    conn.execute("UPDATE devices SET last_ip = ?, last_seen = ? WHERE mac = ?", (ip, now, mac))

@@ -65,3 +65,35 @@ def seed_demo_plans(conn: sqlite3.Connection, now: float) -> int:
         create_plan(conn, name=name, price=price, duration_seconds=seconds, rate_limit=rate,
                     now=now, sort_order=order)
     return len(DEMO_PLANS)
+
+
+PLAN_COLUMNS = ("name", "price", "duration_seconds", "rate_limit", "active",
+                "data_cap_bytes", "idle_timeout_seconds", "sort_order")
+
+
+def next_sort_order(conn: sqlite3.Connection) -> int:
+    """The place after the last plan in the portal's order."""
+    return int(conn.execute("SELECT COALESCE(MAX(sort_order), 0) + 1 FROM plans").fetchone()[0])
+
+
+def change_plan(conn: sqlite3.Connection, plan_id: int, changes: dict[str, object]) -> None:
+    """Set a plan's columns (names from PLAN_COLUMNS only; anything else is refused)."""
+    unknown = set(changes) - set(PLAN_COLUMNS)
+    if unknown:
+        raise ValueError(f"not plan columns: {sorted(unknown)}")
+    if not changes:
+        return
+    assignments = ", ".join(f"{key} = ?" for key in changes)
+    conn.execute(f"UPDATE plans SET {assignments} WHERE id = ?",  # noqa: S608 (keys checked)
+                 [*changes.values(), plan_id])
+
+
+def plan_order(conn: sqlite3.Connection) -> list[int]:
+    """Plan ids in the portal's order."""
+    return [row["id"] for row in conn.execute("SELECT id FROM plans ORDER BY sort_order,"
+                                              " price, id")]
+
+
+def set_plan_order(conn: sqlite3.Connection, ids: list[int]) -> None:
+    for order, each in enumerate(ids):
+        conn.execute("UPDATE plans SET sort_order = ? WHERE id = ?", (order, each))

@@ -7,12 +7,13 @@ to a message per status, unknown languages to English.
 
 from __future__ import annotations
 
+from hotspotd.ledger.payment_line import QUEUE_TIMEOUT_CODE
+
 LANGUAGES = ("en", "sw")
 UNCERTAIN_CODE = "HOTSPOTD_UNCERTAIN"  # pending: the push call got no answer
 LIMITED_CODE = "HOTSPOTD_LIMITED"      # refused by our own abuse limits
 UNREACHABLE_CODE = "DarajaUnreachable"
 QUEUED_CODE = "HOTSPOTD_QUEUED"        # pending: in line for the Daraja budget, not sent yet
-QUEUE_TIMEOUT_CODE = "HOTSPOTD_QUEUE_TIMEOUT"  # mpesa.push_queue: never sent, expired
 
 _TRY_AGAIN_EN = " Nothing was charged; you can try again."
 _TRY_AGAIN_SW = " Hakuna pesa iliyokatwa; unaweza kujaribu tena."

@@ -28,12 +28,11 @@ from hotspotd.daraja.errors import (
 )
 from hotspotd.daraja.msisdn import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
 from hotspotd.failpoints import failpoint
-from hotspotd.ledger import payments, unmatched
+from hotspotd.ledger import payment_line, payments, unmatched
 from hotspotd.ledger.errors import InvalidPhone, PaymentNotSent
 from hotspotd.ledger.macs import checked_mac
 from hotspotd.ledger.payments import Payment, Settlement
 from hotspotd.ledger.plans import Plan, get_plan
-from hotspotd.mpesa import push_queue
 from hotspotd.mpesa.channel_clients import ChannelClients
 from hotspotd.mpesa.customer_messages import UNREACHABLE_CODE, customer_message
 from hotspotd.mpesa.push_limits import DeviceBlocked, PushGuard, PushTimes, device_blocked
@@ -143,7 +142,7 @@ class PurchaseService:
             open_one = payments.get_payment(self._db, payment_id=already) if already else None
             if open_one is not None:
                 return open_one, False
-            in_line = push_queue.queue_length(self._db.connection()) > 0
+            in_line = payment_line.queue_length(self._db.connection()) > 0
             channel = self._channels.push_channel() if self._channels else None
             payment = payments.create_payment(
                 self._db, plan=plan, phone=msisdn, mac=mac, ip=ip, now=self._now(),
@@ -175,7 +174,7 @@ class PurchaseService:
         payment = payments.get_payment(self._db, payment_id=payment_id)
         if payment is None or not payment.queued:
             return "gone"
-        if not push_queue.claim(self._db, payment.id, self._now()):
+        if not payment_line.claim(self._db, payment.id, self._now()):
             return "gone"
         plan = get_plan(self._db.connection(), payment.plan_id)
         log.info("payment %s: its turn in line, sending STK push", payment.id)
@@ -198,13 +197,13 @@ class PurchaseService:
 
     def _back_in_line(self, payment: Payment, reason: str) -> None:
         with self._db.write() as conn:
-            push_queue.enqueue(conn, payment.id, self._now(), reason)
+            payment_line.enqueue(conn, payment.id, self._now(), reason)
         log.info("payment %s: in line for M-Pesa (%s)", payment.id, reason)
         self._on_queued()
 
     def expire_queue(self, now: float) -> list[int]:
         """End the payments that waited in line too long; no prompt was ever sent."""
-        return push_queue.expire_waiting(self._db, now, self._policy.queue_max_wait)
+        return payment_line.expire_waiting(self._db, now, self._policy.queue_max_wait)
 
     def _push(self, payment: Payment, *, description: str, from_queue: bool = False) -> None:
         accepted = self._send_push(payment, description, from_queue=from_queue)

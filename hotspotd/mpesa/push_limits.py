@@ -34,9 +34,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from hotspotd.ledger.errors import BillingError
+from hotspotd.ledger.payment_line import QUEUE_ENDING, queue_length
 from hotspotd.ledger.payments import PENDING, TIMEOUT_CODE
 from hotspotd.mpesa.customer_messages import LIMITED_CODE, limit_message
-from hotspotd.mpesa.push_queue import QUEUE_ENDING, queue_length
 from hotspotd.store.db import Database
 
 IGNORED_CODES = ("1032", "1037", "1019", TIMEOUT_CODE)  # cancelled, unanswered, expired

@@ -6,9 +6,9 @@ import sqlite3
 from typing import Any
 
 from hotspotd.ledger.grants import get_entitlement
+from hotspotd.ledger.payment_line import position
 from hotspotd.ledger.payments import Payment
 from hotspotd.mpesa.customer_messages import QUEUED_CODE, UNCERTAIN_CODE, customer_message
-from hotspotd.mpesa.push_queue import position
 
 
 def purchase_status(conn: sqlite3.Connection, payment: Payment, now: float,

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from hotspotd.ledger.events import record_event
-from hotspotd.ledger.router_ops import MAX_ATTEMPTS, RouterOp, retry_delay
+from hotspotd.ledger import router_ops
+from hotspotd.ledger.router_ops import RouterOp
 from hotspotd.router.converge import CoaPort, Converger, RouterPort
 from hotspotd.router.gateway import RouterError, RouterGateway
 from hotspotd.router.reconcile import Reconciler
@@ -73,8 +73,7 @@ class RouterOutbox:
 
     def depth(self) -> int:
         """Pending operations (for ops pages and metrics)."""
-        row = self._db.query_one("SELECT COUNT(*) FROM router_ops WHERE state = 'pending'")
-        return int(row[0]) if row else 0
+        return router_ops.pending_count(self._db)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -88,28 +87,21 @@ class RouterOutbox:
 
     def process_due(self) -> int:
         """Apply every due operation once; returns how many were completed."""
-        rows = self._db.query(
-            "SELECT id, mac, ip, action, attempts FROM router_ops WHERE state = 'pending'"
-            " AND next_attempt_at <= ? ORDER BY id", (self._now(),))
-        if rows:
+        ops = router_ops.due_ops(self._db, self._now())
+        if ops:
             self._before_apply()
         blocked: set[str] = set()
         done = 0
-        for row in rows:
+        for op in ops:
             if self._stopping.is_set():
                 break
-            op = RouterOp(row["id"], row["mac"], row["ip"], row["action"], row["attempts"])
-            if op.mac in blocked or self._is_settled(op.id):
+            if op.mac in blocked or router_ops.is_settled(self._db, op.id):
                 continue
             if self._apply(op):
                 done += 1
             else:
                 blocked.add(op.mac)  # keep this device's later changes in order
         return done
-
-    def _is_settled(self, op_id: int) -> bool:
-        row = self._db.query_one("SELECT state FROM router_ops WHERE id = ?", (op_id,))
-        return row is None or row["state"] != "pending"
 
     def _apply(self, op: RouterOp) -> bool:
         try:
@@ -132,24 +124,11 @@ class RouterOutbox:
     def _finish(self, op: RouterOp, detail: str) -> None:
         now = self._now()
         with self._db.write() as conn:
-            # One login covers every login queued for this device before it.
-            conn.execute(
-                "UPDATE router_ops SET state = 'done', done_at = ?, attempts = attempts + 1"
-                " WHERE state = 'pending' AND mac = ? AND action = ? AND id <= ?",
-                (now, op.mac, op.action, op.id))
-            record_event(conn, now, f"router.{op.action}", mac=op.mac, op_id=op.id,
-                         detail=detail)
+            router_ops.finish_op(conn, op, detail, now)
         log.info("router: %s %s: %s", op.action, op.mac, detail)
 
     def _retry_later(self, op: RouterOp, error: str) -> None:
         now = self._now()
-        attempts = op.attempts + 1
-        state = "failed" if attempts >= MAX_ATTEMPTS else "pending"
         with self._db.write() as conn:
-            conn.execute("UPDATE router_ops SET attempts = ?, state = ?, next_attempt_at = ?,"
-                         " last_error = ? WHERE id = ?",
-                         (attempts, state, now + retry_delay(op.action, attempts), error,
-                          op.id))
-            if state == "failed":
-                record_event(conn, now, "router.gave_up", mac=op.mac, op_id=op.id, error=error)
+            attempts = router_ops.retry_op(conn, op, error, now)
         log.warning("router: %s %s failed (attempt %s): %s", op.action, op.mac, attempts, error)
