@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -16,9 +15,7 @@ from typing import Any
 import pytest
 import requests
 import routeros_api
-from support.appliance import running_appliance
 
-from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
 from hotspotd.cli import main
 from hotspotd.ops.checks import CheckResult, run_checks
@@ -29,7 +26,6 @@ from hotspotd.simulators.mikrotik.setup import RouterSetup
 
 APPLIANCE = "192.168.88.2"
 USER, PASSWORD = "hotspotd", "router-pass-1"
-OWNER, OWNER_PASSWORD = "owner", "drift owner password"
 AREAS = ["router radius", "router coa", "router hotspot profile", "router walled garden",
          "router nat", "router dhcp option 114"]
 
@@ -194,28 +190,16 @@ def test_every_difference_is_listed_and_fixing_them_over_the_api_clears_them(
 
 
 # -- the owner UI's self-test, over HTTP ----------------------------------------------------
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    with running_appliance(tmp_path_factory.mktemp("router-drift")) as running:
-        create_account(running.db, username=OWNER, password=OWNER_PASSWORD, now=time.time())
-        yield running
-
-
-def self_test_rows(appliance: Appliance) -> list[tuple[str, str]]:
-    base = appliance.addresses["portal_url"] + "admin/"
-    session = requests.Session()
-    login = session.get(base + "login", timeout=5).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', login)[1]  # type: ignore[index]
-    session.post(base + "login", data={"username": OWNER, "password": OWNER_PASSWORD,
-                                       "csrf_token": token}, timeout=10)
-    html = session.get(base + "settings/self-test", timeout=30).text
+def self_test_rows(owner: requests.Session, portal: str) -> list[tuple[str, str]]:
+    html = owner.get(portal + "admin/settings/self-test", timeout=30).text
     rows = re.findall(r"<tr><td>(router [^<]*)</td>(.*?)</tr>", html, re.S)
     rows = [(name, text) for name, text in rows if name in AREAS]
     return [(name, unescape(re.sub(r"<[^>]+>", " ", text)).strip()) for name, text in rows]
 
 
-def test_self_test_lists_the_embedded_routers_drift_with_the_fix(appliance: Appliance) -> None:
-    clean = self_test_rows(appliance)
+def test_self_test_lists_the_embedded_routers_drift_with_the_fix(
+        appliance: Appliance, owner: requests.Session, portal: str) -> None:
+    clean = self_test_rows(owner, portal)
     assert [name for name, _ in clean] == AREAS
     assert all(text.startswith("OK") for _, text in clean), clean
     setup = appliance.router_simulator.setup  # type: ignore[union-attr]
@@ -224,7 +208,7 @@ def test_self_test_lists_the_embedded_routers_drift_with_the_fix(appliance: Appl
     setup.profiles.set(mine, {"use-radius": "no"})
     setup.walled_garden.set(garden, {"disabled": "yes"})
     try:
-        drifted = dict(self_test_rows(appliance))
+        drifted = dict(self_test_rows(owner, portal))
     finally:
         setup.profiles.set(mine, {"use-radius": "yes"})
         setup.walled_garden.set(garden, {"disabled": "no"})
