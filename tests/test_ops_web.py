@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from support.appliance import running_appliance
+from support.mpesa import accepted, buy, wait_final
+from support.wait import wait_until
 
 from hotspotd.app import Appliance
-from hotspotd.simulators.phones import join_wifi
 
 MAC = "AA:BB:CC:00:07:01"
-
-
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    with running_appliance(tmp_path_factory.mktemp("ops-web"),
-                           simulators={"approve_delay_seconds": 0.2}) as running:
-        yield running
 
 
 def bearer(appliance: Appliance) -> dict[str, str]:
@@ -48,18 +41,9 @@ def scrape(appliance: Appliance) -> dict[str, dict[tuple[tuple[str, str], ...], 
     return samples
 
 
-def buy(appliance: Appliance, phone: str) -> dict[str, object]:
-    url = appliance.addresses["portal_url"]
-    device = join_wifi(appliance.router_simulator, MAC)  # placed by its source address
-    created = device.post(url + "api/purchases", json={"plan_id": 1, "phone": phone})
-    assert created.status_code == 202, created.text
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        body = device.get(f"{url}api/purchases/{created.json()['id']}", timeout=5).json()
-        if body["status"] != "pending":
-            return body
-        time.sleep(0.1)
-    raise AssertionError("purchase still pending")
+def bought(appliance: Appliance, number: str) -> dict[str, Any]:
+    """MAC buys plan 1 for `number`; the purchase's final status."""
+    return wait_final(appliance, accepted(buy(appliance, number, MAC)))
 
 
 def test_healthz_ready_with_every_check(appliance: Appliance) -> None:
@@ -119,17 +103,15 @@ def test_healthz_warns_when_the_router_is_stuck(appliance: Appliance) -> None:
 
 
 def test_metrics_count_purchases_grants_daraja_and_radius(appliance: Appliance) -> None:
-    assert buy(appliance, "254700000000")["status"] == "completed"
-    assert buy(appliance, "254700000001")["status"] == "failed"
-    sim = appliance.router_simulator
-    deadline = time.monotonic() + 10
-    while appliance.radius.stats.accepts < 1 and time.monotonic() < deadline:
-        time.sleep(0.1)  # the router logs the device in through RADIUS
+    assert bought(appliance, "254700000000")["status"] == "completed"
+    assert bought(appliance, "254700000001")["status"] == "failed"
+    wait_until(lambda: appliance.radius.stats.accepts >= 1,  # the router logs the device
+               message="the router's RADIUS login")         # in through RADIUS
     samples = scrape(appliance)
     purchases = samples["hotspotd_purchases_total"]
-    assert purchases[(("outcome", "completed"), ("result_code", "0"))] >= 1
-    assert purchases[(("outcome", "failed"), ("result_code", "1"))] >= 1
-    assert samples["hotspotd_grants_total"][(("kind", "payment"),)] >= 1
+    assert purchases[(("outcome", "completed"), ("result_code", "0"))] == 1
+    assert purchases[(("outcome", "failed"), ("result_code", "1"))] == 1
+    assert samples["hotspotd_grants_total"][(("kind", "payment"),)] == 1
     assert samples["hotspotd_settlement_delay_seconds_count"][()] >= 2
     assert samples["hotspotd_settlement_delay_seconds_bucket"][(("le", "+Inf"),)] >= 2
     daraja = samples["hotspotd_daraja_requests_total"]
@@ -143,10 +125,10 @@ def test_metrics_count_purchases_grants_daraja_and_radius(appliance: Appliance) 
     assert (("class", "settlement"),) in slots
     assert set(samples["hotspotd_daraja_budget_waiting"]) == {(("class", "settlement"),),
                                                               (("class", "new"),)}
-    assert sim is not None
 
 
 def test_metrics_are_incremental_and_stable(appliance: Appliance) -> None:
+    assert bought(appliance, "254700000000")["status"] == "completed"
     first = scrape(appliance)["hotspotd_purchases_total"]
     second = scrape(appliance)["hotspotd_purchases_total"]
     assert first == second  # a scrape counts nothing twice
@@ -155,9 +137,10 @@ def test_metrics_are_incremental_and_stable(appliance: Appliance) -> None:
 def test_scheduled_jobs_backup_and_retention(appliance: Appliance) -> None:
     jobs = {job.id: job for job in appliance.scheduler.get_jobs()}
     assert {"backup", "privacy-retention", "alerts"} <= set(jobs)
+    assert bought(appliance, "254700000000")["status"] == "completed"
     info = appliance.ops.backup_now()
     assert info is not None and info.path.parent == appliance.data_dir / "backups"
-    assert info.payments >= 2
+    assert info.payments == 1
     assert scrape(appliance)["hotspotd_last_backup_timestamp_seconds"][()] > 0
     assert appliance.ops.retention_now() == 0  # nothing older than a year
 
@@ -165,7 +148,7 @@ def test_scheduled_jobs_backup_and_retention(appliance: Appliance) -> None:
 def test_demo_sends_customer_receipts_through_the_sms_simulator(appliance: Appliance) -> None:
     monitor = appliance.ops.alerts
     monitor.send_receipts()  # the cursor exists (set by the first run) or is set now
-    buy(appliance, "254700000000")
+    bought(appliance, "254700000000")
     monitor.send_receipts()
     messages = appliance.sms_simulator.messages
     assert messages and messages[-1]["to"] == "+254700000000"
