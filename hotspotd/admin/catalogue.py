@@ -26,7 +26,7 @@ from hotspotd.store.db import Database
 
 RATE_LIMIT = re.compile(r"^\d+[kKmMgG]?(/\d+[kKmMgG]?)?$")
 PLAN_FIELDS = ("name", "price", "duration_seconds", "rate_limit", "data_cap_bytes",
-               "idle_timeout_seconds", "sort_order", "active")
+               "idle_timeout_seconds", "sort_order", "active", "devices")
 MB = 1_000_000
 
 
@@ -58,9 +58,13 @@ def parse_plan_form(form: Any) -> dict[str, Any]:
     idle_text = (form.get("idle_minutes") or "").strip()
     if idle_text and (not idle_text.isdigit() or not 1 <= int(idle_text) <= 24 * 60):
         raise AdminError("An idle timeout is 1-1440 minutes (empty: none).")
+    devices_text = (form.get("devices") or "1").strip()
+    if not devices_text.isdigit() or not 1 <= int(devices_text) <= 10:
+        raise AdminError("A plan is for 1-10 devices at once.")
     return {"name": name, "price": price, "duration_seconds": minutes * 60, "rate_limit": rate,
             "data_cap_bytes": int(cap_text) * MB if cap_text else None,
-            "idle_timeout_seconds": int(idle_text) * 60 if idle_text else None}
+            "idle_timeout_seconds": int(idle_text) * 60 if idle_text else None,
+            "devices": int(devices_text)}
 
 
 def _plan_row(conn: sqlite3.Connection, plan_id: int) -> dict[str, Any]:
@@ -72,11 +76,11 @@ def _plan_row(conn: sqlite3.Connection, plan_id: int) -> dict[str, Any]:
 
 def add_plan(db: Database, actor: Actor, fields: dict[str, Any]) -> int:
     with db.write() as conn:
-        cap = fields.pop("data_cap_bytes", None)
-        idle = fields.pop("idle_timeout_seconds", None)
+        terms = {key: fields.pop(key, default) for key, default in (
+            ("data_cap_bytes", None), ("idle_timeout_seconds", None), ("devices", 1))}
         plan = create_plan(conn, now=actor.now, sort_order=next_sort_order(conn), **fields)
-        change_plan(conn, plan.id, {"data_cap_bytes": cap, "idle_timeout_seconds": idle})
-        fields.update(data_cap_bytes=cap, idle_timeout_seconds=idle)
+        change_plan(conn, plan.id, terms)
+        fields.update(terms)
         record_audit(conn, at=actor.now, username=actor.username, action="plan.create",
                      target=str(plan.id), after=fields, source_ip=actor.source_ip)
     return plan.id

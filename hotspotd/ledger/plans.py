@@ -15,10 +15,12 @@ class Plan:
     price: int
     duration_seconds: int
     rate_limit: str | None
+    devices: int = 1  # how many devices may use one purchase at once (ledger.sharing)
 
     def as_json(self) -> dict[str, object]:
         return {"id": self.id, "name": self.name, "price": self.price,
-                "duration_seconds": self.duration_seconds, "rate_limit": self.rate_limit}
+                "duration_seconds": self.duration_seconds, "rate_limit": self.rate_limit,
+                "devices": self.devices}
 
 
 DEMO_PLANS = (
@@ -30,7 +32,8 @@ DEMO_PLANS = (
 
 
 def _plan(row: sqlite3.Row) -> Plan:
-    return Plan(row["id"], row["name"], row["price"], row["duration_seconds"], row["rate_limit"])
+    return Plan(row["id"], row["name"], row["price"], row["duration_seconds"], row["rate_limit"],
+                row["devices"])
 
 
 def list_plans(conn: sqlite3.Connection) -> list[Plan]:
@@ -68,7 +71,7 @@ def seed_demo_plans(conn: sqlite3.Connection, now: float) -> int:
 
 
 PLAN_COLUMNS = ("name", "price", "duration_seconds", "rate_limit", "active",
-                "data_cap_bytes", "idle_timeout_seconds", "sort_order")
+                "data_cap_bytes", "idle_timeout_seconds", "sort_order", "devices")
 
 
 def next_sort_order(conn: sqlite3.Connection) -> int:

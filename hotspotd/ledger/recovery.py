@@ -25,7 +25,7 @@ from hotspotd.ledger.macs import checked_mac
 from hotspotd.ledger.router_ops import enqueue_router_op
 from hotspotd.store.db import Database
 
-_RECEIPT = re.compile(r"^[A-Z0-9]{8,12}$")
+RECEIPT_FORM = re.compile(r"^[A-Z0-9]{8,12}$")  # an M-Pesa receipt code
 NO_MATCH = ("We could not match that receipt code and phone number. Check both (the code is"
             " in the M-Pesa SMS, like RKT1A2B3C4) and try again.")
 
@@ -65,7 +65,7 @@ def recover_time(db: Database, *, receipt: str, phone: str, mac: str, ip: str | 
         msisdn = normalise_msisdn(phone)
     except InvalidPhoneNumber:
         raise RecoveryRefused(NO_MATCH) from None
-    if not _RECEIPT.match(code):
+    if not RECEIPT_FORM.match(code):
         raise RecoveryRefused(NO_MATCH)
     with db.write() as conn:
         payment = conn.execute(

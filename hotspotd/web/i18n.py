@@ -72,6 +72,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "receipt_label": "M-Pesa receipt code",
         "recover_button": "Move my time here",
         "recover_ok": "{time} moved to this device.",
+        "for_devices": "{count} devices",
+        "share_title": "Add this device to your plan",
+        "share_note": "Your plan is for more than one device? Enter its M-Pesa receipt code "
+                      "and the number that paid: this device is online until the plan's "
+                      "time ends.",
+        "share_button": "Add this device",
+        "share_ok": "This device is added to your plan: {time} left ({count} of {allowed} "
+                    "devices).",
         "too_many": "Too many attempts. Try again in {minutes} min.",
         "expired_form": "This page had expired. Please try again.",
         "no_device": "We could not see your device. Reconnect to the WiFi and open any "
@@ -135,6 +143,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "receipt_label": "Nambari ya risiti ya M-Pesa",
         "recover_button": "Hamisha muda wangu hapa",
         "recover_ok": "{time} imehamishiwa kifaa hiki.",
+        "for_devices": "vifaa {count}",
+        "share_title": "Ongeza kifaa hiki kwenye kifurushi chako",
+        "share_note": "Kifurushi chako ni cha vifaa zaidi ya kimoja? Weka nambari ya risiti "
+                      "ya M-Pesa na nambari iliyolipa: kifaa hiki kitakuwa mtandaoni hadi "
+                      "muda wa kifurushi uishe.",
+        "share_button": "Ongeza kifaa hiki",
+        "share_ok": "Kifaa hiki kimeongezwa kwenye kifurushi chako: zimebaki {time} (vifaa "
+                    "{count} kati ya {allowed}).",
         "too_many": "Majaribio mengi mno. Jaribu tena baada ya dakika {minutes}.",
         "expired_form": "Ukurasa huu ulikuwa umepitwa na wakati. Tafadhali jaribu tena.",
         "no_device": "Hatukuona kifaa chako. Unganisha WiFi tena kisha ufungue ukurasa wowote.",
@@ -165,6 +181,8 @@ ERRORS_SW: dict[str, str] = {
     "recovery_used": "Muda wa malipo hayo ulishahamishiwa kifaa; unaweza kuhamishwa mara "
                      "moja tu.",
     "recovery_nothing_left": "Hakuna muda uliobaki wa kuhamisha kutoka kwa malipo hayo.",
+    "sharing_full": "Vifaa vyote vinavyoruhusiwa na kifurushi hiki vinatumika tayari.",
+    "sharing_over": "Muda wa malipo hayo umeisha, au kifaa hiki kina muda zaidi tayari.",
     "too_many_requests": "Maombi mengi mno ya malipo. Subiri dakika chache kisha ujaribu "
                          "tena, au omba vocha kwa wahudumu.",
     "device_blocked": "Kifaa hiki kimezuiwa hapa. Tafadhali waulize wahudumu.",

@@ -94,7 +94,9 @@ def home_values(router: dict[str, str], lang: str) -> dict[str, Any]:
     mac = router["mac"]  # placed by the network (`placed_fields`)
     entitlement = get_entitlement(conn, mac)
     left = entitlement.seconds_remaining(ctx.now()) if entitlement else 0
-    return {"plans": plan_rows(list_plans(conn), lang), "seconds_left": left,
+    plans = list_plans(conn)
+    return {"plans": plan_rows(plans, lang), "seconds_left": left,
+            "shareable": any(plan.devices > 1 for plan in plans),
             "expires_at": entitlement.expires_at if entitlement else 0,
             "menu": payment_menu(mac), "mac": mac}
 

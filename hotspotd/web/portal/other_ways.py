@@ -1,4 +1,5 @@
-"""Other ways in: a voucher code, and recovery of paid time after a MAC change.
+"""Other ways in: a voucher code, recovery of paid time after a MAC change, and adding a
+device to a plan for several devices.
 
 Both are guessable by brute force, so both are rate limited per device and per source
 address (persistent windows: a restart does not reset them) before anything is looked up.
@@ -13,6 +14,7 @@ from flask import Blueprint, request
 
 from hotspotd.ledger.errors import BillingError
 from hotspotd.ledger.recovery import recover_time
+from hotspotd.ledger.sharing import add_device
 from hotspotd.ledger.vouchers import redeem
 from hotspotd.ratelimit import RateLimiter
 from hotspotd.web.context import web_context
@@ -26,6 +28,7 @@ ADDRESS_FACTOR = 5
 def register(blueprint: Blueprint) -> None:
     blueprint.add_url_rule("/voucher", "voucher", voucher, methods=["POST"])
     blueprint.add_url_rule("/recover", "recover", recover, methods=["POST"])
+    blueprint.add_url_rule("/share", "share", share, methods=["POST"])
 
 
 def rate_limited(kind: str, limit: int, device: dict[str, str]) -> Any | None:
@@ -83,6 +86,29 @@ def recover() -> Any:
     lang = choose_language(request)
     message = translate(lang, "recover_ok", time=format_duration(moved.seconds, lang))
     return _done(message, moved.seconds, int(moved.expires_at - ctx.now()), router)
+
+
+def share() -> Any:
+    router = placed_fields(request.form, fresh=True)  # the device the network placed
+    refused = csrf_refused() or rate_limited("share",
+                                             web_context().portal.recovery_attempts, router)
+    if refused is not None:
+        return refused
+    ctx = web_context()
+    try:
+        shared = add_device(ctx.db, receipt=request.form.get("receipt", ""),
+                            phone=request.form.get("phone", ""), mac=router["mac"],
+                            ip=router["ip"], now=ctx.now())
+    except BillingError as exc:
+        return form_error(error_text(exc.code, exc.message, choose_language(request)),
+                          exc.status, receipt=request.form.get("receipt", ""),
+                          open_section="share")
+    ctx.wake_router()
+    lang = choose_language(request)
+    left = int(shared.until - ctx.now())
+    message = translate(lang, "share_ok", time=format_duration(left, lang),
+                        count=shared.devices, allowed=shared.allowed)
+    return _done(message, shared.seconds, left, router)
 
 
 def _done(message_key: str, seconds: int, left: int, router: dict[str, str]) -> Any:

@@ -89,5 +89,5 @@ def plan_rows(plans: list[Any], lang: str) -> list[dict[str, Any]]:
         name = plan.name.strip().lower()
         extra = "" if name in (english.lower(), duration.lower()) else plan.name
         rows.append({"id": plan.id, "price": plan.price, "duration": duration,
-                     "name": extra})
+                     "name": extra, "devices": plan.devices})
     return rows
