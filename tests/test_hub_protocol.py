@@ -169,3 +169,24 @@ def test_oversized_batches_are_refused(client: FlaskClient, store: HubStore) -> 
                        headers={"Authorization": f"Bearer {key}",
                                 "Content-Type": "application/json"})
     assert huge.status_code == 413
+
+
+def test_a_resent_seq_with_other_content_is_refused_as_diverged(client: FlaskClient,
+                                                                store: HubStore) -> None:
+    """An appliance restored from a backup numbers new events with seqs the hub has."""
+    appliance, key = enrol(client, store)
+    post(client, key, make_batch(appliance, events(1, 3)))
+    other = events(2, 5)
+    other[0]["body"]["mac"] = "a different event"
+    answer = post(client, key, make_batch(appliance, other))
+    assert answer.status_code == 409
+    assert answer.json["error"] == "diverged" and answer.json["acked"] == 3
+    assert stored_seqs(store, appliance) == [1, 2, 3]
+
+
+def test_a_second_token_cannot_replace_an_enrolled_key(client: FlaskClient,
+                                                       store: HubStore) -> None:
+    first, second = create_venue(store, "Cafe A"), create_venue(store, "Cafe A")
+    assert client.post("/v1/enroll", json={"token": first}).status_code == 200
+    answer = client.post("/v1/enroll", json={"token": second})
+    assert answer.status_code == 403 and answer.json["error"] == "already_enrolled"

@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
-
 from hotspotd.hub.pgstore import HubStore
 from hotspotd.hub.protocol import BatchRefused, key_hash
 
@@ -60,8 +58,9 @@ def enrol(store: HubStore, token: Any, now: Callable[[], float] = time.time
     key = "hub-key-" + secrets.token_urlsafe(32)
     with store.transaction() as conn:
         row = conn.execute("SELECT t.appliance_id, t.expires_at, t.used_at, a.name,"
-                           " a.revoked_at FROM enrolment_tokens t JOIN appliances a ON"
-                           " a.id = t.appliance_id WHERE t.token_hash = %s FOR UPDATE",
+                           " a.revoked_at, a.enrolled_at FROM enrolment_tokens t"
+                           " JOIN appliances a ON a.id = t.appliance_id"
+                           " WHERE t.token_hash = %s FOR UPDATE",
                            (key_hash(token),)).fetchone()
         if row is None:
             raise BatchRefused(401, "unknown_token", "this enrolment token is not known here")
@@ -72,6 +71,8 @@ def enrol(store: HubStore, token: Any, now: Callable[[], float] = time.time
                                " operator for a new one")
         if row["revoked_at"] is not None:
             raise BatchRefused(403, "revoked", "this venue was revoked")
+        if row["enrolled_at"] is not None:  # a second token must not replace its key
+            raise BatchRefused(403, "already_enrolled", "this venue already has an appliance")
         conn.execute("UPDATE enrolment_tokens SET used_at = %s WHERE token_hash = %s",
                      (now(), key_hash(token)))
         conn.execute("UPDATE appliances SET key_hash = %s, enrolled_at = %s WHERE id = %s",
@@ -91,12 +92,3 @@ def revoke(store: HubStore, name: str, reason: str = "",
         raise HubCommandError(f"no venue named {name!r}")
     log.warning("venue %r (appliance %s) revoked: %s", name, row["id"], reason or "-")
     return row["id"]
-
-
-def venue_names(store: HubStore) -> list[str]:
-    with store.connection() as conn:
-        return [row["name"] for row in conn.execute("SELECT name FROM appliances ORDER BY id")]
-
-
-def is_unique_violation(exc: BaseException) -> bool:
-    return isinstance(exc, psycopg.errors.UniqueViolation)

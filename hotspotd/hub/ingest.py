@@ -83,6 +83,8 @@ def ingest(store: HubStore, bearer: str | None, batch: Any,
         if row["id"] != appliance_id:
             raise BatchRefused(403, "wrong_appliance", "this key belongs to another appliance")
         shipped = row["shipped_seq"]
+        if first <= shipped:
+            check_same_as_stored(conn, appliance_id, events, shipped)
         if last <= shipped:  # a replay: nothing to store, but the appliance is alive
             conn.execute("UPDATE appliances SET last_heard = %s WHERE id = %s",
                          (now(), appliance_id))
@@ -95,6 +97,22 @@ def ingest(store: HubStore, bearer: str | None, batch: Any,
         conn.execute("UPDATE appliances SET shipped_seq = %s, last_heard = %s WHERE id = %s",
                      (last, now(), appliance_id))
     return {"acked": last, "duplicate": False, "stored": len(fresh)}
+
+
+def check_same_as_stored(conn: psycopg.Connection, appliance_id: int,
+                         events: list[dict[str, Any]], shipped: int) -> None:
+    """A resent seq must carry what the hub stored under it. If not, the appliance numbered
+    new events with seqs the hub already has (its database restored from a backup): 409
+    `diverged`, so it renumbers them after `acked` instead of their being dropped."""
+    resent = {event["seq"]: event for event in events if event["seq"] <= shipped}
+    stored = conn.execute("SELECT seq, kind, body FROM events WHERE appliance_id = %s"
+                          " AND seq BETWEEN %s AND %s", (appliance_id, min(resent),
+                                                         max(resent))).fetchall()
+    for row in stored:
+        event = resent[row["seq"]]
+        if row["kind"] != event["kind"] or row["body"] != event["body"]:
+            raise BatchRefused(409, "diverged", f"seq {row['seq']} differs from what the hub"
+                               f" stored; number new events after {shipped}", acked=shipped)
 
 
 def store_events(conn: psycopg.Connection, appliance_id: int, events: list[dict[str, Any]],

@@ -69,20 +69,22 @@ def rewind_to(db: Database, acked: int) -> bool:
 
 
 def renumber_after(db: Database, acked: int) -> int:
-    """The hub holds more than this appliance ever numbered (the appliance's database was
-    restored from a backup): give the unshipped rows new seqs after `acked`, so they are
-    not mistaken for the ones the hub already has. Returns how many rows moved."""
+    """The hub holds other events under this appliance's unshipped seqs (the appliance's
+    database was restored from a backup): give those rows the seqs right after `acked`, in
+    their order, so they are neither dropped as replays nor leave a gap. Returns how many
+    rows moved."""
     with db.write() as conn:
         local = conn.execute("SELECT shipped_seq FROM hub_state WHERE id = 1").fetchone()[0]
-        conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'hub_journal'",
-                     (acked,))
-        rows = conn.execute("SELECT seq, at, kind, entity_id, body FROM hub_journal"
+        rows = conn.execute("SELECT at, kind, entity_id, body FROM hub_journal"
                             " WHERE seq > ? ORDER BY seq", (local,)).fetchall()
-        for row in rows:
-            conn.execute("INSERT INTO hub_journal (at, kind, entity_id, body) VALUES"
-                         " (?, ?, ?, ?)", tuple(row)[1:])
-        conn.execute("DELETE FROM hub_journal WHERE seq > ? AND seq <= ?",
-                     (local, max((row["seq"] for row in rows), default=local)))
+        conn.execute("DELETE FROM hub_journal WHERE seq > ?", (local,))
+        conn.executemany("INSERT INTO hub_journal (seq, at, kind, entity_id, body) VALUES"
+                         " (?, ?, ?, ?, ?)", [(acked + number, *tuple(row)) for number, row
+                                              in enumerate(rows, start=1)])
+        # The next trigger-written row follows on directly: the journal has no holes.
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'hub_journal'")
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('hub_journal', ?)",
+                     (acked + len(rows),))
         conn.execute("UPDATE hub_state SET shipped_seq = ? WHERE id = 1", (acked,))
     return len(rows)
 

@@ -131,6 +131,11 @@ class Shipper:
                           " events renumbered after it", acked, moved)
                 return
             journal.record_ack(self.db, acked, self.clock())
+        elif status == 409 and body.get("error") == "diverged":
+            moved = journal.renumber_after(self.db, int(body["acked"]))
+            log.error("the hub holds other events under this appliance's seqs (its database"
+                      " restored from a backup?): %s unshipped events renumbered after %s",
+                      moved, body["acked"])
         elif status == 409 and body.get("error") == "gap":
             acked = int(body["acked"])
             if not journal.rewind_to(self.db, acked):
