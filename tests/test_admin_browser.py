@@ -17,52 +17,49 @@ from typing import Any
 
 import pytest
 import requests
-from support.appliance import running_appliance
+from support.admin_http import OWNER, add_account, add_owner_and_cashier
 from support.browser import launched_chromium
-from support.phones import phone_for
+from support.mpesa import accepted, buy
+from support.wait import wait_until
 
-from hotspotd.admin.accounts import create_account
 from hotspotd.app import Appliance
+from hotspotd.ledger.grants import grant_time
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
 SHOTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "admin"
-OWNER, PASSWORD = "owner", "owner password 2026"
 BUYER_MAC = "AA:BB:CC:06:00:01"
 VENUE_TZ = timezone(timedelta(minutes=180))
 
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    with running_appliance(tmp_path_factory.mktemp("admin-browser"),
-                           simulators={"approve_delay_seconds": 0.3},
-                           admin={"login_attempts": 3}) as running:
-        create_account(running.db, username=OWNER, password=PASSWORD, now=time.time())
-        create_account(running.db, username="lockme", password="lockme password 1",
-                       role="cashier", now=time.time())
-        yield running
+@pytest.fixture
+def appliance_config() -> dict[str, dict[str, Any]]:
+    return {"admin": {"login_attempts": 3}}
 
 
+# Module scope, on purpose: Chromium takes about a second to start. Each test opens its own
+# browser context (own cookies) on its own appliance, so nothing else is shared.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with launched_chromium() as chromium:
         yield chromium
 
 
-@pytest.fixture(scope="module")
-def base(appliance: Appliance) -> str:
-    return appliance.addresses["portal_url"] + "admin/"
+@pytest.fixture
+def base(portal: str) -> str:
+    return portal + "admin/"
 
 
-@pytest.fixture(scope="module")
-def page(browser: Any, base: str) -> Iterator[Any]:
-    """One logged-in owner tab shared by the module's tests (laptop-sized)."""
+@pytest.fixture
+def page(browser: Any, base: str, appliance: Appliance) -> Iterator[Any]:
+    """A logged-in owner tab (laptop-sized)."""
+    add_account(appliance.db, OWNER)
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     context.set_default_timeout(15_000)
     tab = context.new_page()
     tab.goto(base)
     assert tab.url.startswith(base + "login")
-    tab.fill("#username", OWNER)
-    tab.fill("#password", PASSWORD)
+    tab.fill("#username", OWNER[0])
+    tab.fill("#password", OWNER[1])
     tab.click("button[type=submit]")
     expect(tab.locator("h1")).to_have_text("Dashboard")
     yield tab
@@ -74,23 +71,26 @@ def shot(tab: Any, name: str) -> None:
     tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_login_page_refuses_a_wrong_password(browser: Any, base: str) -> None:
+def test_login_page_refuses_a_wrong_password(browser: Any, base: str,
+                                             appliance: Appliance) -> None:
+    add_account(appliance.db, OWNER)
     context = browser.new_context()
     tab = context.new_page()
     tab.goto(base + "payments")
     assert "/admin/login" in tab.url
-    tab.fill("#username", OWNER)
+    tab.fill("#username", OWNER[0])
     tab.fill("#password", "not the password")
     shot(tab, "login")
     tab.click("button[type=submit]")
     expect(tab.locator("#login-error")).to_have_text("Wrong username or password.")
-    tab.fill("#password", PASSWORD)
+    tab.fill("#password", OWNER[1])
     tab.click("button[type=submit]")
     expect(tab.locator("h1")).to_have_text("Payments")  # back where it was going
     context.close()
 
 
-def test_lockout_after_wrong_passwords(browser: Any, base: str) -> None:
+def test_lockout_after_wrong_passwords(browser: Any, base: str, appliance: Appliance) -> None:
+    add_owner_and_cashier(appliance.db, cashier=("lockme", "lockme password 1"))
     context = browser.new_context()
     tab = context.new_page()
     tab.goto(base + "login")
@@ -170,27 +170,18 @@ def test_dashboard_figures_against_a_seeded_database(appliance: Appliance, page:
     shot(page, "dashboard")
 
 
-def buy(appliance: Appliance, phone: str, mac: str, plan_id: int = 1) -> str:
-    """Buy from the phone `mac` (its own address on the WiFi)."""
-    url = appliance.addresses["portal_url"]
-    created = phone_for(appliance, mac).post(url + "api/purchases", timeout=10, json={
-        "plan_id": plan_id, "phone": phone})
-    assert created.status_code == 202, created.text
-    return created.json()["id"]
-
-
-def wait_for(condition: Any, timeout: float = 15, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+def paid_online(appliance: Appliance) -> str:
+    """BUYER_MAC buys plan 1 (30 minutes) for 0708 374 149 through the portal API, and the
+    router's login for it is done; the purchase's public id."""
+    public_id = accepted(buy(appliance, "0708374149", BUYER_MAC))
+    wait_until(lambda: appliance.db.query_one(
+        "SELECT 1 FROM router_ops WHERE mac = ? AND state = 'done'", (BUYER_MAC,)),
+        timeout=15, message="the router login")
+    return public_id
 
 
 def test_payment_story_of_a_portal_purchase(appliance: Appliance, page: Any, base: str) -> None:
-    public_id = buy(appliance, "0708374149", BUYER_MAC)
-    wait_for(lambda: appliance.db.query_one(
-        "SELECT 1 FROM router_ops WHERE mac = ? AND state = 'done'", (BUYER_MAC,)) is not None,
-        what="the router login")
+    public_id = paid_online(appliance)
     page.goto(base + "payments?phone=0708+374+149")
     row = page.locator("#payments tr[data-id]")
     expect(row).to_have_count(1)
@@ -213,10 +204,11 @@ def test_payment_story_of_a_portal_purchase(appliance: Appliance, page: Any, bas
 
 def test_check_with_mpesa_now_requeries_a_pending_payment(appliance: Appliance, page: Any,
                                                           base: str) -> None:
-    buy(appliance, "254700000099", "AA:BB:CC:06:00:09")  # never answers
+    accepted(buy(appliance, "254700000099", "AA:BB:CC:06:00:09"))  # never answers
     payment_id = appliance.db.query_one("SELECT id FROM payments ORDER BY id DESC")[0]
-    wait_for(lambda: appliance.db.query_one("SELECT push_state FROM payments WHERE id = ?",
-                                            (payment_id,))[0] == "sent", what="the push")
+    wait_until(lambda: appliance.db.query_one("SELECT push_state FROM payments WHERE id = ?",
+                                              (payment_id,))[0] == "sent", timeout=15,
+               message="the push")
     before = appliance.db.query_one("SELECT query_count FROM payments WHERE id = ?",
                                     (payment_id,))[0]
     page.goto(f"{base}payments/{payment_id}")
@@ -233,20 +225,26 @@ def active_macs(appliance: Appliance) -> set[str]:
 
 def test_disconnect_is_reflected_on_the_router(appliance: Appliance, page: Any,
                                                base: str) -> None:
-    wait_for(lambda: BUYER_MAC in active_macs(appliance), what="the device online")
+    paid_online(appliance)
+    wait_until(lambda: BUYER_MAC in active_macs(appliance), timeout=15,
+               message="the device online")
     page.goto(base + "devices")
     row = page.locator(f"#devices tr[data-mac='{BUYER_MAC}']")
     expect(row).to_have_count(1)
     shot(page, "devices")
     row.locator("button.disconnect").click()
     expect(page.locator("[role=status]")).to_contain_text("Disconnecting")
-    wait_for(lambda: BUYER_MAC not in active_macs(appliance), what="the router to drop it")
+    wait_until(lambda: BUYER_MAC not in active_macs(appliance), timeout=15,
+               message="the router to drop it")
     audit = appliance.db.query_one("SELECT username FROM admin_audit WHERE"
                                    " action = 'device.disconnect' AND target = ?", (BUYER_MAC,))
-    assert audit["username"] == OWNER
+    assert audit["username"] == OWNER[0]
 
 
 def test_give_free_time_and_block(appliance: Appliance, page: Any, base: str) -> None:
+    with appliance.db.write() as conn:
+        grant_time(conn, mac=BUYER_MAC, seconds=1800, now=appliance.now(), plan_id=1,
+                   rate_limit=None, source="test")
     before = appliance.db.query_one("SELECT expires_at FROM entitlements WHERE mac = ?",
                                     (BUYER_MAC,))[0]
     page.goto(base + "devices")
@@ -268,6 +266,7 @@ def test_give_free_time_and_block(appliance: Appliance, page: Any, base: str) ->
 
 def test_assign_unmatched_money_to_a_device(appliance: Appliance, page: Any, base: str) -> None:
     mac = "AA:BB:CC:06:00:02"
+    seed(appliance)
     page.goto(base + "unmatched")
     row = page.locator("#unmatched tr[data-receipt=UNMATCH01]")
     assert "2547*****999" in row.inner_text()
@@ -286,6 +285,7 @@ def test_assign_unmatched_money_to_a_device(appliance: Appliance, page: Any, bas
 def test_plan_edit_never_alters_time_already_paid(appliance: Appliance, page: Any,
                                                   base: str) -> None:
     url = appliance.addresses["portal_url"]
+    paid_online(appliance)
     paid = appliance.db.query_one("SELECT expires_at FROM entitlements WHERE mac = ?",
                                   (BUYER_MAC,))[0]
     page.goto(base + "plans")
@@ -332,9 +332,9 @@ def test_voucher_batch_print_and_redeem_on_the_portal(appliance: Appliance, page
     portal.click("#voucher summary")
     portal.fill("#code", codes[0].lower())
     portal.locator("#voucher button[type=submit]").click()
-    wait_for(lambda: appliance.db.query_one("SELECT status FROM vouchers WHERE code = ?",
-                                            (codes[0].replace("-", ""),))[0] == "used",
-             what="the voucher to be used")
+    wait_until(lambda: appliance.db.query_one("SELECT status FROM vouchers WHERE code = ?",
+                                              (codes[0].replace("-", ""),))[0] == "used",
+               timeout=15, message="the voucher to be used")
     phone.close()
     page.go_back()
     page.reload()
@@ -346,6 +346,8 @@ def test_voucher_batch_print_and_redeem_on_the_portal(appliance: Appliance, page
 
 
 def test_csv_export_contents(appliance: Appliance, page: Any, base: str) -> None:
+    seed(appliance)
+    paid_online(appliance)
     today = datetime.now(VENUE_TZ).strftime("%Y-%m-%d")
     response = page.request.get(f"{base}exports/payments.csv?from={today}&to={today}")
     assert response.status == 200
@@ -365,6 +367,11 @@ def test_csv_export_contents(appliance: Appliance, page: Any, base: str) -> None
 
 
 def test_screens_for_the_record(page: Any, base: str) -> None:
+    page.goto(base + "devices")  # something for the audit screen to show
+    page.fill("input[aria-label='MAC to block']", "AA-BB-CC-06-00-66")
+    page.fill("input[aria-label='Block reason']", "abuse")
+    page.get_by_role("button", name="Block").click()
+    expect(page.locator("#blocked")).to_contain_text("AA:BB:CC:06:00:66")
     for path, name in (("exports", "exports"), ("settings", "settings"),
                        ("settings/self-test", "self-test"), ("audit", "audit")):
         page.goto(base + path)
