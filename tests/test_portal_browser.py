@@ -6,17 +6,16 @@ recovery. Screenshots of the key states go to bench/results/portal/."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
-from support.appliance import running_appliance
 from support.browser import launched_chromium
 from support.mpesa import callback_root
 from support.phones import phone_for
+from support.wait import wait_until
 
 from hotspotd.app import Appliance
 from hotspotd.ledger.vouchers import create_batch
@@ -26,16 +25,15 @@ SHOTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "portal"
 ORIGINAL = "http://example.com/news"
 TIMEOUT_MS = 15_000
 
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
+@pytest.fixture
+def appliance_config() -> dict[str, dict[str, Any]]:
     # host_cache_seconds 0: the browser's one address changes hands between devices
-    # from one test to the next, and pages must follow the router's table at once.
-    with running_appliance(tmp_path_factory.mktemp("portal-browser"),
-                           simulators={"approve_delay_seconds": 0.3},
-                           web={"host_cache_seconds": 0.0}) as running:
-        yield running
+    # within a test, and pages must follow the router's table at once.
+    return {"web": {"host_cache_seconds": 0.0}}
 
 
+# Module scope, on purpose: Chromium takes about a second to start. Each test opens its own
+# browser contexts (own cookies) on its own appliance, so nothing else is shared.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with launched_chromium() as chromium:
@@ -223,13 +221,9 @@ def test_top_up_while_online(appliance: Appliance, new_page: Any) -> None:
 
 def wait_for_host(appliance: Appliance, mac: str, ok: Any = lambda row: True,
                   timeout: float = 10) -> dict[str, str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for row in appliance.router_simulator.active_hosts():
-            if row["mac-address"] == mac and ok(row):
-                return row
-        time.sleep(0.1)
-    raise AssertionError(f"{mac} not (yet) as expected among the router's active hosts")
+    return wait_until(lambda: next((row for row in appliance.router_simulator.active_hosts()
+                                    if row["mac-address"] == mac and ok(row)), None),
+                      timeout=timeout, message=f"{mac} as expected among the active hosts")
 
 
 def test_voucher_grants_once(appliance: Appliance, new_page: Any) -> None:
