@@ -32,6 +32,7 @@ from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.http_limits import ListenerCollector
 from hotspotd.httpserver import ListenerLimits, ServedApp, bind_tcp
+from hotspotd.hub.shipper import Shipper
 from hotspotd.mpesa.c2b_verify import C2BVerifier
 from hotspotd.mpesa.callback_intake import CallbackIntake, CallbackSettings
 from hotspotd.mpesa.channel_clients import ChannelClients
@@ -51,6 +52,7 @@ from hotspotd.radius.server import RadiusServer
 from hotspotd.router.gateway import RouterGateway
 from hotspotd.router.outbox import RouterOutbox
 from hotspotd.router.placement import DeviceLocator, neighbour_mac, no_neighbours
+from hotspotd.secretbox import SecretBox
 from hotspotd.store.db import Database
 from hotspotd.web import create_app
 from hotspotd.web.context import PortalOptions, WebContext, seconds_per_place_in_line
@@ -120,6 +122,10 @@ class Appliance:
         self._stoppers.append(self.outbox.stop)
         self._start_scheduler()
         self._stoppers.append(self.mpesa.queue.start().stop)  # purchases waiting in line
+        if self.config.hub.enabled:  # ship the ledger to the operator's hub (docs/HUB.md)
+            box = SecretBox.from_key_file(Path(self.config.security.key_file))
+            self._stoppers.append(Shipper(self.config.hub, self.db, box,
+                                          clock=self.now).start().stop)
         self.addresses["database"] = str(self.config.database.path)
         generated_secrets.write_private_json(self.data_dir / RUNTIME_FILE, self.addresses)
         self.started.set()

@@ -142,9 +142,8 @@ def test_shipper_thread_ships_health_and_stops_within_a_second(
         shipper.wake()
         wait_for(lambda: sales_events_at_hub(hub_dsn) == 204, timeout=5, message="204")
     finally:
-        started = time.monotonic()
         shipper.stop()
-        assert time.monotonic() - started < 1.0
+    assert not shipper.running()  # stop() waits for the thread, one second at most
     assert_hub_mirrors(hub_dsn, appliance)
     assert appliance.db.query("SELECT last_ok_at FROM hub_state")[0][0] is not None
     appliance.close()
@@ -164,7 +163,7 @@ def test_a_hub_that_is_down_costs_only_delay(tmp_path: Path, in_process_hub: Any
         wait_for(lambda: appliance.db.query("SELECT last_error FROM hub_state")[0][0],
                  timeout=5, message="the error recorded")
         sell(appliance.db, 10, start=11)  # selling goes on while the hub is away
-        time.sleep(1.5)
+        wait_for(lambda: shipper.failed_rounds >= 3, timeout=15, message="three failed rounds")
         failing = [r for r in caplog.records if "hub shipper: failing" in r.getMessage()]
         assert len(failing) == 1  # logged once per change of state, not per attempt
         with appliance.db.write() as conn:

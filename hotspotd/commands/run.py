@@ -17,6 +17,7 @@ from hotspotd.commands.common import (
     wait_for_stop,
 )
 from hotspotd.config import Config, ConfigError, load_config
+from hotspotd.hub.shipper import HubUnavailable
 from hotspotd.ops.lock import DataDirBusy
 from hotspotd.ops.notify import SystemdNotifier, Watchdog
 
@@ -49,7 +50,7 @@ def run_appliance(config: Config) -> int:
     stop = stop_on_signals()
     try:
         appliance.start()
-    except (ConfigError, DataDirBusy) as exc:
+    except (ConfigError, DataDirBusy, HubUnavailable) as exc:
         appliance.stop()
         return fail(exc)
     except Exception:

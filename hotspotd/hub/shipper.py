@@ -50,6 +50,7 @@ class Shipper:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._http = requests.Session()
+        self.failed_rounds = 0  # rounds that could not ship, since the start
         self._state = "starting"
         self._backoff = 0.0
         self._next_health = 0.0
@@ -75,6 +76,9 @@ class Shipper:
             self._thread.join(STOP_JOIN_SECONDS)
         self._http.close()
 
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def wake(self) -> None:
         """Ship now rather than at the next interval (e.g. right after a payment settles)."""
         self._wake.set()
@@ -87,6 +91,7 @@ class Shipper:
                     raise HubUnavailable("this appliance is no longer enrolled")
                 backlog = self.round(link)
             except HubUnavailable as exc:
+                self.failed_rounds += 1
                 self._set_state(f"failing: {exc}", logging.WARNING)
                 self._backoff = min(max(1.0, self._backoff * 2),
                                     float(self.settings.backoff_max_seconds))
