@@ -23,6 +23,7 @@ import pytest
 import requests
 import routeros_api
 from support.daemon import Daemon
+from support.mpesa import accepted, buy
 from support.phones import daemon_phone
 from support.wait import wait_until
 
@@ -91,14 +92,6 @@ def daemon(tmp_path: Any, daraja: DarajaSimulator,
 def customer(daemon: Daemon) -> SimulatedPhone:
     """The phone with MAC on the running daemon's WiFi (joins again after a restart)."""
     return daemon_phone(daemon, MAC)
-
-
-def buy(daemon: Daemon, plan_id: int, phone: str = APPROVING_PHONE) -> str:
-    """The customer's phone POSTs /api/purchases; return the purchase's public id."""
-    response = customer(daemon).post(daemon.url("/api/purchases"),
-                                     json={"plan_id": plan_id, "phone": phone}, timeout=10)
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 def read(daemon: Daemon, path: str) -> dict[str, Any]:
@@ -194,7 +187,7 @@ def test_killed_after_payment_stored_before_push_sent(
     assert (view["status"], view["result_code"]) == ("failed", "HOTSPOTD_INTERRUPTED")
 
     # The device is not stuck: a new purchase goes through, once.
-    public_id = buy(daemon, plan_id)
+    public_id = accepted(buy(daemon.portal_url, APPROVING_PHONE, customer(daemon), plan_id))
     done = wait_for_status(daemon, public_id, "completed")
     assert PLAN_SECONDS - 10 <= done["seconds_remaining"] <= PLAN_SECONDS
     granted = only(grants(daemon))
@@ -272,7 +265,7 @@ def test_killed_after_callback_received_before_it_is_applied(
                     query_backoff_seconds=[2.0, 0.5]) as daemon:
         plan_id = daemon.seed_plan(price=PLAN_PRICE, duration_seconds=PLAN_SECONDS)
         crash_at(daemon, "callback.received")
-        public_id = buy(daemon, plan_id)
+        public_id = accepted(buy(daemon.portal_url, APPROVING_PHONE, customer(daemon), plan_id))
         assert_crashed_at(daemon, "callback.received")
 
         prompt = only(daraja.prompts())
@@ -315,7 +308,7 @@ def test_killed_after_grant_committed_before_router_told(
         daemon: Daemon, daraja: DarajaSimulator) -> None:
     plan_id = daemon.seed_plan(price=PLAN_PRICE, duration_seconds=PLAN_SECONDS)
     crash_at(daemon, "grant.committed")
-    public_id = buy(daemon, plan_id)
+    public_id = accepted(buy(daemon.portal_url, APPROVING_PHONE, customer(daemon), plan_id))
     assert_crashed_at(daemon, "grant.committed")
 
     assert payment_row(daemon)["status"] == "completed"
@@ -341,7 +334,7 @@ def test_sigterm_stops_cleanly_and_a_restart_keeps_everything(
         daemon: Daemon, daraja: DarajaSimulator) -> None:
     plan_id = daemon.seed_plan(price=PLAN_PRICE, duration_seconds=PLAN_SECONDS)
     daemon.start()
-    public_id = buy(daemon, plan_id)
+    public_id = accepted(buy(daemon.portal_url, APPROVING_PHONE, customer(daemon), plan_id))
     before = wait_for_status(daemon, public_id, "completed")
     token = daemon.generated_secrets()["web.callback_token"]
     tables = ("plans", "payments", "grants", "entitlements", "events")

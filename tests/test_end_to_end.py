@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 import requests
 import routeros_api
+from support.mpesa import buy, wait_final
 from support.phones import join_router_page
 from support.radclient import run_radclient
+from support.wait import wait_until
 
 from hotspotd.simulators.phones import SimulatedPhone
 
@@ -31,6 +33,9 @@ PLAN_SECONDS = 1800  # the first demo plan: 30 minutes, KES 10, 1M/2M
 PLAN_RATE = "1M/2M"
 
 
+# Module scope, on purpose: one `hotspotd demo` process (a subprocess that takes seconds to
+# start and stop) serves the module. Each test uses MACs of its own and reads only what it
+# made, so none depends on another having run.
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("demo")
@@ -70,31 +75,12 @@ def join(info: dict[str, Any], mac: str) -> SimulatedPhone:
     return join_router_page(info["router_status_url"], mac)
 
 
-def buy(info: dict[str, Any], phone: SimulatedPhone, plan_id: int = 1) -> dict[str, Any]:
-    response = phone.post(info["portal_url"] + "api/purchases", timeout=15, json={
-        "plan_id": plan_id, "phone": TEST_PHONE})
-    assert response.status_code == 202, response.text
-    purchase = response.json()
-    assert purchase["status"] == "pending"
-    return wait_for(lambda: _finished(info, phone, purchase["id"]), timeout=20)
-
-
-def _finished(info: dict[str, Any], phone: SimulatedPhone,
-              purchase_id: str) -> dict[str, Any] | None:
-    response = phone.get(f"{info['portal_url']}api/purchases/{purchase_id}", timeout=5)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    return body if body["status"] != "pending" else None
-
-
-def wait_for(probe: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {probe}")
+def bought(info: dict[str, Any], phone: SimulatedPhone) -> dict[str, Any]:
+    """`phone` buys plan 1 for TEST_PHONE; the purchase as it ends."""
+    purchase = buy(info["portal_url"], TEST_PHONE, phone)
+    assert purchase.status_code == 202 and purchase.json()["status"] == "pending", \
+        purchase.text
+    return wait_final(info["portal_url"], purchase.json()["id"], device=phone)
 
 
 def radius_login(info: dict[str, Any], mac: str) -> Any:
@@ -147,13 +133,13 @@ def test_demo_json_lists_every_address(demo: dict[str, Any]) -> None:
 def test_buy_then_online_then_extend(demo: dict[str, Any]) -> None:
     mac = "AA:BB:CC:10:20:30"
     phone = join(demo, mac)
-    first = buy(demo, phone)
+    first = bought(demo, phone)
     assert first["status"] == "completed", first
     assert abs(first["seconds_remaining"] - PLAN_SECONDS) <= 5
 
     # The router simulator logged the device in through the RouterOS API, at the address
     # its requests came from.
-    row = wait_for(lambda: host_for(demo, mac), timeout=10)
+    row = wait_until(lambda: host_for(demo, mac), message=f"{mac} online")
     assert row["address"] == phone.address
     assert abs(seconds_of(row["session-time-left"]) - PLAN_SECONDS) <= 5
 
@@ -165,12 +151,12 @@ def test_buy_then_online_then_extend(demo: dict[str, Any]) -> None:
     assert "Message-Authenticator" in reply.attributes, reply.output
 
     # Buying again stacks the time and the router's session is extended.
-    second = buy(demo, phone)
+    second = bought(demo, phone)
     assert second["status"] == "completed", second
     assert abs(second["seconds_remaining"] - 2 * PLAN_SECONDS) <= 10
-    extended = wait_for(lambda: (r := host_for(demo, mac)) and
-                        seconds_of(r["session-time-left"]) > PLAN_SECONDS + 60 and r,
-                        timeout=10)
+    extended = wait_until(lambda: (r := host_for(demo, mac)) and
+                          seconds_of(r["session-time-left"]) > PLAN_SECONDS + 60 and r,
+                          message="the router's session extended")
     assert abs(seconds_of(extended["session-time-left"]) - 2 * PLAN_SECONDS) <= 10
     again = radius_login(demo, mac)
     assert abs(int(again.attributes["Session-Timeout"]) - 2 * PLAN_SECONDS) <= 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -132,7 +133,7 @@ def test_login_sends_access_request_and_accounting_start(
         assert request[name] == [value], name
     assert "NAS-Port" in request
     session_id = request["Acct-Session-Id"][0]
-    assert len(session_id) == 8 and int(session_id, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{8}", session_id), session_id  # RouterOS: 8 hex digits
     start = responder.wait_for_accounting("Start")
     assert start["Acct-Session-Id"] == [session_id]
     assert start["Acct-Authentic"] == ["RADIUS"]

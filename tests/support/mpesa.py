@@ -3,7 +3,6 @@ and a purchase's status as its own device sees it."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from hotspotd.app import Appliance
 from hotspotd.simulators.phones import SimulatedPhone
 from support.appliance import running_appliance
 from support.phones import phone_for
+from support.wait import wait_until
 
 FAST = {
     "settlement": {"inline_query_delays": [0.3], "query_backoff_seconds": [0.3, 0.5],
@@ -59,22 +59,24 @@ def accepted(response: requests.Response) -> str:
     return str(response.json()["id"])
 
 
-def status(appliance: Appliance, public_id: str, lang: str = "en") -> dict[str, Any]:
-    """The purchase as its own device sees it (nobody else may read it)."""
-    row = appliance.db.query("SELECT mac FROM payments WHERE public_id = ?", (public_id,))
-    device = phone_for(appliance, row[0]["mac"]) if row else None
+def status(at: Appliance | str, public_id: str, lang: str = "en",
+           device: SimulatedPhone | None = None) -> dict[str, Any]:
+    """The purchase as its own device sees it (nobody else may read it): `device`, or on the
+    in-process appliance the phone of the MAC the purchase was stored for."""
+    if device is None and not isinstance(at, str):
+        row = at.db.query("SELECT mac FROM payments WHERE public_id = ?", (public_id,))
+        device = phone_for(at, row[0]["mac"]) if row else None
+    url = at if isinstance(at, str) else portal(at)
     get = device.get if device else requests.get
-    return get(f"{portal(appliance)}api/purchases/{public_id}?lang={lang}", timeout=10).json()
+    return get(f"{url}api/purchases/{public_id}?lang={lang}", timeout=10).json()
 
 
-def wait_final(appliance: Appliance, public_id: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = status(appliance, public_id)
-        if body["status"] != "pending":
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"purchase {public_id} still pending after {timeout} s")
+def wait_final(at: Appliance | str, public_id: str, timeout: float = 20,
+               device: SimulatedPhone | None = None) -> dict[str, Any]:
+    """The purchase's status once it is no longer pending (see `status`)."""
+    return wait_until(lambda: (body := status(at, public_id, device=device))["status"]
+                      != "pending" and body, timeout=timeout, interval=0.1,
+                      message=f"purchase {public_id} to end")
 
 
 def callback_root(appliance: Appliance) -> str:
