@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from pyrad import packet as rp
 from support.radclient import radclient_path, run_radclient
+from support.wait import wait_until
 
 from hotspotd.access.access import (
     BLOCKED,
@@ -182,7 +183,8 @@ def test_access_requests_are_answered_while_a_writer_holds_the_database(
             {"User-Name": MAC, "Acct-Status-Type": "Start", "Acct-Session-Id": "s1"}),
             kwargs={"timeout": 3.0})
         acct.start()
-        time.sleep(0.2)  # the accounting thread is now waiting on the lock
+        wait_until(lambda: server.stats.requests == 1,  # its thread now waits on the lock
+                   message="the Accounting-Request to arrive")
         started = time.monotonic()
         reply = auth(server, MAC, User_Password=MAC_PASSWORD)
         assert reply.code == "Access-Accept"
