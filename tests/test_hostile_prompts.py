@@ -17,24 +17,22 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import requests
 from support.admin_http import csrf_of
-from support.mpesa import buy, fast_appliance, portal
+from support.mpesa import PERSON_PREFIX, answering, buy, fast_appliance, portal
 from support.wait import wait_until
 
 from hotspotd.app import Appliance
 from hotspotd.ops.privacy import apply_retention, erase_phone, export_phone
 from hotspotd.ratelimit import RateLimiter
 from hotspotd.simulators.daraja import DarajaSimulator
-from hotspotd.simulators.daraja.state import PromptNotPending
 from hotspotd.simulators.phones import SimulatedPhone, join_wifi
 
 APPROVES = "254700000000"  # the Daraja simulator approves it by itself
-HONEST_PREFIX = "25471110"  # no automatic answer: `answering` approves these
 
 
 @contextmanager
@@ -101,38 +99,6 @@ def honest_customer_gets_online(appliance: Appliance, mac: str | SimulatedPhone,
                            for row in appliance.router_simulator.active_hosts()),
                timeout=20, message=f"{mac} online on the router")
     return prompted
-
-
-@contextmanager
-def answering(sim: DarajaSimulator, outcomes: dict[str, list[str]],
-              delay: float = 0.1) -> Iterator[None]:
-    """People on phones: each number in `outcomes` answers its prompts in turn with the
-    outcomes listed ("cancel", "ignore", ...); honest numbers (HONEST_PREFIX) approve."""
-    stop, answered = threading.Event(), set()
-
-    def run() -> None:
-        while not stop.wait(delay):
-            for prompt in sim.prompts():
-                checkout, number = prompt["checkout_request_id"], prompt["phone"]
-                if prompt["state"] != "pending" or checkout in answered:
-                    continue
-                if number.startswith(HONEST_PREFIX):
-                    outcome = "approve"
-                elif outcomes.get(number):
-                    outcome = outcomes[number].pop(0)
-                else:
-                    continue
-                answered.add(checkout)
-                with suppress(PromptNotPending):
-                    sim.resolve(checkout, outcome)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 # --- one device, random numbers ------------------------------------------------------------
@@ -272,7 +238,7 @@ def test_one_device_cannot_fill_the_payment_line(tmp_path: Path) -> None:
             flood = [pool.submit(buy, appliance, number,
                                  SimulatedPhone(attacker.mac, attacker.address))
                      for number in numbers]
-            buyers = [pool.submit(buy, appliance, f"{HONEST_PREFIX}{n:04d}", phone)
+            buyers = [pool.submit(buy, appliance, f"{PERSON_PREFIX}{n:04d}", phone)
                       for n, phone in enumerate(honest)]
             answers = [f.result() for f in flood]
             bought = [b.result() for b in buyers]
@@ -323,7 +289,7 @@ def test_many_macs_cannot_grow_the_line_past_its_cap(tmp_path: Path) -> None:
             stored = appliance.db.query_one("SELECT COUNT(*) FROM payments")[0]
             assert stored == len(answers) - len(full)  # refused ones stored nothing
             honest = join_wifi(appliance.router_simulator, "AA:BB:CC:12:05:99")
-            public_id = buy_when_there_is_room(appliance, honest, f"{HONEST_PREFIX}0099")
+            public_id = buy_when_there_is_room(appliance, honest, f"{PERSON_PREFIX}0099")
             assert final(appliance, honest, public_id, timeout=60)["status"] == "completed"
         watching.set()
         watcher.join()

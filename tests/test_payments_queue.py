@@ -10,48 +10,32 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from support.daemon import Daemon
-from support.mpesa import buy, fast_appliance, portal, rows, status, wait_final
+from support.mpesa import (
+    PERSON_PREFIX,
+    answering,
+    buy,
+    fast_appliance,
+    portal,
+    rows,
+    status,
+    wait_final,
+)
 from support.phones import daemon_phone, phone_for
 from support.wait import wait_until
 
 from hotspotd.failpoints import EXIT_CODE
 from hotspotd.simulators.daraja import DarajaSimulator
-from hotspotd.simulators.daraja.state import PromptNotPending
 from hotspotd.web.portal.views import place_in_line
-
-MANUAL_PREFIX = "25471110"  # no automatic answer at the simulator: the approver answers
 
 
 def phone(n: int) -> str:
-    return f"{MANUAL_PREFIX}{n:04d}"
-
-
-@contextmanager
-def approver(sim: DarajaSimulator, delay: float = 0.1) -> Iterator[None]:
-    """A customer on every phone who approves each prompt shortly after it arrives."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.wait(delay):
-            for prompt in sim.prompts():
-                if prompt["state"] == "pending" and prompt["phone"].startswith(MANUAL_PREFIX):
-                    with suppress(PromptNotPending):  # answered meanwhile
-                        sim.resolve(prompt["checkout_request_id"], "approve")
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    return f"{PERSON_PREFIX}{n:04d}"
 
 
 def burst(appliance: Any, count: int, first: int = 0) -> list[requests.Response]:
@@ -77,7 +61,7 @@ def test_a_burst_beyond_the_budget_is_queued_pushed_in_order_and_granted_once(
                                           "push_max_wait_seconds": 0.3}) as appliance:
         sim = appliance.daraja_simulator
         started = time.monotonic()
-        with approver(sim):
+        with answering(sim):
             answers = burst(appliance, count)
             assert [a.status_code for a in answers] == [202] * count  # none refused
             bodies = [a.json() for a in answers]
@@ -176,7 +160,7 @@ def test_a_restart_while_purchases_wait_in_line_loses_none(tmp_path: Path) -> No
 
     with fast_appliance(tmp_path, daraja={"requests_per_minute": 6000}) as again:
         sim = again.daraja_simulator
-        with approver(sim):
+        with answering(sim):
             finals = [wait_final(again, public_id, timeout=30) for public_id in ids]
         assert [f["status"] for f in finals] == ["completed"] * 4
         assert sim.stats()["stkpush"] == 4
@@ -222,7 +206,7 @@ def test_killed_in_line_and_at_push_sent_pushes_nobody_twice(
         assert (crashed["status"], crashed["push_state"]) == ("pending", "sending")
         assert crashed["checkout_request_id"] is None
 
-        with approver(sim):
+        with answering(sim):
             daemon.start()
             devices = {p: daemon_phone(daemon, f"AA:BB:CC:00:52:0{n}")  # rejoin the WiFi
                        for n, p in enumerate(ids)}

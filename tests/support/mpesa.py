@@ -1,20 +1,25 @@
 """M-Pesa helpers: a fast in-process appliance (the `appliance` fixture's), the one `buy`,
-and a purchase's status as its own device sees it."""
+a purchase's status as its own device sees it, and people answering prompts."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from hotspotd.app import Appliance
+from hotspotd.simulators.daraja import DarajaSimulator
+from hotspotd.simulators.daraja.state import PromptNotPending
 from hotspotd.simulators.phones import SimulatedPhone
 from support.appliance import running_appliance
 from support.phones import phone_for
 from support.wait import wait_until
+
+PERSON_PREFIX = "25471110"  # numbers the simulator never answers by itself: `answering` does
 
 FAST = {
     "settlement": {"inline_query_delays": [0.3], "query_backoff_seconds": [0.3, 0.5],
@@ -85,3 +90,39 @@ def callback_root(appliance: Appliance) -> str:
 
 def rows(appliance: Appliance, sql: str, *params: Any) -> list[dict[str, Any]]:
     return [dict(row) for row in appliance.db.query(sql, params)]
+
+
+@contextmanager
+def answering(sim: DarajaSimulator, outcomes: dict[str, list[str]] | None = None,
+              delay: float = 0.1) -> Iterator[None]:
+    """People on phones, while the block runs: each number in `outcomes` answers its prompts
+    in turn with the outcomes listed ("cancel", "ignore", ...); every other PERSON_PREFIX
+    number approves each prompt shortly after it arrives."""
+    stop, answered = threading.Event(), set()
+    waiting = {number: list(answers) for number, answers in (outcomes or {}).items()}
+
+    def run() -> None:
+        while not stop.wait(delay):
+            for prompt in sim.prompts():
+                checkout, number = prompt["checkout_request_id"], prompt["phone"]
+                if prompt["state"] != "pending" or checkout in answered:
+                    continue
+                if number in waiting:
+                    if not waiting[number]:
+                        continue
+                    outcome = waiting[number].pop(0)
+                elif number.startswith(PERSON_PREFIX):
+                    outcome = "approve"
+                else:
+                    continue
+                answered.add(checkout)
+                with suppress(PromptNotPending):  # answered meanwhile
+                    sim.resolve(checkout, outcome)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
