@@ -8,6 +8,7 @@ outbox, the web server and the scheduler. `stop()` takes them down in reverse.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -32,7 +33,9 @@ from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.http_limits import ListenerCollector
 from hotspotd.httpserver import ListenerLimits, ServedApp, bind_tcp
+from hotspotd.hub.roaming import NetworkVouchers
 from hotspotd.hub.shipper import Shipper
+from hotspotd.ledger import vouchers
 from hotspotd.mpesa.c2b_verify import C2BVerifier
 from hotspotd.mpesa.callback_intake import CallbackIntake, CallbackSettings
 from hotspotd.mpesa.channel_clients import ChannelClients
@@ -312,7 +315,7 @@ class Appliance:
                              self_test=self._self_test,
                              portal=portal, health=self.ops.health,
                              metrics=self.ops.metrics, mpesa=self.mpesa.callbacks,
-                             settings=self.settings)
+                             settings=self.settings, redeem_voucher=self._voucher_redeemer())
         self.web = ServedApp(create_app(context), sock=sock, name="web",
                              keep_forwarded_for=bool(self.config.daraja.trusted_proxies
                                                        or cfg.trusted_proxies),
@@ -360,6 +363,13 @@ class Appliance:
             c2b_validation=config.c2b.validation, on_grant=on_grant, c2b_verifier=verifier)
         queue = PushQueue(db, purchases, budget=daraja.budget, wake=in_line, now=now)
         self.mpesa = MpesaSide(purchases, callbacks, pulls, queue)
+
+    def _voucher_redeemer(self) -> Callable[..., Any]:
+        """This venue's vouchers; with a hub, every venue's of the network (docs/HUB.md)."""
+        if not self.config.hub.enabled:
+            return functools.partial(vouchers.redeem, self.db)
+        box = SecretBox.from_key_file(Path(self.config.security.key_file))
+        return NetworkVouchers(self.db, box).redeem
 
     def _notifier(self) -> Notifier:
         """Who tells the owner (alerts) and the customer (receipts): the configured backend,

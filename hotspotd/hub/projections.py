@@ -7,6 +7,7 @@ again changes nothing (the stream is exactly-once anyway; this keeps a rebuild s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,10 +27,20 @@ _GRANT = ("INSERT INTO grants (appliance_id, local_id, mac, plan_id, payment_id,
           " receipt, source, seconds, starts_at, expires_at, created_at) VALUES (%s, %s, %s,"
           " %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
 _VOUCHER = ("INSERT INTO vouchers (appliance_id, local_id, code, plan_id, batch, status,"
-            " created_at, valid_until, used_at, used_by_mac) VALUES (%s, %s, %s, %s, %s, %s,"
+            " created_at, valid_until, used_at, used_by_mac, claim_id, plan_name, seconds,"
+            " rate_limit, data_cap_bytes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
             " %s, %s, %s, %s) ON CONFLICT (appliance_id, local_id) DO UPDATE SET"
             " status = EXCLUDED.status, used_at = EXCLUDED.used_at,"
-            " used_by_mac = EXCLUDED.used_by_mac")
+            " used_by_mac = EXCLUDED.used_by_mac, claim_id = EXCLUDED.claim_id,"
+            " plan_name = COALESCE(EXCLUDED.plan_name, vouchers.plan_name),"
+            " seconds = COALESCE(EXCLUDED.seconds, vouchers.seconds),"
+            " rate_limit = COALESCE(EXCLUDED.rate_limit, vouchers.rate_limit),"
+            " data_cap_bytes = COALESCE(EXCLUDED.data_cap_bytes, vouchers.data_cap_bytes)")
+# A voucher the home venue used itself while another venue had claimed it at the hub.
+_CONFLICT = ("INSERT INTO voucher_conflicts (claim_id, home_used_by_mac, home_used_at,"
+             " found_at) SELECT c.id, %s, %s, %s FROM voucher_claims c"
+             " WHERE c.home_appliance_id = %s AND c.voucher_local_id = %s"
+             " AND c.claimed_by <> c.home_appliance_id ON CONFLICT (claim_id) DO NOTHING")
 _DEVICE = ("INSERT INTO devices (appliance_id, mac, first_seen) VALUES (%s, %s, %s)"
            " ON CONFLICT DO NOTHING")
 _UNMATCHED = ("INSERT INTO unmatched_payments (appliance_id, local_id, source, receipt, amount,"
@@ -66,7 +77,9 @@ def _grant(a: int, e: Event) -> tuple:
 def _voucher(a: int, e: Event) -> tuple:
     b = e["body"]
     return (a, b["id"], b["code"], b.get("plan_id"), b.get("batch"), b["status"],
-            b.get("created_at"), b.get("valid_until"), b.get("used_at"), b.get("used_by_mac"))
+            b.get("created_at"), b.get("valid_until"), b.get("used_at"), b.get("used_by_mac"),
+            b.get("claim_id"), b.get("plan_name"), b.get("seconds"), b.get("rate_limit"),
+            b.get("data_cap_bytes"))
 
 
 def _device(a: int, e: Event) -> tuple:
@@ -109,3 +122,9 @@ def project(conn: psycopg.Connection, appliance_id: int, events: list[Event]) ->
             run_rows.append(PROJECTIONS[run_kind][1](appliance_id, event))
         if run_rows:
             cursor.executemany(PROJECTIONS[run_kind][0], run_rows)
+        conflicts = [(e["body"].get("used_by_mac"), e["body"].get("used_at"), time.time(),
+                      appliance_id, e["body"]["id"]) for e in events
+                     if e["kind"] == "voucher" and e["body"].get("status") == "used"
+                     and e["body"].get("claim_id") is None]
+        if conflicts:  # used at home without the hub's word: did another venue claim it?
+            cursor.executemany(_CONFLICT, conflicts)

@@ -13,6 +13,9 @@ from typing import Any
 
 BATCHES_PATH = "/v1/batches"
 ENROL_PATH = "/v1/enroll"
+CLAIM_PATH = "/v1/vouchers/claim"  # a venue redeems a code of the network (docs/HUB.md)
+CLAIMS_PATH = "/v1/vouchers/claims"  # a home venue hears which of its codes were claimed
+MAX_CLAIMS = 500
 MAX_EVENTS = 500
 MAX_BODY_BYTES = 1024 * 1024
 EVENT_KINDS = ("payment", "grant", "voucher", "device", "unmatched", "health")

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from hotspotd.hub import journal
+from hotspotd.hub import journal, roaming
 from hotspotd.hub.link import HubLink, load_link
 from hotspotd.hub.protocol import BATCHES_PATH, make_batch
 from hotspotd.secretbox import SecretBox
@@ -117,6 +117,11 @@ class Shipper:
         if now >= self._next_prune:
             journal.prune_shipped(self.db, now - self.settings.keep_shipped_days * 86400)
             self._next_prune = now + PRUNE_EVERY_SECONDS
+        try:  # this venue's vouchers redeemed at other venues: used here too
+            roaming.sync_claims(self.db, link, self._http, float(self.settings.timeout_seconds),
+                                self.clock)
+        except roaming.HubUnreachable as exc:
+            raise HubUnavailable(f"cannot read voucher claims: {exc}") from None
         after = journal.shipped_seq(self.db)
         events = journal.pending_events(self.db, after, int(self.settings.batch_events))
         if not events:

@@ -29,13 +29,13 @@ from flask import (
     url_for,
 )
 
-from hotspotd.hub import dashboard
+from hotspotd.hub import claims, dashboard
 from hotspotd.hub.config import HubConfig
 from hotspotd.hub.enrolment import enrol
 from hotspotd.hub.ingest import ingest
 from hotspotd.hub.owners import check_login
 from hotspotd.hub.pgstore import HubStore, HubStoreError
-from hotspotd.hub.protocol import MAX_BODY_BYTES, BatchRefused
+from hotspotd.hub.protocol import CLAIM_PATH, CLAIMS_PATH, MAX_BODY_BYTES, BatchRefused
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,27 @@ def batches() -> Any:
         answer = ingest(hub["store"], _bearer(), request.get_json(silent=True), hub["now"])
     except BatchRefused as refused:
         log.warning("batch refused (%s): %s", refused.code, refused.reason)
+        return jsonify(refused.as_json()), refused.status
+    return jsonify(answer)
+
+
+@api.post(CLAIM_PATH)
+def voucher_claim() -> Any:
+    hub = _hub()
+    try:
+        answer = claims.claim(hub["store"], _bearer(), request.get_json(silent=True),
+                              hub["now"])
+    except BatchRefused as refused:
+        log.info("voucher claim refused (%s): %s", refused.code, refused.reason)
+        return jsonify(refused.as_json()), refused.status
+    return jsonify(answer)
+
+
+@api.get(CLAIMS_PATH)
+def voucher_claims() -> Any:
+    try:
+        answer = claims.claims_against(_hub()["store"], _bearer(), request.args.get("after"))
+    except BatchRefused as refused:
         return jsonify(refused.as_json()), refused.status
     return jsonify(answer)
 

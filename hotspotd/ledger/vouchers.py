@@ -98,8 +98,12 @@ def find_voucher(conn: sqlite3.Connection, code: str) -> Voucher | None:
     return _voucher(row) if row else None
 
 
-def redeem(db: Database, *, code: str, mac: str, ip: str | None, now: float) -> Grant:
-    """Grant the voucher's plan to a device, once. Raises a VoucherError the customer reads."""
+def redeem(db: Database, *, code: str, mac: str, ip: str | None, now: float,
+           claim_id: int | None = None) -> Grant:
+    """Grant the voucher's plan to a device, once. Raises a VoucherError the customer reads.
+
+    `claim_id`: the hub's claim that let this venue redeem its own voucher (roaming: the
+    network knows it is used; docs/HUB.md)."""
     with db.write() as conn:
         voucher = find_voucher(conn, code)
         if voucher is None or voucher.status == "void":
@@ -118,8 +122,8 @@ def redeem(db: Database, *, code: str, mac: str, ip: str | None, now: float) -> 
         except (DuplicateGrant, sqlite3.IntegrityError):
             raise VoucherUsed("That voucher has already been used.") from None
         conn.execute("UPDATE vouchers SET status = 'used', used_at = ?, used_by_mac = ?,"
-                     " grant_id = ? WHERE id = ? AND status = 'unused'",
-                     (now, mac, grant.id, voucher.id))
+                     " grant_id = ?, claim_id = ? WHERE id = ? AND status = 'unused'",
+                     (now, mac, grant.id, claim_id, voucher.id))
         record_event(conn, now, "voucher.redeemed", mac=mac, voucher_id=voucher.id,
                      grant_id=grant.id)
     return grant
@@ -133,3 +137,58 @@ def void(db: Database, *, voucher_id: int, now: float) -> bool:
         if cursor.rowcount:
             record_event(conn, now, "voucher.voided", voucher_id=voucher_id)
         return bool(cursor.rowcount)
+
+
+# --- roaming: vouchers of the operator's other venues (the hub arbitrates; docs/HUB.md) ---
+
+
+@dataclass(frozen=True)
+class NetworkClaim:
+    """The hub's yes: voucher `code` of venue `home` may be redeemed here, once."""
+
+    claim_id: int
+    code: str
+    home: str
+    seconds: int
+    rate_limit: str | None
+
+
+def grant_claimed(db: Database, claim: NetworkClaim, *, mac: str, ip: str | None,
+                  now: float) -> Grant:
+    """Grant another venue's voucher that the hub let this venue redeem: once per claim (a
+    retry of the same claim returns the grant already made)."""
+    with db.write() as conn:
+        done = conn.execute("SELECT g.* FROM roamed_vouchers r JOIN grants g ON"
+                            " g.id = r.grant_id WHERE r.claim_id = ?",
+                            (claim.claim_id,)).fetchone()
+        if done is not None:
+            return Grant(done["id"], done["mac"], done["seconds"], done["starts_at"],
+                         done["expires_at"])
+        grant = grant_time(conn, mac=mac, seconds=claim.seconds, now=now, plan_id=None,
+                           rate_limit=claim.rate_limit, source="roamed-voucher", ip=ip)
+        conn.execute("INSERT INTO roamed_vouchers (claim_id, code, home, mac, grant_id,"
+                     " redeemed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                     (claim.claim_id, claim.code, claim.home, mac, grant.id, now))
+        record_event(conn, now, "voucher.roamed_in", mac=mac, claim_id=claim.claim_id,
+                     home=claim.home, grant_id=grant.id)
+    return grant
+
+
+def mark_claimed_elsewhere(conn: sqlite3.Connection, *, voucher_id: int, claim_id: int,
+                           mac: str, venue: str, at: float, now: float) -> str:
+    """Another venue redeemed this venue's voucher through the hub: it is used here too.
+    Returns "marked", "known" (already), or "conflict" (this venue had redeemed it itself,
+    offline or before it heard: both customers keep their time; the hub lists it)."""
+    row = conn.execute("SELECT status, claim_id FROM vouchers WHERE id = ?",
+                       (voucher_id,)).fetchone()
+    if row is None or row["claim_id"] == claim_id:
+        return "known"
+    if row["status"] != "unused":  # used (or voided) here meanwhile
+        record_event(conn, now, "voucher.conflict", voucher_id=voucher_id, claim_id=claim_id,
+                     venue=venue, claimed_by_mac=mac)
+        return "conflict"
+    conn.execute("UPDATE vouchers SET status = 'used', used_at = ?, used_by_mac = ?,"
+                 " claim_id = ? WHERE id = ?", (at, mac, claim_id, voucher_id))
+    record_event(conn, now, "voucher.used_elsewhere", voucher_id=voucher_id,
+                 claim_id=claim_id, venue=venue, mac=mac)
+    return "marked"

@@ -11,6 +11,7 @@ from flask import current_app
 from hotspotd.admin.options import AdminOptions
 from hotspotd.admin.settings_store import SettingsStore
 from hotspotd.daraja.sources import SourcePolicy
+from hotspotd.ledger.grants import Grant
 from hotspotd.mpesa.callback_intake import CallbackSettings
 from hotspotd.mpesa.purchases import PurchaseService
 from hotspotd.router.placement import DeviceLocator
@@ -36,6 +37,9 @@ class WebContext:
     portal: PortalOptions  # the captive portal
     mpesa: CallbackSettings  # callback intake, channel tokens, sources
     settings: SettingsStore  # the owner's Settings over the config file
+    # The voucher form: this venue's codes, or the network's when enrolled with a hub
+    # (redeem(code=, mac=, ip=, now=) -> Grant; hotspotd.hub.roaming).
+    redeem_voucher: Callable[..., Grant]
 
     def venue(self) -> str:
         """The venue name in force now (the owner may change it in Settings)."""

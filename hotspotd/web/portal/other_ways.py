@@ -15,7 +15,6 @@ from flask import Blueprint, request
 from hotspotd.ledger.errors import BillingError
 from hotspotd.ledger.recovery import recover_time
 from hotspotd.ledger.sharing import add_device
-from hotspotd.ledger.vouchers import redeem
 from hotspotd.ratelimit import RateLimiter
 from hotspotd.web.context import web_context
 from hotspotd.web.i18n import choose_language, error_text, format_duration, translate
@@ -57,8 +56,8 @@ def voucher() -> Any:
         return refused
     ctx = web_context()
     try:
-        grant = redeem(ctx.db, code=request.form.get("code", ""), mac=router["mac"],
-                       ip=router["ip"], now=ctx.now())
+        grant = ctx.redeem_voucher(code=request.form.get("code", ""), mac=router["mac"],
+                                   ip=router["ip"], now=ctx.now())
     except BillingError as exc:
         return form_error(error_text(exc.code, exc.message, choose_language(request)),
                           exc.status, code=request.form.get("code", ""),

@@ -1,0 +1,100 @@
+"""The hub arbitrates roaming vouchers: a code printed at one venue redeems once at any venue
+of the same network (docs/HUB.md "Roaming").
+
+`claim` runs in one PostgreSQL transaction: the voucher is found among the venues of the
+caller's network, its home's projection must say it is unused, and the claim row's UNIQUE
+code makes a second claim impossible however two venues race. A retry of the same claim
+(same venue, same device) gets the same answer. The home venue asks `claims_against` for
+the claims on its codes, and marks those vouchers used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from hotspotd.hub.ingest import authenticate
+from hotspotd.hub.pgstore import HubStore
+from hotspotd.hub.protocol import MAX_CLAIMS, BatchRefused
+
+
+def claim(store: HubStore, bearer: str | None, body: Any, now: Callable[[], float]
+          ) -> dict[str, Any]:
+    """Claim voucher `code` for device `mac` at the caller's venue: what it gives, or why not."""
+    code, mac = _claim_fields(body)
+    with store.transaction() as conn:
+        caller = authenticate(conn, bearer)
+        voucher = _find(conn, caller["id"], code)
+        taken = conn.execute("SELECT * FROM voucher_claims WHERE code = %s FOR UPDATE",
+                             (code,)).fetchone()
+        if taken is not None:
+            if (taken["claimed_by"], taken["mac"]) == (caller["id"], mac):
+                return _answer(taken, voucher)  # the same claim again: a retry
+            raise BatchRefused(409, "voucher_used", "that voucher has already been used")
+        _check_usable(voucher, now())
+        made = conn.execute(
+            "INSERT INTO voucher_claims (code, home_appliance_id, voucher_local_id,"
+            " claimed_by, mac, claimed_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+            (code, voucher["appliance_id"], voucher["local_id"], caller["id"], mac,
+             now())).fetchone()
+        return _answer(made, voucher)
+
+
+def claims_against(store: HubStore, bearer: str | None, after: Any) -> dict[str, Any]:
+    """Claims on the caller's own vouchers made after claim `after`, oldest first."""
+    try:
+        since = int(after or 0)
+    except (TypeError, ValueError):
+        raise BatchRefused(400, "bad_request", "after must be a claim id") from None
+    with store.transaction() as conn:
+        caller = authenticate(conn, bearer)
+        rows = conn.execute(
+            "SELECT c.id, c.code, c.voucher_local_id, c.mac, c.claimed_at, a.name AS venue"
+            " FROM voucher_claims c JOIN appliances a ON a.id = c.claimed_by"
+            " WHERE c.home_appliance_id = %s AND c.id > %s"
+            " AND c.claimed_by <> c.home_appliance_id ORDER BY c.id LIMIT %s",
+            (caller["id"], since, MAX_CLAIMS)).fetchall()
+    return {"claims": [dict(row) for row in rows]}
+
+
+def _claim_fields(body: Any) -> tuple[str, str]:
+    if not isinstance(body, dict):
+        raise BatchRefused(400, "bad_request", "the body must be a JSON object")
+    code = "".join(ch for ch in str(body.get("code", "")).upper() if ch.isalnum())
+    mac = str(body.get("mac", "")).upper()
+    if not 4 <= len(code) <= 20 or len(mac) != 17:
+        raise BatchRefused(400, "bad_request", "send a voucher code and the device's MAC")
+    return code, mac
+
+
+def _find(conn: psycopg.Connection, caller_id: int, code: str) -> dict[str, Any]:
+    """The voucher with this code at the caller's venue or a venue of its network."""
+    rows = conn.execute(
+        "SELECT v.*, a.name AS home FROM vouchers v JOIN appliances a ON a.id = v.appliance_id"
+        " JOIN appliances me ON me.id = %s WHERE v.code = %s AND a.revoked_at IS NULL"
+        " AND (a.id = me.id OR (a.network IS NOT NULL AND a.network = me.network))",
+        (caller_id, code)).fetchall()
+    if len(rows) != 1:  # none, or the same code at two venues: nobody can tell which
+        raise BatchRefused(404, "voucher_unknown", "no venue of this network has that code")
+    return rows[0]
+
+
+def _check_usable(voucher: dict[str, Any], now: float) -> None:
+    if voucher["status"] == "void":
+        raise BatchRefused(404, "voucher_unknown", "no venue of this network has that code")
+    if voucher["status"] == "used":
+        raise BatchRefused(409, "voucher_used", "that voucher has already been used")
+    if voucher["valid_until"] is not None and now > voucher["valid_until"]:
+        raise BatchRefused(409, "voucher_expired", "that voucher has expired")
+    if not voucher["seconds"]:
+        raise BatchRefused(409, "voucher_unknown", "the hub does not know what that voucher"
+                           " gives yet; try again at its own venue")
+
+
+def _answer(claim_row: dict[str, Any], voucher: dict[str, Any]) -> dict[str, Any]:
+    return {"claim": claim_row["id"], "code": claim_row["code"], "home": voucher["home"],
+            "home_appliance": voucher["appliance_id"], "plan_name": voucher["plan_name"],
+            "seconds": voucher["seconds"], "rate_limit": voucher["rate_limit"],
+            "data_cap_bytes": voucher["data_cap_bytes"]}
