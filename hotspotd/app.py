@@ -33,9 +33,9 @@ from hotspotd.daraja.client import DarajaClient
 from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.http_limits import ListenerCollector
 from hotspotd.httpserver import ListenerLimits, ServedApp, bind_tcp
-from hotspotd.hub.roaming import NetworkVouchers
+from hotspotd.hub.roaming import NetworkRecovery, NetworkVouchers
 from hotspotd.hub.shipper import Shipper
-from hotspotd.ledger import vouchers
+from hotspotd.ledger import recovery, vouchers
 from hotspotd.mpesa.c2b_verify import C2BVerifier
 from hotspotd.mpesa.callback_intake import CallbackIntake, CallbackSettings
 from hotspotd.mpesa.channel_clients import ChannelClients
@@ -315,7 +315,7 @@ class Appliance:
                              self_test=self._self_test,
                              portal=portal, health=self.ops.health,
                              metrics=self.ops.metrics, mpesa=self.mpesa.callbacks,
-                             settings=self.settings, redeem_voucher=self._voucher_redeemer())
+                             settings=self.settings, **self._roaming())
         self.web = ServedApp(create_app(context), sock=sock, name="web",
                              keep_forwarded_for=bool(self.config.daraja.trusted_proxies
                                                        or cfg.trusted_proxies),
@@ -364,12 +364,15 @@ class Appliance:
         queue = PushQueue(db, purchases, budget=daraja.budget, wake=in_line, now=now)
         self.mpesa = MpesaSide(purchases, callbacks, pulls, queue)
 
-    def _voucher_redeemer(self) -> Callable[..., Any]:
-        """This venue's vouchers; with a hub, every venue's of the network (docs/HUB.md)."""
+    def _roaming(self) -> dict[str, Callable[..., Any]]:
+        """The portal's voucher and recovery forms: this venue's codes and payments; with a
+        hub, every venue's of the network (docs/HUB.md "Roaming")."""
         if not self.config.hub.enabled:
-            return functools.partial(vouchers.redeem, self.db)
+            return {"redeem_voucher": functools.partial(vouchers.redeem, self.db),
+                    "recover_time": functools.partial(recovery.recover_time, self.db)}
         box = SecretBox.from_key_file(Path(self.config.security.key_file))
-        return NetworkVouchers(self.db, box).redeem
+        return {"redeem_voucher": NetworkVouchers(self.db, box).redeem,
+                "recover_time": NetworkRecovery(self.db, box).recover}
 
     def _notifier(self) -> Notifier:
         """Who tells the owner (alerts) and the customer (receipts): the configured backend,

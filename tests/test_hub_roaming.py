@@ -21,11 +21,11 @@ from hotspotd.hub.config import HubConfig
 from hotspotd.hub.enrolment import create_venue
 from hotspotd.hub.link import enrol_appliance, load_link
 from hotspotd.hub.pgstore import HubStore
-from hotspotd.hub.roaming import NetworkVouchers
+from hotspotd.hub.roaming import NetworkRecovery, NetworkVouchers
 from hotspotd.hub.server import HubListener, tls_context
 from hotspotd.hub.shipper import Shipper
 from hotspotd.hub.web import create_hub_app
-from hotspotd.ledger import vouchers
+from hotspotd.ledger import payments, recovery, vouchers
 from hotspotd.ledger.plans import create_plan
 from hotspotd.secretbox import SecretBox
 
@@ -180,3 +180,67 @@ def test_a_foreign_code_is_refused_when_the_hub_cannot_be_asked(tmp_path: Path,
         b.redeem(code, AT_B)
     assert b.entitled(AT_B) == 0
     assert hub_rows(hub.dsn, "SELECT * FROM voucher_claims") == []
+
+
+# --- paid time: receipt + paying phone at a sister venue ----------------------------------
+
+PAYER = "254708374149"
+
+
+def paid_at(venue: Venue, mac: str, receipt: str, seconds: int = 3600) -> None:
+    """A completed M-Pesa purchase at `venue` as its own code writes it (payment, grant)."""
+    now = time.time()
+    with venue.db.write() as conn:
+        plan = create_plan(conn, name="1 hour", price=20, duration_seconds=seconds,
+                           rate_limit=None, now=now)
+    payment = payments.create_payment(venue.db, plan=plan, phone=PAYER, mac=mac, ip=None,
+                                      now=now)
+    payments.record_push_accepted(venue.db, payment.id, merchant_request_id="m",
+                                  checkout_request_id=f"ws_CO_{receipt}", now=now,
+                                  next_query_at=now + 60)
+    settled = payments.apply_result(venue.db, checkout_request_id=f"ws_CO_{receipt}",
+                                    result_code=0, result_desc="ok", source="callback",
+                                    now=now, receipt=receipt, paid_amount=20)
+    assert settled.grant is not None
+
+
+def recover(venue: Venue, receipt: str, phone: str, mac: str) -> Any:
+    return NetworkRecovery(venue.db, venue.box).recover(receipt=receipt, phone=phone, mac=mac,
+                                                        ip=None, now=time.time())
+
+
+def test_paid_time_moves_to_a_sister_venue_once(tmp_path: Path, hub: Any) -> None:
+    a = Venue(tmp_path / "a", hub, "Cafe A", "CBD")
+    b = Venue(tmp_path / "b", hub, "Cafe B", "CBD")
+    c = Venue(tmp_path / "c", hub, "Hotel C", "Westlands")
+    paid_at(a, AT_A, "RKT1A2B3C4")
+    a.ship()
+    assert a.entitled(AT_A) > 3500
+
+    with pytest.raises(recovery.RecoveryRefused):  # the wrong phone: no more than "no match"
+        recover(b, "RKT1A2B3C4", "0722000000", AT_B)
+    with pytest.raises(recovery.RecoveryRefused):  # another network never hears of it
+        recover(c, "RKT1A2B3C4", "0708374149", AT_C)
+    moved = recover(b, "rkt1a2b3c4", "+254 708 374149", AT_B)
+    assert 3500 < moved.seconds <= 3600 and b.entitled(AT_B) > 3500
+    assert recover(b, "RKT1A2B3C4", PAYER, AT_B).seconds == moved.seconds  # a retry
+    with pytest.raises(recovery.AlreadyRecovered):
+        recover(b, "RKT1A2B3C4", PAYER, AT_B_TOO)
+
+    a.ship()  # home hears of the move: the paying device's time there is taken off
+    assert a.entitled(AT_A) == 0
+    ops = a.db.query("SELECT action FROM router_ops WHERE mac = ? ORDER BY id", (AT_A,))
+    assert [row["action"] for row in ops][-1] == "disconnect"
+    assert b.entitled(AT_B) > 3500 and c.entitled(AT_C) == 0
+
+
+def test_time_cannot_move_when_the_hub_cannot_be_asked(tmp_path: Path, hub: Any) -> None:
+    a = Venue(tmp_path / "a", hub, "Cafe A", "CBD")
+    b = Venue(tmp_path / "b", hub, "Cafe B", "CBD")
+    paid_at(a, AT_A, "RKT9Z8Y7X6")
+    a.ship()
+    with b.db.write() as conn:
+        conn.execute("UPDATE hub_state SET hub_url = 'https://127.0.0.1:9/'")
+    with pytest.raises(recovery.RecoveryRefused, match="cannot be asked right now"):
+        recover(b, "RKT9Z8Y7X6", PAYER, AT_B)
+    assert b.entitled(AT_B) == 0 and a.entitled(AT_A) > 3500

@@ -98,3 +98,91 @@ def _answer(claim_row: dict[str, Any], voucher: dict[str, Any]) -> dict[str, Any
             "home_appliance": voucher["appliance_id"], "plan_name": voucher["plan_name"],
             "seconds": voucher["seconds"], "rate_limit": voucher["rate_limit"],
             "data_cap_bytes": voucher["data_cap_bytes"]}
+
+
+# --- paid time: the M-Pesa receipt + paying phone move the time left to another venue ------
+
+
+def claim_time(store: HubStore, bearer: str | None, body: Any, now: Callable[[], float]
+               ) -> dict[str, Any]:
+    """Move the time left on payment `receipt` (paid from the phone whose mask is
+    `phone_masked`) to device `mac` at the caller's venue: once per receipt, network-wide."""
+    receipt, masked, mac = _time_fields(body)
+    with store.transaction() as conn:
+        caller = authenticate(conn, bearer)
+        payment = _paid(conn, caller["id"], receipt, masked)
+        taken = conn.execute("SELECT * FROM time_claims WHERE receipt = %s FOR UPDATE",
+                             (receipt,)).fetchone()
+        if taken is not None:
+            if (taken["claimed_by"], taken["mac"]) == (caller["id"], mac):
+                return _time_answer(taken, payment)  # the same move again: a retry
+            raise BatchRefused(409, "time_moved", "the time of that payment was already"
+                               " moved to a device; it can move only once")
+        seconds = _seconds_left(conn, payment, now())
+        if seconds <= 0:
+            raise BatchRefused(409, "time_over", "the time bought with that payment has run"
+                               " out; there is nothing left to move")
+        made = conn.execute(
+            "INSERT INTO time_claims (receipt, home_appliance_id, payment_local_id, claimed_by,"
+            " mac, seconds, claimed_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
+            (receipt, payment["appliance_id"], payment["local_id"], caller["id"], mac,
+             seconds, now())).fetchone()
+        return _time_answer(made, payment)
+
+
+def time_claims_against(store: HubStore, bearer: str | None, after: Any) -> dict[str, Any]:
+    """Moves of the caller's payments' time to other venues, after claim `after`."""
+    try:
+        since = int(after or 0)
+    except (TypeError, ValueError):
+        raise BatchRefused(400, "bad_request", "after must be a claim id") from None
+    with store.transaction() as conn:
+        caller = authenticate(conn, bearer)
+        rows = conn.execute(
+            "SELECT c.id, c.receipt, c.payment_local_id, c.mac, c.seconds, c.claimed_at,"
+            " a.name AS venue FROM time_claims c JOIN appliances a ON a.id = c.claimed_by"
+            " WHERE c.home_appliance_id = %s AND c.id > %s ORDER BY c.id LIMIT %s",
+            (caller["id"], since, MAX_CLAIMS)).fetchall()
+    return {"claims": [dict(row) for row in rows]}
+
+
+NO_MATCH = "no completed payment of this network has that receipt and phone"
+
+
+def _time_fields(body: Any) -> tuple[str, str, str]:
+    if not isinstance(body, dict):
+        raise BatchRefused(400, "bad_request", "the body must be a JSON object")
+    receipt = "".join(ch for ch in str(body.get("receipt", "")).upper() if ch.isalnum())
+    masked, mac = str(body.get("phone_masked", "")), str(body.get("mac", "")).upper()
+    if not 8 <= len(receipt) <= 12 or not 8 <= len(masked) <= 16 or len(mac) != 17:
+        raise BatchRefused(400, "bad_request", "send the receipt, the masked paying phone"
+                           " and the device's MAC")
+    return receipt, masked, mac
+
+
+def _paid(conn: psycopg.Connection, caller_id: int, receipt: str, masked: str
+          ) -> dict[str, Any]:
+    rows = conn.execute(
+        "SELECT p.*, a.name AS home FROM payments p JOIN appliances a ON a.id = p.appliance_id"
+        " JOIN appliances me ON me.id = %s WHERE p.receipt = %s AND p.status = 'completed'"
+        " AND a.id <> me.id AND a.revoked_at IS NULL AND a.network IS NOT NULL"
+        " AND a.network = me.network", (caller_id, receipt)).fetchall()
+    if len(rows) != 1 or rows[0]["phone_masked"] != masked:  # says no more than "no match"
+        raise BatchRefused(404, "no_match", NO_MATCH)
+    return rows[0]
+
+
+def _seconds_left(conn: psycopg.Connection, payment: dict[str, Any], now: float) -> int:
+    """What is left of the payment's own grant now (a stacked grant starts later)."""
+    grant = conn.execute("SELECT seconds, starts_at, expires_at FROM grants WHERE"
+                         " appliance_id = %s AND payment_id = %s",
+                         (payment["appliance_id"], payment["local_id"])).fetchone()
+    if grant is None:
+        return 0
+    return int(min(grant["seconds"], grant["expires_at"] - max(now, grant["starts_at"])))
+
+
+def _time_answer(claim_row: dict[str, Any], payment: dict[str, Any]) -> dict[str, Any]:
+    return {"claim": claim_row["id"], "receipt": claim_row["receipt"],
+            "home": payment["home"], "seconds": claim_row["seconds"],
+            "plan_id": payment["plan_id"]}

@@ -22,9 +22,10 @@ from typing import Any
 
 import requests
 
+from hotspotd.daraja.msisdn import InvalidPhoneNumber, mask_msisdn, normalise_msisdn
 from hotspotd.hub.link import HubLink, load_link
-from hotspotd.hub.protocol import CLAIM_PATH, CLAIMS_PATH
-from hotspotd.ledger import vouchers
+from hotspotd.hub.protocol import CLAIM_PATH, CLAIMS_PATH, TIME_CLAIM_PATH, TIME_CLAIMS_PATH
+from hotspotd.ledger import recovery, vouchers
 from hotspotd.ledger.grants import Grant
 from hotspotd.secretbox import SecretBox
 from hotspotd.store.db import Database
@@ -86,6 +87,102 @@ class NetworkVouchers:
         return vouchers.grant_claimed(self.db, claim, mac=mac, ip=ip, now=now)
 
 
+class NetworkRecovery:
+    """"Paid at another venue, or your phone changed?": the receipt and the paying phone
+    move the time left here, from this venue's payments or, through the hub, from a sister
+    venue's (once per receipt, network-wide)."""
+
+    def __init__(self, db: Database, box: SecretBox, *,
+                 timeout: float = CLAIM_TIMEOUT_SECONDS) -> None:
+        self.db, self.box, self.timeout = db, box, timeout
+
+    def recover(self, *, receipt: str, phone: str, mac: str, ip: str | None,
+                now: float) -> recovery.Recovery:
+        try:
+            return recovery.recover_time(self.db, receipt=receipt, phone=phone, mac=mac,
+                                         ip=ip, now=now)
+        except recovery.RecoveryRefused:  # not a payment of this venue
+            link = load_link(self.db, self.box)
+            if link is None:
+                raise
+        try:
+            masked = mask_msisdn(normalise_msisdn(phone))
+        except InvalidPhoneNumber:
+            raise recovery.RecoveryRefused(recovery.NO_MATCH) from None
+        code = recovery.normalise_receipt(receipt)
+        answer = _ask(link, TIME_CLAIM_PATH, {"receipt": code, "phone_masked": masked,
+                                              "mac": mac}, self.timeout, TIME_REFUSALS)
+        moved = recovery.MovedTime(int(answer["claim"]), code, str(answer["home"]),
+                                   int(answer["seconds"]))
+        return recovery.grant_moved_in(self.db, moved, mac=mac, ip=ip, now=now)
+
+
+TIME_REFUSALS: dict[str, Callable[[str], Exception]] = {
+    "time_moved": lambda _: recovery.AlreadyRecovered(
+        "The time of that payment was already moved to a device; it can move only once."),
+    "time_over": lambda _: recovery.NothingToRecover(
+        "The time bought with that payment has run out; there is nothing left to move."),
+}
+
+
+def _ask(link: HubLink, path: str, body: dict[str, Any], timeout: float,
+         refusals: dict[str, Callable[[str], Exception]]) -> dict[str, Any]:
+    """POST a claim to the hub; a refusal becomes the customer's error, no answer "no match"
+    with a hint to try again (it cannot be checked now)."""
+    try:
+        answer = requests.post(link.hub_url.rstrip("/") + path, json=body, timeout=timeout,
+                               headers={"Authorization": f"Bearer {link.key}"},
+                               verify=link.verify)
+    except requests.RequestException:
+        raise recovery.RecoveryRefused(UNCHECKED_TIME) from None
+    reply = _json(answer)
+    if answer.status_code == 200:
+        return reply
+    error = str(reply.get("error", ""))
+    if answer.status_code >= 500 or answer.status_code in (401, 403):
+        raise recovery.RecoveryRefused(UNCHECKED_TIME)
+    raise refusals.get(error, lambda _: recovery.RecoveryRefused(recovery.NO_MATCH))(error)
+
+
+UNCHECKED_TIME = ("We could not match that receipt here, and the other venues cannot be asked"
+                  " right now. Try again in a minute.")
+
+
+def sync_time_claims(db: Database, link: HubLink, session: requests.Session, timeout: float,
+                     now: Callable[[], float] = time.time) -> int:
+    """Take off the paying devices here the time of payments that moved to other venues;
+    how many moves were new. Raises HubUnreachable when the hub cannot say."""
+    seen = db.query_one("SELECT time_claims_seen FROM hub_state WHERE id = 1")[0]
+    claims = _get_claims(link, session, TIME_CLAIMS_PATH, seen, timeout)
+    if not claims:
+        return 0
+    with db.write() as conn:
+        for claim in claims:
+            outcome = recovery.take_moved_away(
+                conn, claim_id=int(claim["id"]), payment_id=int(claim["payment_local_id"]),
+                seconds=int(claim["seconds"]), venue=str(claim["venue"]), now=now())
+            if outcome == "conflict":
+                log.warning("the time of receipt %s moved here and to %s: both keep it",
+                            claim["receipt"], claim["venue"])
+        conn.execute("UPDATE hub_state SET time_claims_seen = ? WHERE id = 1",
+                     (max(int(claim["id"]) for claim in claims),))
+    return len(claims)
+
+
+def _get_claims(link: HubLink, session: requests.Session, path: str, after: int,
+                timeout: float) -> list[dict[str, Any]]:
+    try:
+        answer = session.get(link.hub_url.rstrip("/") + path, params={"after": after},
+                             headers={"Authorization": f"Bearer {link.key}"},
+                             timeout=timeout, verify=link.verify)
+    except requests.RequestException as exc:
+        raise HubUnreachable(type(exc).__name__) from None
+    if answer.status_code != 200:
+        raise HubUnreachable(f"{path}: {answer.status_code}")
+    claims = _json(answer).get("claims", [])
+    return claims if isinstance(claims, list) else []
+
+
 def _words(code: str) -> str:
     return {"voucher_used": "That voucher has already been used.",
             "voucher_expired": "That voucher has expired."}[code]
@@ -114,15 +211,7 @@ def sync_claims(db: Database, link: HubLink, session: requests.Session, timeout:
     """Mark this venue's vouchers that other venues redeemed through the hub; how many
     claims were new. Raises HubUnreachable when the hub cannot say."""
     seen = db.query_one("SELECT claims_seen FROM hub_state WHERE id = 1")[0]
-    try:
-        answer = session.get(link.hub_url.rstrip("/") + CLAIMS_PATH, params={"after": seen},
-                             headers={"Authorization": f"Bearer {link.key}"},
-                             timeout=timeout, verify=link.verify)
-    except requests.RequestException as exc:
-        raise HubUnreachable(type(exc).__name__) from None
-    if answer.status_code != 200:
-        raise HubUnreachable(f"claims: {answer.status_code}")
-    claims = _json(answer).get("claims", [])
+    claims = _get_claims(link, session, CLAIMS_PATH, seen, timeout)
     if not claims:
         return 0
     with db.write() as conn:

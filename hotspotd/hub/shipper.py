@@ -118,10 +118,11 @@ class Shipper:
             journal.prune_shipped(self.db, now - self.settings.keep_shipped_days * 86400)
             self._next_prune = now + PRUNE_EVERY_SECONDS
         try:  # this venue's vouchers redeemed at other venues: used here too
-            roaming.sync_claims(self.db, link, self._http, float(self.settings.timeout_seconds),
-                                self.clock)
+            timeout = float(self.settings.timeout_seconds)
+            roaming.sync_claims(self.db, link, self._http, timeout, self.clock)
+            roaming.sync_time_claims(self.db, link, self._http, timeout, self.clock)
         except roaming.HubUnreachable as exc:
-            raise HubUnavailable(f"cannot read voucher claims: {exc}") from None
+            raise HubUnavailable(f"cannot read roaming claims: {exc}") from None
         after = journal.shipped_seq(self.db)
         events = journal.pending_events(self.db, after, int(self.settings.batch_events))
         if not events:

@@ -35,7 +35,14 @@ from hotspotd.hub.enrolment import enrol
 from hotspotd.hub.ingest import ingest
 from hotspotd.hub.owners import check_login
 from hotspotd.hub.pgstore import HubStore, HubStoreError
-from hotspotd.hub.protocol import CLAIM_PATH, CLAIMS_PATH, MAX_BODY_BYTES, BatchRefused
+from hotspotd.hub.protocol import (
+    CLAIM_PATH,
+    CLAIMS_PATH,
+    MAX_BODY_BYTES,
+    TIME_CLAIM_PATH,
+    TIME_CLAIMS_PATH,
+    BatchRefused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +89,28 @@ def voucher_claim() -> Any:
 def voucher_claims() -> Any:
     try:
         answer = claims.claims_against(_hub()["store"], _bearer(), request.args.get("after"))
+    except BatchRefused as refused:
+        return jsonify(refused.as_json()), refused.status
+    return jsonify(answer)
+
+
+@api.post(TIME_CLAIM_PATH)
+def time_claim() -> Any:
+    hub = _hub()
+    try:
+        answer = claims.claim_time(hub["store"], _bearer(), request.get_json(silent=True),
+                                   hub["now"])
+    except BatchRefused as refused:
+        log.info("time claim refused (%s): %s", refused.code, refused.reason)
+        return jsonify(refused.as_json()), refused.status
+    return jsonify(answer)
+
+
+@api.get(TIME_CLAIMS_PATH)
+def time_claims() -> Any:
+    try:
+        answer = claims.time_claims_against(_hub()["store"], _bearer(),
+                                            request.args.get("after"))
     except BatchRefused as refused:
         return jsonify(refused.as_json()), refused.status
     return jsonify(answer)

@@ -102,3 +102,72 @@ def _move(conn: sqlite3.Connection, receipt: str, payment: sqlite3.Row, to_mac: 
     record_event(conn, now, "recovery.moved", payment_id=payment["id"], mac=to_mac,
                  from_mac=from_mac, seconds=seconds, grant_id=grant.id)
     return Recovery(from_mac, to_mac, seconds, grant.expires_at)
+
+
+# --- roaming: paid time moving between the venues of a network (docs/HUB.md) -------------
+
+
+@dataclass(frozen=True)
+class MovedTime:
+    """The hub's yes: the time left on payment `receipt` at venue `home` moves here."""
+
+    claim_id: int
+    receipt: str
+    home: str
+    seconds: int
+
+
+def grant_moved_in(db: Database, moved: MovedTime, *, mac: str, ip: str | None,
+                   now: float) -> Recovery:
+    """Grant time that moved here from another venue: once per hub claim (a retry of the
+    same claim returns what was given)."""
+    with db.write() as conn:
+        done = conn.execute("SELECT g.expires_at, r.seconds FROM roamed_time r JOIN grants g"
+                            " ON g.id = r.grant_id WHERE r.claim_id = ?",
+                            (moved.claim_id,)).fetchone()
+        if done is not None:
+            return Recovery(moved.home, mac, done["seconds"], done["expires_at"])
+        grant = grant_time(conn, mac=mac, seconds=moved.seconds, now=now, plan_id=None,
+                           rate_limit=None, source="roamed-time", ip=ip)
+        conn.execute("INSERT INTO roamed_time (claim_id, receipt, home, mac, seconds, grant_id,"
+                     " moved_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (moved.claim_id, moved.receipt, moved.home, mac, moved.seconds, grant.id,
+                      now))
+        record_event(conn, now, "recovery.moved_in", mac=mac, claim_id=moved.claim_id,
+                     home=moved.home, seconds=moved.seconds, grant_id=grant.id)
+    return Recovery(moved.home, mac, moved.seconds, grant.expires_at)
+
+
+def take_moved_away(conn: sqlite3.Connection, *, claim_id: int, payment_id: int, seconds: int,
+                    venue: str, now: float) -> str:
+    """The time of this venue's payment moved to another venue: take it off the paying
+    device here. Returns "taken", "known" (already), or "conflict" (the time had moved to
+    a device here too, offline or before this venue heard: both keep it; recorded)."""
+    if conn.execute("SELECT 1 FROM time_moved_away WHERE claim_id = ?",
+                    (claim_id,)).fetchone() is not None:
+        return "known"
+    payment = conn.execute("SELECT id, mac, receipt FROM payments WHERE id = ?",
+                           (payment_id,)).fetchone()
+    if payment is None:
+        return "known"
+    if conn.execute("SELECT 1 FROM recoveries WHERE receipt = ?",
+                    (payment["receipt"],)).fetchone() is not None:
+        record_event(conn, now, "recovery.conflict", payment_id=payment_id, claim_id=claim_id,
+                     venue=venue)
+        outcome = "conflict"
+    else:
+        current = get_entitlement(conn, payment["mac"])
+        if current is not None and current.expires_at > now:
+            left = current.expires_at - seconds
+            left = now if left < now + 1 else left  # the clocks differ by a moment
+            conn.execute("UPDATE entitlements SET expires_at = ?, updated_at = ? WHERE mac = ?",
+                         (left, now, payment["mac"]))
+            action = "disconnect" if left <= now else "login"  # login: re-sync its timeout
+            enqueue_router_op(conn, mac=payment["mac"], ip=None, action=action, now=now)
+        record_event(conn, now, "recovery.moved_away", payment_id=payment_id,
+                     mac=payment["mac"], claim_id=claim_id, venue=venue, seconds=seconds)
+        outcome = "taken"
+    conn.execute("INSERT INTO time_moved_away (claim_id, payment_id, from_mac, venue, seconds,"
+                 " applied_at) VALUES (?, ?, ?, ?, ?, ?)",
+                 (claim_id, payment_id, payment["mac"], venue, seconds, now))
+    return outcome

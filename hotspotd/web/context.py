@@ -12,6 +12,7 @@ from hotspotd.admin.options import AdminOptions
 from hotspotd.admin.settings_store import SettingsStore
 from hotspotd.daraja.sources import SourcePolicy
 from hotspotd.ledger.grants import Grant
+from hotspotd.ledger.recovery import Recovery
 from hotspotd.mpesa.callback_intake import CallbackSettings
 from hotspotd.mpesa.purchases import PurchaseService
 from hotspotd.router.placement import DeviceLocator
@@ -40,6 +41,9 @@ class WebContext:
     # The voucher form: this venue's codes, or the network's when enrolled with a hub
     # (redeem(code=, mac=, ip=, now=) -> Grant; hotspotd.hub.roaming).
     redeem_voucher: Callable[..., Grant]
+    # The recovery form: this venue's payments, or the network's when enrolled with a hub
+    # (recover(receipt=, phone=, mac=, ip=, now=) -> Recovery; hotspotd.hub.roaming).
+    recover_time: Callable[..., Recovery]
 
     def venue(self) -> str:
         """The venue name in force now (the owner may change it in Settings)."""

@@ -13,7 +13,6 @@ from typing import Any
 from flask import Blueprint, request
 
 from hotspotd.ledger.errors import BillingError
-from hotspotd.ledger.recovery import recover_time
 from hotspotd.ledger.sharing import add_device
 from hotspotd.ratelimit import RateLimiter
 from hotspotd.web.context import web_context
@@ -74,9 +73,9 @@ def recover() -> Any:
         return refused
     ctx = web_context()
     try:
-        moved = recover_time(ctx.db, receipt=request.form.get("receipt", ""),
-                             phone=request.form.get("phone", ""), mac=router["mac"],
-                             ip=router["ip"], now=ctx.now())
+        moved = ctx.recover_time(receipt=request.form.get("receipt", ""),
+                                 phone=request.form.get("phone", ""), mac=router["mac"],
+                                 ip=router["ip"], now=ctx.now())
     except BillingError as exc:
         return form_error(error_text(exc.code, exc.message, choose_language(request)),
                           exc.status, receipt=request.form.get("receipt", ""),
