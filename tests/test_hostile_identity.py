@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from support.mpesa import buy, portal
-from support.phones import honest_customer_gets_online
+from support.mpesa import buy, honest_customer_gets_online, portal
 from support.wait import wait_until
 
 from hotspotd.app import Appliance

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import requests
 from prometheus_client import CollectorRegistry
-from support.mpesa import callback_root, portal
-from support.phones import honest_customer_gets_online, phone_for
+from support.mpesa import Online, callback_root, honest_customer_gets_online, portal
+from support.phones import phone_for
 
 from hotspotd.app import Appliance
 from hotspotd.http_limits import ListenerCollector, ListenerLimits
@@ -204,12 +204,12 @@ def during(appliance: Appliance, mac: str, attack: Any) -> tuple[float, dict[str
     """Run `attack()` while an honest phone buys and honest requests are made: the
     customer's seconds to online, the honest requests' times and what `attack()` returned."""
     with ThreadPoolExecutor(2) as pool:
-        online: Future[float] = pool.submit(honest_customer_gets_online, appliance, mac)
+        online: Future[Online] = pool.submit(honest_customer_gets_online, appliance, mac)
         attacking = pool.submit(attack)
         time.sleep(0.5)  # the attack is under way
         took = honest_requests_are_prompt(appliance, mac)
         result = attacking.result(timeout=60)
-        return online.result(timeout=60), took, result
+        return online.result(timeout=60).online, took, result
 
 
 def test_slowloris_headers_are_cut_off(appliance: Appliance) -> None:

@@ -18,8 +18,8 @@ import pytest
 import requests
 from support.admin_http import csrf_of, owner_session
 from support.daemon import Daemon
-from support.mpesa import fast_appliance, portal
-from support.phones import daemon_phone, honest_customer_gets_online
+from support.mpesa import fast_appliance, honest_customer_gets_online, portal
+from support.phones import daemon_phone
 from support.wait import wait_until
 
 from hotspotd.admin.accounts import create_account

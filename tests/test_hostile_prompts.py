@@ -23,7 +23,14 @@ from typing import Any
 
 import requests
 from support.admin_http import csrf_of
-from support.mpesa import PERSON_PREFIX, answering, buy, fast_appliance, portal
+from support.mpesa import (
+    PERSON_PREFIX,
+    answering,
+    buy,
+    fast_appliance,
+    honest_customer_gets_online,
+    portal,
+)
 from support.wait import wait_until
 
 from hotspotd.app import Appliance
@@ -79,28 +86,6 @@ def assert_refused(answer: requests.Response, words: str) -> int:
     return retry_after
 
 
-def honest_customer_gets_online(appliance: Appliance, mac: str | SimulatedPhone,
-                                number: str = APPROVES) -> float:
-    """A customer beside the attack buys from their own phone; the prompt goes out at once
-    and the router lets them in. Returns the seconds from the request to the prompt."""
-    phone = mac if isinstance(mac, SimulatedPhone) else join_wifi(appliance.router_simulator,
-                                                                  mac)
-    started = time.monotonic()
-    created = buy(appliance, number, phone)
-    assert created.status_code == 202, created.text
-    public_id = created.json()["id"]
-    wait_until(lambda: pushes_to(appliance.daraja_simulator, [number]) and
-               appliance.db.query_one("SELECT push_sent_at FROM payments WHERE public_id = ?",
-                                      (public_id,))["push_sent_at"],
-               timeout=60, message="the honest prompt")
-    prompted = time.monotonic() - started
-    assert final(appliance, phone, public_id, timeout=60)["status"] == "completed"
-    wait_until(lambda: any(row["mac-address"] == phone.mac
-                           for row in appliance.router_simulator.active_hosts()),
-               timeout=20, message=f"{mac} online on the router")
-    return prompted
-
-
 # --- one device, random numbers ------------------------------------------------------------
 
 def test_prompt_spam_from_one_device_is_refused_and_honest_buyer_gets_online(
@@ -138,7 +123,7 @@ def test_prompt_spam_from_one_device_is_refused_and_honest_buyer_gets_online(
     form = form_purchase(appliance, attacker, strangers(1)[0], lang="sw")
     assert form.status_code == 429 and int(form.headers["Retry-After"]) >= 25
     assert "Tayari una malipo yanayosubiri" in form.text and "dakika" in form.text
-    prompted = honest_customer_gets_online(appliance, "AA:BB:CC:12:01:99")
+    prompted = honest_customer_gets_online(appliance, "AA:BB:CC:12:01:99").prompted
     assert prompted < 2.0
     print(f"\n50 purchases from one device in {spent:.2f} s: 1 accepted, 49 refused 429;"
           f" {pushes_to(sim, numbers)} stranger prompted; honest buyer prompted in"
@@ -162,7 +147,7 @@ def test_a_client_changing_its_mac_at_one_address_stays_one_device(
     for answer in answers[1:]:
         assert_refused(answer, "already have a payment waiting")
     assert pushes_to(sim, numbers) == 1
-    prompted = honest_customer_gets_online(appliance, "AA:BB:CC:12:07:99")
+    prompted = honest_customer_gets_online(appliance, "AA:BB:CC:12:07:99").prompted
     assert prompted < 2.0
 
 
@@ -196,7 +181,7 @@ def test_rotating_numbers_one_after_another_stops_at_the_hourly_limit_per_device
     wait = assert_refused(buy(appliance, numbers[5], attacker), "Too many unpaid payment")
     assert 3500 < wait <= 3600  # the oldest of the five leaves the hour
     assert len(sim.prompts()) == before and payments_of(appliance, attacker.mac) == 5
-    assert honest_customer_gets_online(appliance, "AA:BB:CC:12:02:99") < 2.0
+    assert honest_customer_gets_online(appliance, "AA:BB:CC:12:02:99").prompted < 2.0
 
 
 # --- one target number ----------------------------------------------------------------------
@@ -221,8 +206,8 @@ def test_a_number_that_keeps_cancelling_cools_down_whichever_device_asks(
     assert pushes_to(sim, [victim]) == 3 and payments_of(appliance, fresh.mac) == 0
     # The device that was refused buys for its owner's number at once: the number cooled
     # down, not the device; and a customer beside it buys too.
-    assert honest_customer_gets_online(appliance, fresh) < 2.0
-    assert honest_customer_gets_online(appliance, "AA:BB:CC:12:03:99") < 2.0
+    assert honest_customer_gets_online(appliance, fresh).prompted < 2.0
+    assert honest_customer_gets_online(appliance, "AA:BB:CC:12:03:99").prompted < 2.0
 
 
 # --- the payment line -----------------------------------------------------------------------
@@ -328,7 +313,7 @@ def test_a_blocked_device_cannot_start_a_purchase(appliance: Appliance,
     form = form_purchase(appliance, blocked, number)
     assert form.status_code == 403 and "blocked" in form.text
     assert payments_of(appliance, blocked.mac) == 0 and pushes_to(sim, [number]) == 0
-    assert honest_customer_gets_online(appliance, "AA:BB:CC:12:06:99") < 2.0
+    assert honest_customer_gets_online(appliance, "AA:BB:CC:12:06:99").prompted < 2.0
 
 
 # --- the numbers the limits saw are personal data -------------------------------------------
@@ -371,4 +356,4 @@ def test_export_and_erase_cover_rate_limit_rows_holding_the_number(
         f"push:cancel:{other}"]
     assert victim not in str([dict(r) for r in appliance.db.query(
         "SELECT * FROM privacy_requests")])
-    assert honest_customer_gets_online(appliance, "AA:BB:CC:12:07:99") < 2.0
+    assert honest_customer_gets_online(appliance, "AA:BB:CC:12:07:99").prompted < 2.0

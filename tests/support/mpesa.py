@@ -4,8 +4,10 @@ a purchase's status as its own device sees it, and people answering prompts."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from support.appliance import running_appliance
 from support.phones import phone_for
 from support.wait import wait_until
 
+APPROVES = "254700000000"  # the Daraja simulator approves it by itself
 PERSON_PREFIX = "25471110"  # numbers the simulator never answers by itself: `answering` does
 
 FAST = {
@@ -126,3 +129,29 @@ def answering(sim: DarajaSimulator, outcomes: dict[str, list[str]] | None = None
     finally:
         stop.set()
         thread.join()
+
+
+@dataclass(frozen=True)
+class Online:
+    """How long the honest customer beside an attack waited, from the purchase request."""
+    prompted: float  # until the M-Pesa prompt was on the phone (Daraja took the push)
+    online: float  # until the router listed the device active
+
+
+def honest_customer_gets_online(appliance: Appliance, device: str | SimulatedPhone,
+                                number: str = APPROVES, timeout: float = 60.0) -> Online:
+    """The customer beside an attack: the phone (or the phone with that MAC) buys plan 1
+    from its own address, the purchase completes and the router lists the device active.
+    Fails the test otherwise."""
+    phone = device if isinstance(device, SimulatedPhone) else phone_for(appliance, device)
+    started = time.monotonic()
+    public_id = accepted(buy(appliance, number, phone))
+    wait_until(lambda: appliance.db.query_one("SELECT push_sent_at FROM payments"
+                                              " WHERE public_id = ?", (public_id,))[0],
+               timeout=timeout, message="the honest customer's prompt")
+    prompted = time.monotonic() - started
+    assert wait_final(appliance, public_id, timeout, device=phone)["status"] == "completed"
+    wait_until(lambda: any(row["mac-address"] == phone.mac
+                           for row in appliance.router_simulator.active_hosts()),
+               timeout=20, message=f"{phone.mac} online on the router")
+    return Online(prompted, time.monotonic() - started)

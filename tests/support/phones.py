@@ -11,7 +11,6 @@ so a test never tells it a MAC: it sends the request from the phone that has tha
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 from typing import Any
 
@@ -59,27 +58,3 @@ def daemon_phone(daemon: Any, mac: str) -> SimulatedPhone:
     with _lock:
         _phones[key] = phone
     return phone
-
-
-APPROVES = "254700000000"  # the Daraja simulator approves it by itself
-
-
-def honest_customer_gets_online(appliance: Any, mac: str, number: str = APPROVES,
-                                timeout: float = 30.0) -> float:
-    """The customer beside an attack: the phone `mac` buys plan 1 from its own address, the
-    purchase completes and the router lists the device active. Returns the seconds from
-    the request to online; fails the test otherwise."""
-    url, phone = appliance.addresses["portal_url"], phone_for(appliance, mac)
-    started = time.monotonic()
-    created = phone.post(url + "api/purchases", timeout=10,
-                         json={"plan_id": 1, "phone": number})
-    assert created.status_code == 202, created.text
-    purchase = f"{url}api/purchases/{created.json()['id']}"
-    while time.monotonic() - started < timeout:
-        status = phone.get(purchase, timeout=5).json()["status"]
-        assert status in ("pending", "completed"), status
-        active = {row["mac-address"] for row in appliance.router_simulator.active_hosts()}
-        if status == "completed" and phone.mac in active:
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError(f"{mac} not online {timeout:g} s after buying")
