@@ -30,6 +30,7 @@ from support.mpesa import (
     fast_appliance,
     honest_customer_gets_online,
     portal,
+    wait_final,
 )
 from support.wait import wait_until
 
@@ -67,13 +68,6 @@ def pushes_to(sim: DarajaSimulator, numbers: set[str] | list[str]) -> int:
 def payments_of(appliance: Appliance, mac: str) -> int:
     return int(appliance.db.query_one("SELECT COUNT(*) FROM payments WHERE mac = ?",
                                       (mac,))[0])
-
-
-def final(appliance: Appliance, phone: SimulatedPhone, public_id: str,
-          timeout: float = 30) -> dict[str, Any]:
-    url = f"{portal(appliance)}api/purchases/{public_id}"
-    return wait_until(lambda: (body := phone.get(url).json())["status"] != "pending" and body,
-                      timeout=timeout, message=f"purchase {public_id} to end")
 
 
 def assert_refused(answer: requests.Response, words: str) -> int:
@@ -176,7 +170,8 @@ def test_rotating_numbers_one_after_another_stops_at_the_hourly_limit_per_device
     for number in numbers[:5]:
         created = buy(appliance, number, attacker)
         assert created.status_code == 202, created.text
-        assert final(appliance, attacker, created.json()["id"])["status"] == "failed"
+        done = wait_final(appliance, created.json()["id"], 30, device=attacker)
+        assert done["status"] == "failed"
     before = len(sim.prompts())
     wait = assert_refused(buy(appliance, numbers[5], attacker), "Too many unpaid payment")
     assert 3500 < wait <= 3600  # the oldest of the five leaves the hour
@@ -197,7 +192,8 @@ def test_a_number_that_keeps_cancelling_cools_down_whichever_device_asks(
             device = join_wifi(appliance.router_simulator, f"AA:BB:CC:12:03:0{n}")
             created = buy(appliance, victim, device)
             assert created.status_code == 202, created.text
-            assert final(appliance, device, created.json()["id"])["result_code"] == code
+            done = wait_final(appliance, created.json()["id"], 30, device=device)
+            assert done["result_code"] == code
     fresh = join_wifi(appliance.router_simulator, "AA:BB:CC:12:03:09")
     wait = assert_refused(buy(appliance, victim, fresh), "cancelled or did not answer")
     assert 1700 < wait <= 1800  # [limits] cancel_cooldown_seconds
@@ -235,7 +231,8 @@ def test_one_device_cannot_fill_the_payment_line(tmp_path: Path) -> None:
                 assert_refused(refused, "already have a payment waiting")
             assert payments_of(appliance, attacker.mac) == 1  # one place in line, at most
             for phone, answer in zip(honest, bought, strict=True):
-                assert final(appliance, phone, answer.json()["id"])["status"] == "completed"
+                done = wait_final(appliance, answer.json()["id"], 30, device=phone)
+                assert done["status"] == "completed"
         assert pushes_to(sim, numbers) == 1
         for phone in honest:
             wait_until(lambda p=phone: any(row["mac-address"] == p.mac for row in
@@ -275,7 +272,7 @@ def test_many_macs_cannot_grow_the_line_past_its_cap(tmp_path: Path) -> None:
             assert stored == len(answers) - len(full)  # refused ones stored nothing
             honest = join_wifi(appliance.router_simulator, "AA:BB:CC:12:05:99")
             public_id = buy_when_there_is_room(appliance, honest, f"{PERSON_PREFIX}0099")
-            assert final(appliance, honest, public_id, timeout=60)["status"] == "completed"
+            assert wait_final(appliance, public_id, 60, device=honest)["status"] == "completed"
         watching.set()
         watcher.join()
         assert longest[0] <= 4
@@ -328,7 +325,8 @@ def test_export_and_erase_cover_rate_limit_rows_holding_the_number(
     device = join_wifi(appliance.router_simulator, "AA:BB:CC:12:07:01")
     with answering(appliance.daraja_simulator, {victim: ["cancel"]}):
         created = buy(appliance, victim, device)
-        assert final(appliance, device, created.json()["id"])["result_code"] == "1032"
+        done = wait_final(appliance, created.json()["id"], 30, device=device)
+        assert done["result_code"] == "1032"
     limiter = RateLimiter(appliance.db)
     limiter.hit(f"push:phone:{victim}", limit=5, window=600)
     limiter.hit(f"push:cancel:{victim}", limit=5, window=600)
