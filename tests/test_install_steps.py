@@ -51,6 +51,9 @@ def localise(step: str, root: Path, wheel: Path) -> str | None:
     return step
 
 
+# Module scope, on purpose: building the wheel and running the README's install steps takes
+# seconds. The tests read what the steps left behind (files, modes, the unit); one runs the
+# installed daemon on it, which changes none of what the others read.
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("install")

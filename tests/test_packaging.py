@@ -29,6 +29,8 @@ def test_every_subpackage_is_listed_in_setup_cfg() -> None:
     assert on_disk <= listed, f"missing from setup.cfg packages: {sorted(on_disk - listed)}"
 
 
+# Module scope, on purpose: building the wheel takes seconds; the tests only read it or
+# install it into a virtualenv of their own.
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")

@@ -36,7 +36,7 @@ def free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def daraja() -> Iterator[DarajaSimulator]:
     sim = DarajaSimulator(consumer_key="ck", consumer_secret="cs", passkey="pk")
     sim.start("127.0.0.1", 0)
