@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,13 @@ import pytest
 import requests
 from support.mpesa import buy, wait_final
 from support.phones import phone_for
-from support.wait import wait_until
 
 from hotspotd.app import Appliance
+from hotspotd.simulators.phones import SimulatedPhone
 
 MAC = "AA:BB:CC:00:00:42"
+Phone = Callable[..., SimulatedPhone]  # the `phone` fixture
+WaitUntil = Callable[..., Any]  # the `wait_until` fixture
 
 
 def post_purchase(appliance: Appliance, body: Any, mac: str = MAC) -> requests.Response:
@@ -53,25 +56,25 @@ def test_bad_purchase_input_is_a_clear_error_and_stores_nothing(
     assert count(appliance, "SELECT COUNT(*) FROM payments") == before
 
 
-def test_non_json_and_huge_bodies_are_refused(appliance: Appliance, portal: str) -> None:
-    phone = phone_for(appliance, MAC)
-    assert phone.post(portal + "api/purchases", data="plan_id=1", timeout=5).status_code == 400
-    huge = phone.post(portal + "api/purchases", data=b"x" * 200_000, timeout=5,
-                      headers={"Content-Type": "application/json"})
+def test_non_json_and_huge_bodies_are_refused(portal: str, phone: Phone) -> None:
+    device = phone(MAC)
+    assert device.post(portal + "api/purchases", data="plan_id=1", timeout=5).status_code == 400
+    huge = device.post(portal + "api/purchases", data=b"x" * 200_000, timeout=5,
+                       headers={"Content-Type": "application/json"})
     assert huge.status_code == 413
 
 
 def test_json_nested_past_the_parsers_depth_is_a_400_not_a_crash(
-        appliance: Appliance, portal: str) -> None:
+        appliance: Appliance, portal: str, phone: Phone) -> None:
     before = count(appliance, "SELECT COUNT(*) FROM payments")
-    bomb = phone_for(appliance, MAC).post(portal + "api/purchases", data=b"[" * 60_000, timeout=5,
+    bomb = phone(MAC).post(portal + "api/purchases", data=b"[" * 60_000, timeout=5,
                                           headers={"Content-Type": "application/json"})
     assert bomb.status_code == 400 and bomb.json()["error"]["code"] == "invalid_request"
     assert count(appliance, "SELECT COUNT(*) FROM payments") == before
 
 
-def test_unknown_purchase_is_404(appliance: Appliance, portal: str) -> None:
-    response = phone_for(appliance, MAC).get(portal + "api/purchases/not-a-real-id", timeout=5)
+def test_unknown_purchase_is_404(portal: str, phone: Phone) -> None:
+    response = phone(MAC).get(portal + "api/purchases/not-a-real-id", timeout=5)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
@@ -143,8 +146,9 @@ def test_replayed_callback_grants_once(appliance: Appliance, portal: str) -> Non
     assert abs(device["seconds_remaining"] - 3600) <= 5
 
 
-def test_portal_purchase_without_javascript(appliance: Appliance, portal: str) -> None:
-    browser = phone_for(appliance, "AA:BB:CC:00:00:44")  # keeps the CSRF cookie, as a
+def test_portal_purchase_without_javascript(portal: str, phone: Phone,
+                                            wait_until: WaitUntil) -> None:
+    browser = phone("AA:BB:CC:00:00:44")  # keeps the CSRF cookie, as a
     mac, ip = browser.mac, browser.address  # browser does; the router's hints agree
     page = browser.get(portal, params={"mac": mac, "ip": ip}, timeout=5)
     assert page.status_code == 200
@@ -169,8 +173,8 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def test_portal_shows_a_clear_error_for_a_bad_number(appliance: Appliance, portal: str) -> None:
-    browser = phone_for(appliance, "AA:BB:CC:00:00:45")
+def test_portal_shows_a_clear_error_for_a_bad_number(portal: str, phone: Phone) -> None:
+    browser = phone()
     page = browser.get(portal, timeout=5)
     form = {"plan_id": "1", "phone": "12", "csrf": csrf_of(page.text)}
     response = browser.post(portal + "buy", data=form, timeout=5)
