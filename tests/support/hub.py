@@ -100,7 +100,7 @@ class HubProcess:
     """`hotspotd hub serve` on a fixed free port (so a restart keeps the appliances' URL)."""
 
     def __init__(self, directory: Path, dsn: str) -> None:
-        self.directory = directory
+        self.directory, self.dsn = directory, dsn
         directory.mkdir(parents=True, exist_ok=True)
         self.cert, key = write_self_signed(directory)
         self.port = free_port()
@@ -242,3 +242,121 @@ def sell(db: Any, count: int, *, start: int = 1, now: float = 1_700_000_000.0) -
                                                    now + 5, now + 3605, now + 5))
             conn.execute("INSERT OR IGNORE INTO devices (mac, first_seen, last_seen)"
                          " VALUES (?, ?, ?)", (mac, now, now))
+
+
+# --- a venue's uplink: an HTTPS reverse proxy in front of the hub -----------------------------
+
+
+class Uplink:
+    """What sits between a venue and the hub: an HTTPS reverse proxy (the hub's own
+    certificate, so an appliance enrolled with `--ca-file hub.pem` trusts it) forwarding every
+    request to `hub`. It records each batch's answer and can withhold ONE answer: the hub has
+    stored the batch and moved its `shipped_seq`, the appliance never hears so. That is the
+    instant a crash costs a resend, made to happen on purpose instead of by luck:
+
+        uplink.withhold_answer(acked_above=100)   # the first batch the hub acks past seq 100
+        wait_for(uplink.withheld.is_set)           # stored at the hub, not acked at the venue
+        ...SIGKILL the hub or the appliance...
+        uplink.release()                           # the held request gets 502, as from nginx
+
+    A hub that does not answer gets a 502 (`bad_gateway`), which the shipper treats like any
+    hub failure (it keeps the batch and tries again).
+    """
+
+    def __init__(self, hub: HubProcess) -> None:
+        import threading
+
+        from hotspotd.hub.server import HubListener, tls_context
+
+        self.hub = hub
+        self.answers: list[dict[str, Any]] = []  # one per forwarded batch, in order
+        self.withheld = threading.Event()
+        self.withheld_answer: dict[str, Any] = {}
+        self._release = threading.Event()
+        self._hold_above: int | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        context = tls_context(str(hub.cert), str(hub.directory / "hub.key"))
+        self._listener = HubListener(self._app, "127.0.0.1", 0, threads=8, context=context)
+        self.url = self._listener.url
+
+    def start(self) -> Uplink:
+        self._listener.start()
+        return self
+
+    def stop(self) -> None:
+        self._release.set()
+        self._listener.stop()
+
+    def withhold_answer(self, *, acked_above: int) -> None:
+        """Withhold the hub's answer to the first batch it stores with `acked` above this."""
+        with self._lock:
+            self._hold_above = acked_above
+            self.withheld.clear()
+            self._release.clear()
+
+    def release(self) -> None:
+        """Let the held request end (502, as a proxy answers when its upstream died)."""
+        self._release.set()
+
+    def batch_answers_after(self, index: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.answers[index:])
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.trust_env = False  # REQUESTS_CA_BUNDLE would replace verify=
+        return session
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        import json
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        path = environ.get("PATH_INFO", "/")
+        query = environ.get("QUERY_STRING", "")
+        headers = {name: environ[key] for name, key in (
+            ("Authorization", "HTTP_AUTHORIZATION"), ("Content-Type", "CONTENT_TYPE"))
+            if environ.get(key)}
+        try:
+            answer = self._session().request(
+                environ["REQUEST_METHOD"], self.hub.url.rstrip("/") + path
+                + (f"?{query}" if query else ""), data=body, headers=headers,
+                verify=str(self.hub.cert), timeout=15, allow_redirects=False)
+        except requests.RequestException:
+            start_response("502 Bad Gateway", [("Content-Type", "application/json")])
+            return [b'{"error": "bad_gateway"}']
+        if path == "/v1/batches" and environ["REQUEST_METHOD"] == "POST":
+            try:
+                sent, got = json.loads(body), answer.json()
+            except ValueError:
+                sent, got = {}, {}
+            record = {"first_seq": sent.get("first_seq"), "last_seq": sent.get("last_seq"),
+                      "status": answer.status_code, **got}
+            with self._lock:
+                self.answers.append(record)
+                hold = (self._hold_above is not None and answer.status_code == 200
+                        and int(got.get("acked", 0)) > self._hold_above
+                        and not got.get("duplicate"))
+                if hold:
+                    self._hold_above = None
+                    self.withheld_answer = record
+            if hold:
+                self.withheld.set()
+                self._release.wait(60)
+                start_response("502 Bad Gateway", [("Content-Type", "application/json")])
+                return [b'{"error": "bad_gateway"}']
+        start_response(f"{answer.status_code} {answer.reason}",
+                       [("Content-Type", answer.headers.get("Content-Type", "text/plain"))])
+        return [answer.content]
+
+
+def hub_rows(dsn: str, sql: str, *params: Any) -> list[dict[str, Any]]:
+    """Rows of one query on the hub's database, as dicts."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        return conn.execute(sql, params).fetchall()
