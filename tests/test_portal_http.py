@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from support.wait import wait_until
 
 from hotspotd.access.access import device_password
 from hotspotd.app import Appliance
@@ -62,14 +63,12 @@ class Phone:
 
 
 def wait_paid(phone: Phone, public_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        view = phone.session.get(f"{phone.url}live/purchase/{public_id}?phase=prompt&wait=5",
-                                 timeout=10).json()
-        if view["status"] != "pending":
-            assert view["status"] == "completed", view
-            return view
-    raise AssertionError("purchase still pending")
+    """The purchase's end, by the long poll the status page uses (it answers on a change)."""
+    url = f"{phone.url}live/purchase/{public_id}?phase=prompt&wait=5"
+    view = wait_until(lambda: (body := phone.session.get(url, timeout=10).json())["status"]
+                      != "pending" and body, interval=0, message=f"purchase {public_id} paid")
+    assert view["status"] == "completed", view
+    return view
 
 
 def receipt_of(appliance: Appliance, mac: str) -> str:

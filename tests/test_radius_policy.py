@@ -205,19 +205,14 @@ def test_in_memory_view_follows_grants_and_blocks_and_falls_back(db, clock) -> N
             grant_time(conn, mac=MAC, seconds=600, now=clock(), plan_id=None,
                        rate_limit="2M/5M", source="test")
         assert policy.decision_for(MAC).session_timeout == 600  # database, before the view
-        deadline = time.monotonic() + 3
-        while view.get(MAC) is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: view.get(MAC) is not None, timeout=3, message="the view's grant")
         assert policy.decision_for(MAC).accept
         with db.write() as conn:
             conn.execute("INSERT INTO blocked_macs (mac, reason, blocked_by, blocked_at)"
                          " VALUES (?, 'abuse', 'owner', 0)", (MAC,))
             conn.execute("INSERT INTO router_ops (mac, action, next_attempt_at, created_at)"
                          " VALUES (?, 'disconnect', 0, 0)", (MAC,))
-        while view.get(MAC) is not None:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: view.get(MAC) is None, timeout=3, message="the view's block")
         assert policy.decision_for(MAC).reply_message == BLOCKED
     finally:
         view.stop()

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from support.appliance import running_appliance
 from support.daemon import Daemon
+from support.wait import wait_until
 
 from hotspotd.httpserver import ServedApp
 from hotspotd.ops import backup
@@ -178,9 +179,8 @@ def test_a_listener_stops_without_waiting_out_its_long_polls() -> None:
     waiting = [threading.Thread(target=_get_quietly, args=(app.url,)) for _ in range(3)]
     for thread in waiting:
         thread.start()
-    deadline = time.monotonic() + 10
-    while app._server.task_dispatcher.active_count < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: app._server.task_dispatcher.active_count == 3, interval=0.02,
+               message="the three long polls to be served")
     started = time.monotonic()
     app.stop()
     seconds = time.monotonic() - started

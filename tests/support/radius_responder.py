@@ -16,6 +16,7 @@ from pyrad import packet
 
 from hotspotd.radius.dictionary import load_dictionary
 from hotspotd.simulators.mikrotik import MikrotikSimulator
+from support.wait import wait_until
 
 SECRET = "responder-secret"
 
@@ -84,16 +85,15 @@ class RadiusResponder:
 
     def wait_for_accounting(self, status: str, timeout: float = 5.0,
                             session_id: str | None = None) -> packet.AcctPacket:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def received() -> packet.AcctPacket | None:
             with self._lock:
-                for request in self.accounting:
-                    if request["Acct-Status-Type"][0] == status and (
-                            session_id is None or
-                            request["Acct-Session-Id"][0] == session_id):
-                        return request
-            time.sleep(0.02)
-        raise AssertionError(f"no Accounting {status} within {timeout}s")
+                return next((request for request in self.accounting
+                             if request["Acct-Status-Type"][0] == status and (
+                                 session_id is None or
+                                 request["Acct-Session-Id"][0] == session_id)), None)
+
+        return wait_until(received, timeout=timeout, interval=0.02,
+                          message=f"an Accounting {status}")
 
     def _loop(self, sock: socket.socket, handler) -> None:  # type: ignore[no-untyped-def]
         while not self._stopping.is_set():
