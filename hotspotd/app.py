@@ -8,6 +8,7 @@ outbox, the web server and the scheduler. `stop()` takes them down in reverse.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import secrets
@@ -52,6 +53,13 @@ from hotspotd.ops.runtime import ApplianceOps
 from hotspotd.ops.sms_simulator import SmsSimulator
 from hotspotd.radius.coa import CoaClient
 from hotspotd.radius.server import RadiusServer
+from hotspotd.router.fleet import (
+    CoaSet,
+    RouterSet,
+    RouterSite,
+    radius_client_of,
+    simulator_host,
+)
 from hotspotd.router.gateway import RouterGateway
 from hotspotd.router.outbox import RouterOutbox
 from hotspotd.router.placement import DeviceLocator, neighbour_mac, no_neighbours
@@ -109,10 +117,11 @@ class Appliance:
         self.started_at = time.time()
         daraja = self.daraja = self.instruments.daraja(self._start_daraja())
         self._start_radius()
-        router = self._start_router()
+        router = self.outbox_router = self._start_routers()
         self.outbox = RouterOutbox(
             self.db, router, mac_password=self.config.radius.mac_password, now=self.now,
-            coa=self.instruments.coa(self.coa_client),
+            coa=CoaSet({site.radius_client: self.instruments.coa(site.coa)
+                        for site in self.routers}, self.instruments.coa(self.coa_client)),
             enforce_interval=self.config.router.enforce_interval_seconds,
             reconcile_interval=self.config.router.reconcile_interval_seconds,
             before_apply=self.access_view.refresh_changed)
@@ -182,10 +191,12 @@ class Appliance:
                                    view=view, voucher_attempts=self.config.portal.voucher_attempts,
                                    attempt_window=float(self.config.portal.attempt_window_seconds))
         self._stoppers.append(self.access.stop)  # after RADIUS stops: write queued vouchers
-        secret = cfg.secret.encode()
+        clients = {address: cfg.secret.encode() for address in cfg.clients}
+        for index, router in enumerate(self.config.routers()[1:], start=1):  # the others
+            clients[radius_client_of(self.config, index, router)] = (
+                router.radius_secret or cfg.secret).encode()
         self.radius = RadiusServer(
-            host=cfg.host, auth_port=cfg.auth_port, acct_port=cfg.acct_port,
-            clients={address: secret for address in cfg.clients},
+            host=cfg.host, auth_port=cfg.auth_port, acct_port=cfg.acct_port, clients=clients,
             authorize=self.instruments.timed("auth", self.access.authorize),
             record_accounting=self.instruments.timed("acct", self.access.record_accounting),
             interim_interval=cfg.interim_interval_seconds,
@@ -200,65 +211,92 @@ class Appliance:
         log.info("RADIUS listening on %s auth %s acct %s", host, self.radius.auth_address[1],
                  self.radius.acct_address[1])
 
-    def _start_router(self) -> RouterGateway:
-        cfg = self.config.router
-        host, port = cfg.host, cfg.api_port
-        if cfg.backend == "simulator":
-            from hotspotd.simulators.mikrotik import MikrotikSimulator
-
-            radius = self.addresses["radius"]
-            radius_host = "127.0.0.1" if radius["host"] in ("0.0.0.0", "") else radius["host"]
-            sim = MikrotikSimulator(api_user=cfg.user, api_password=cfg.password,
-                                    radius_host=radius_host,
-                                    radius_auth_port=radius["auth_port"],
-                                    radius_acct_port=radius["acct_port"],
-                                    radius_secret=self.config.radius.secret,
-                                    coa_port=self.config.simulators.router_coa_port,
-                                    appliance_address=cfg.appliance_address,
-                                    setup=_simulated_setup(self.config))
-            sim.start(self.config.simulators.host, self.config.simulators.router_api_port)
-            coa_address = sim.coa_address
-            self._stoppers.append(sim.stop)
-            self.router_simulator = sim
-            self._serve_router_page(sim)
-            host, port = sim.api_address
-            log.info("router backend: embedded MikroTik simulator, API at %s:%s", host, port)
-        else:
-            log.info("router backend: RouterOS API at %s:%s", host, port)
-            coa_address = (cfg.host, cfg.coa_port)
-        self._coa_address = coa_address
-        self.addresses["router"] = {"api_host": host, "api_port": port, "user": cfg.user,
-                                    "password": cfg.password, "coa_port": coa_address[1]}
-        gateway = self._gateway(host, port)
-        self.router_gateway, self.coa_client = gateway, self._coa_client()
-        self.locator = self._locator(self._gateway(host, port), host)
+    def _start_routers(self) -> RouterSet:
+        """Every router of the venue ([router], then [routers.<name>]): its API client, a
+        second connection for placing portal requests, its CoA client; the embedded
+        simulator for a "simulator" backend. The first router's pieces keep their names."""
+        self.routers = [self._start_router(index, cfg)
+                        for index, cfg in enumerate(self.config.routers())]
+        first = self.routers[0]
+        self.router_gateway, self.coa_client = first.gateway, first.coa
+        self.placement_gateway, self._coa_address = first.placement, first.coa_address
+        self.router_simulator = first.simulator
+        self.addresses["router"] = first.address
+        if len(self.routers) > 1:
+            self.addresses["routers"] = {site.name: site.address for site in self.routers}
+        cfg = self.config.web
+        self.locator = DeviceLocator(  # which device a portal request comes from
+            self._host_at_any, router_addresses={site.api_host for site in self.routers},
+            neighbours=neighbour_mac if cfg.neighbour_table else no_neighbours,
+            ttl=cfg.host_cache_seconds)
         self.settings.subscribe(self._router_settings_changed)
-        return gateway
+        return RouterSet({site.name: site.gateway for site in self.routers})
 
-    def _gateway(self, host: str, port: int) -> RouterGateway:
+    def _start_router(self, index: int, cfg: Any) -> RouterSite:
+        if cfg.backend == "simulator" and not cfg.password:  # the demo's: one credential
+            cfg = dataclasses.replace(cfg, user=self.config.router.user,
+                                      password=self.config.router.password)
+        host, port, coa_address, simulator = cfg.host, cfg.api_port, (cfg.host, cfg.coa_port), None
+        if cfg.backend == "simulator":
+            simulator = self._router_simulator(index, cfg)
+            host, port = simulator.api_address
+            coa_address = simulator.coa_address
+            log.info("router %s: embedded MikroTik simulator, API at %s:%s", cfg.name, host,
+                     port)
+        else:
+            log.info("router %s: RouterOS API at %s:%s", cfg.name, host, port)
+        secret = (cfg.radius_secret or self.config.radius.secret).encode()
+        coa = CoaClient(host=coa_address[0], port=coa_address[1], secret=secret,
+                        timeout=cfg.coa_timeout_seconds, retries=1)
+        return RouterSite(cfg.name, self._gateway(cfg, host, port), self._gateway(cfg, host, port),
+                          coa, coa_address, simulator, host, {
+                              "name": cfg.name, "api_host": host, "api_port": port,
+                              "user": cfg.user, "password": cfg.password,
+                              "coa_port": coa_address[1]},
+                          radius_client_of(self.config, index, cfg))
+
+    def _router_simulator(self, index: int, cfg: Any) -> Any:
+        """The embedded router number `index`: the first on [simulators] host, the others
+        on the next loopback addresses (a router is known by the address its RADIUS comes
+        from), each with the set-up `hotspotd routeros-script` leaves."""
+        from hotspotd.simulators.mikrotik import MikrotikSimulator
+
+        radius, sims = self.addresses["radius"], self.config.simulators
+        radius_host = "127.0.0.1" if radius["host"] in ("0.0.0.0", "") else radius["host"]
+        sim = MikrotikSimulator(api_user=cfg.user, api_password=cfg.password,
+                                radius_host=radius_host, radius_auth_port=radius["auth_port"],
+                                radius_acct_port=radius["acct_port"],
+                                radius_secret=cfg.radius_secret or self.config.radius.secret,
+                                coa_port=sims.router_coa_port if index == 0 else 0,
+                                identity=f"hotspotd-sim-{cfg.name}",
+                                appliance_address=cfg.appliance_address,
+                                setup=_simulated_setup(self.config))
+        sim.start(simulator_host(sims.host, index), sims.router_api_port if index == 0 else 0)
+        self._stoppers.append(sim.stop)
+        self._serve_router_page(sim, "router_status_url" if index == 0
+                                else f"router_status_url_{cfg.name}")
+        return sim
+
+    def _gateway(self, cfg: Any, host: str, port: int) -> RouterGateway:
         """A RouterOS API client with its own connection (closed at stop)."""
-        cfg = self.config.router
         gateway = RouterGateway(host=host, port=port, user=cfg.user, password=cfg.password,
                                 use_tls=cfg.use_tls, timeout=cfg.timeout_seconds,
                                 tls_verify=cfg.tls_verify, tls_ca_file=cfg.tls_ca_file)
         self._stoppers.append(gateway.close)
         return gateway
 
-    def _locator(self, gateway: RouterGateway, router_host: str) -> DeviceLocator:
-        """Which device a portal request comes from: the router's host table, over a
-        connection of its own so the portal never waits behind the outbox."""
-        cfg = self.config.web
-        self.placement_gateway = gateway
-        return DeviceLocator(gateway.host_at, router_addresses={router_host},
-                             neighbours=neighbour_mac if cfg.neighbour_table else no_neighbours,
-                             ttl=cfg.host_cache_seconds)
+    def _host_at_any(self, ip: str) -> str | None:
+        """The device at `ip` as the routers' host tables see it: the one router that
+        lists the address; nobody when two list it for different devices."""
+        found = {mac for site in self.routers if (mac := site.placement.host_at(ip))}
+        return found.pop() if len(found) == 1 else None
 
-    def _serve_router_page(self, sim: Any) -> None:
+    def _serve_router_page(self, sim: Any, key: str) -> None:
         """The simulated router's page: active hosts, and devices joining the WiFi."""
         page = ServedApp(sim.status_app(), self.config.simulators.host, 0, threads=2,
                          name="router-status").start()
         self._stoppers.append(page.stop)
-        self.addresses["router_status_url"] = page.url + "/"
+        self.addresses[key] = page.url + "/"
 
     def _rate_changed(self, keys: set[str], portal: PortalOptions) -> None:
         """The owner changed the Daraja rate in Settings: the budget paces every request
@@ -283,16 +321,10 @@ class Appliance:
         for gateway in (self.router_gateway, self.placement_gateway):
             gateway.reconfigure(host=cfg.host, port=cfg.api_port, user=cfg.user,
                                 password=cfg.password, use_tls=cfg.use_tls)
-        self.locator.router_addresses = {cfg.host}
+        self.locator.router_addresses = {cfg.host, *(s.api_host for s in self.routers[1:])}
         self.coa_client.host, self.coa_client.port = cfg.host, cfg.coa_port
         log.info("router connection changed in Settings: API %s:%s, CoA port %s",
                  cfg.host, cfg.api_port, cfg.coa_port)
-
-    def _coa_client(self) -> CoaClient:
-        """CoA/Disconnect to the router's `/radius incoming` port (same secret as RADIUS)."""
-        host, port = self._coa_address
-        return CoaClient(host=host, port=port, secret=self.config.radius.secret.encode(),
-                         timeout=self.config.router.coa_timeout_seconds, retries=1)
 
     def _start_web(self, daraja: DarajaClient) -> None:
         cfg = self.config.web

@@ -233,6 +233,7 @@ def live_probes(config: Config, *, radius: Any, placed: Any, gateway: RouterGate
     if config.router.backend == "simulator":  # its set-up, read as a real router's
         results += router_setup(gateway, config, auth_port=auth_port, acct_port=acct_port,
                                 coa_port=coa_port)
+    results += checks.check_more_routers(config)
     results.append(daraja_product_access(functools.partial(
         daraja.stk_query, max_wait=BUDGET_WAIT_SECONDS)))
     return results

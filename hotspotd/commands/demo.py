@@ -36,11 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address for every listener")
     parser.add_argument("--port", type=int, default=0,
                         help="portal port (default: a free port)")
+    parser.add_argument("--routers", type=int, default=1, choices=range(1, 9),
+                        metavar="N", help="simulated routers at the venue (1-8, default 1):"
+                        " a device that walks from one's WiFi to another's keeps its time")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = demo_config(args.data_dir, args.host, args.port)
+        config = demo_config(args.data_dir, args.host, args.port, routers=args.routers)
         prepare_daemon(config)
     except (ConfigError, ValueError) as exc:
         return fail(exc)
@@ -48,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     return run_demo(config, lambda: wait_for_stop(stop))
 
 
-def demo_config(data_dir_arg: Path | None, host: str, port: int) -> Config:
+def demo_config(data_dir_arg: Path | None, host: str, port: int, *,
+                routers: int = 1) -> Config:
     """The demo configuration: both simulators, everything on `host`, data in one folder."""
     directory = data_dir_arg or Path(tempfile.mkdtemp(prefix="hotspotd-demo-"))
     directory = directory.resolve()
@@ -61,7 +65,12 @@ def demo_config(data_dir_arg: Path | None, host: str, port: int) -> Config:
     config = config.replace("security", key_file=str(key_file))
     config = config.replace("web", host=host, port=port)
     config = config.replace("radius", host=host, clients=[host])
-    return config.replace("simulators", host=host)
+    config = config.replace("simulators", host=host)
+    for number in range(2, routers + 1):  # more simulated routers, same credentials
+        router = config.router
+        config = config.with_router(f"r{number}", backend="simulator", user=router.user,
+                                    password=router.password)
+    return config
 
 
 def run_demo(config: Config, wait: Callable[[], None]) -> int:
@@ -97,6 +106,9 @@ def demo_info(appliance: Appliance, browser: str) -> dict[str, object]:
         "data_dir": str(appliance.data_dir),
         "radius": addresses["radius"],
         "router": addresses["router"],
+        "routers": addresses.get("routers", {}),
+        "router_status_urls": {key[len("router_status_url_"):]: value for key, value
+                               in addresses.items() if key.startswith("router_status_url_")},
         "test_phone": TEST_NUMBER,
         "demo_mac": DEMO_MAC,
         "demo_ip": browser,
@@ -119,6 +131,8 @@ def describe(info: dict[str, object]) -> str:
           if info["owner_setup_code"] else []),
         f"  M-Pesa phone (approve prompts):  {info['phone_url']}",
         f"  Router simulator, active hosts:  {info['router_status_url']}",
+        *[f"  Router {name}, active hosts:{' ' * max(1, 18 - len(name))}{url}"
+          for name, url in dict(info["router_status_urls"]).items()],
         f"  Daraja simulator:                {info['daraja_url']}",
         f"  RADIUS auth/acct:                {radius['host']}:{radius['auth_port']}"
         f" / {radius['acct_port']}",

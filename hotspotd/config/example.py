@@ -34,6 +34,15 @@ def render_example() -> str:
                           f"# {literal}"]
             else:
                 lines.append(literal)
+    lines += ["", "", *_comment(
+        "More routers of this appliance (a second hotspot at the venue): one [routers.<name>]"
+        " table each, taking the options of [router] (defaults as there; not from the"
+        " environment). A device that moves between them keeps its time. For example:"),
+        "# [routers.annex]", '# host = "192.168.89.1"',
+        '# password_file = "/etc/hotspotd/routers_annex_password"',
+        '# radius_client = "192.168.89.1"',
+        '# radius_secret_file = "/etc/hotspotd/routers_annex_radius_secret"',
+        "# coa_port = 3799"]
     return "\n".join(lines) + "\n"
 
 

@@ -49,19 +49,33 @@ class Config:
 
     sections: Mapping[str, Any]
     source: Path | None = None
+    # More routers of this appliance ([routers.<name>] tables): name -> a [router] section.
+    extra_routers: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_values(
-        cls, values: Mapping[str, Mapping[str, Any]] | None = None, source: Path | None = None
+        cls, values: Mapping[str, Mapping[str, Any]] | None = None, source: Path | None = None,
+        routers: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Config:
-        """A Config from section -> name -> value; defaults fill the rest, all checked."""
+        """A Config from section -> name -> value; defaults fill the rest, all checked.
+        `routers`: name -> options of each router besides [router]."""
         merged = _merge(_defaults(), values or {}, "Config")
+        extra = {name: _router_section(name, options, str(source or "Config"))
+                 for name, options in (routers or {}).items()}
+        first = merged["router"]["name"]
+        if first in extra:
+            raise ConfigError(f"{source or 'Config'}: [routers.{first}]: the first router"
+                              f" ([router]) is named {first!r} already")
         return cls(MappingProxyType({
             section: SECTION_TYPES[section](**options) for section, options in merged.items()
-        }), source)
+        }), source, MappingProxyType(extra))
+
+    def routers(self) -> tuple[Any, ...]:
+        """Every router of this appliance: [router] first, then [routers.<name>] by name."""
+        return (self.router, *(self.extra_routers[name] for name in sorted(self.extra_routers)))
 
     def __getattr__(self, section: str) -> Any:
-        if section.startswith("_") or section in ("sections", "source"):
+        if section.startswith("_") or section in ("sections", "source", "extra_routers"):
             raise AttributeError(section)
         try:
             return self.sections[section]
@@ -72,18 +86,34 @@ class Config:
         """All values by section, secrets included."""
         return {name: asdict(section) for name, section in self.sections.items()}
 
+    def with_router(self, name: str, **options: Any) -> Config:
+        """A new Config with one more router, [routers.<name>], its options checked."""
+        return Config.from_values(self.values(), self.source,
+                                  {**self.router_values(), name: options})
+
+    def for_router(self, router: Any) -> Config:
+        """This configuration as if `router` (one of `routers()`) were its only router: what
+        the checks of one router read."""
+        return Config.from_values({**self.values(), "router": asdict(router)}, self.source)
+
+    def router_values(self) -> dict[str, dict[str, Any]]:
+        """The extra routers' options by name, secrets included."""
+        return {name: asdict(section) for name, section in self.extra_routers.items()}
+
     def masked(self) -> dict[str, dict[str, Any]]:
         """All values by section, every secret that is set replaced by "***" (for logs)."""
+        sections = {**self.values(), **{f"routers.{name}": options for name, options
+                                        in self.router_values().items()}}
         return {
-            section: {name: MASK if OPTIONS[section, name].secret and value else value
-                      for name, value in options.items()}
-            for section, options in self.values().items()
+            section: {name: MASK if OPTIONS["router" if "." in section else section, name]
+                      .secret and value else value for name, value in options.items()}
+            for section, options in sections.items()
         }
 
     def replace(self, section: str, **values: Any) -> Config:
         """A new Config with the given options of `section` changed (and checked)."""
         changed = _merge(self.values(), {section: values}, "replace()")
-        return Config.from_values(changed, self.source)
+        return Config.from_values(changed, self.source, self.router_values())
 
 
 def _defaults() -> dict[str, dict[str, Any]]:
@@ -119,12 +149,12 @@ def load_config(
     `overrides` maps section to name to a TOML-typed value (None values are ignored, so a
     CLI can pass its unset flags). Raises ConfigError with a one-line message.
     """
-    values = _defaults()
+    values, routers = _defaults(), {}
     if path is not None:
-        _apply_file(values, path)
+        routers = _apply_file(values, path)
     _apply_env(values, env)
     _merge(values, overrides or {}, "overrides")
-    return Config.from_values(values, path)
+    return Config.from_values(values, path, routers)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -138,8 +168,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {message}") from None
 
 
-def _apply_file(values: dict[str, dict[str, Any]], path: Path) -> None:
+def _apply_file(values: dict[str, dict[str, Any]], path: Path) -> dict[str, dict[str, Any]]:
+    """Apply the file's sections to `values`; return its [routers.<name>] tables, each read
+    as a [router] section (name -> options)."""
     data, origin, inline_secrets = _read_toml(path), str(path), []
+    routers = _router_tables(origin, data.pop("routers", {}), path.parent, inline_secrets)
     for section, table in data.items():
         for key, value in _section_items(origin, section, table):
             if key.endswith("_file") and (section, key[:-5]) in OPTIONS:
@@ -158,6 +191,50 @@ def _apply_file(values: dict[str, dict[str, Any]], path: Path) -> None:
     if inline_secrets and path.stat().st_mode & 0o077:
         logger.warning("%s holds secrets (%s) but is readable by group or others; "
                        "chmod 600 it or move them to *_file", origin, ", ".join(inline_secrets))
+    return routers
+
+
+def _router_tables(origin: str, tables: Any, base_dir: Path,
+                   inline_secrets: list[str]) -> dict[str, dict[str, Any]]:
+    """[routers.<name>] tables: each key checked as the [router] option of that name."""
+    if not isinstance(tables, Mapping):
+        raise ConfigError(f"{origin}: routers: expected [routers.<name>] tables, got "
+                          f"{SHORT_REPR.repr(tables)}")
+    routers: dict[str, dict[str, Any]] = {}
+    for name, table in tables.items():
+        where = f"{origin}: [routers.{name}]"
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: expected a table, got {SHORT_REPR.repr(table)}")
+        options: dict[str, Any] = {}
+        for key, value in table.items():
+            secret = OPTIONS.get(("router", key[:-5])) if key.endswith("_file") else None
+            if secret is not None and secret.secret:
+                options[secret.name] = _read_secret_file(where, secret, value, base_dir)
+                continue
+            options[key] = value
+            if key in ("password", "radius_secret") and value:
+                inline_secrets.append(f"[routers.{name}] {key}")
+        routers[name] = options
+    return routers
+
+
+def _router_section(name: str, options: Mapping[str, Any], origin: str) -> Any:
+    """One extra router: the [router] defaults, its options over them, all checked."""
+    where = f"{origin}: [routers.{name}]"
+    if not OPTIONS["router", "name"].convert.accept(name):
+        raise ConfigError(f"{where}: a router name is 1-32 lower-case letters, digits, - or _")
+    values = {o.name: o.default for o in SCHEMA if o.section == "router"}
+    for key, value in options.items():
+        if key == "name":
+            continue
+        try:
+            option = OPTIONS["router", key]
+        except KeyError:
+            names = [o.name for o in SCHEMA if o.section == "router"]
+            raise ConfigError(f"{where} {key}: unknown key{_suggest(key, names)}") from None
+        values[key] = _convert(option, value, where)
+    values["name"] = name
+    return SECTION_TYPES["router"](**values)
 
 
 def _apply_env(values: dict[str, dict[str, Any]], env: Mapping[str, str]) -> None:
@@ -280,6 +357,10 @@ def check_production(config: Config) -> None:
     if config.router.backend == "routeros":
         problems += missing_required(config, [("router", "password")],
                                      ' when backend = "routeros"')
+    for router in config.extra_routers.values():
+        if router.backend == "routeros" and not router.password:
+            problems.append(f'[routers.{router.name}] password is required when backend ='
+                            ' "routeros"')
     _raise_problems(config, problems)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,6 +99,10 @@ def digits(*, optional: bool = False) -> Converter:
     """A string of ASCII digits (e.g. a shortcode); the empty string too if `optional`."""
     return Converter(("empty or " if optional else "") + "a string of digits", str,
                      lambda text: (optional and text == "") or (text.isascii() and text.isdigit()))
+
+
+ROUTER_NAME = Converter("a name of 1-32 lower-case letters, digits, - or _", str,
+                        lambda text: bool(re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", text)))
 
 
 def short_text(max_length: int) -> Converter:
@@ -352,6 +357,19 @@ SCHEMA: tuple[Option, ...] = (
            " portal links in `hotspotd routeros-script`)."),
     Option("router", "hotspot_interface", "bridge", NON_EMPTY_STR,
            "Router interface the hotspot serves (used by `hotspotd routeros-script`)."),
+    Option("router", "name", "main", ROUTER_NAME,
+           "This router's name in logs, the self-test and the owner UI. More routers of"
+           " this appliance: one [routers.<name>] table each, with the options of [router]"
+           " (not from the environment)."),
+    Option("router", "radius_client", "", STR,
+           "The address this router sends RADIUS from. Empty: [radius] clients for the"
+           " first router, `host` for each [routers.<name>]."),
+    Option("router", "radius_secret", "", STR,
+           "This router's RADIUS secret (also for CoA). Empty: [radius] secret.",
+           secret=True),
+    Option("router", "hotspot_server", "", STR,
+           "The router's hotspot server name (`/ip hotspot`), for the self-test; empty:"
+           " any."),
     Option("simulators", "host", "127.0.0.1", NON_EMPTY_STR,
            "Where the embedded simulators listen."),
     Option("simulators", "daraja_port", 0, PORT,

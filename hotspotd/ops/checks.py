@@ -11,6 +11,7 @@ runs these checks) and for tests; `hotspotd run` still starts them, saying so in
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import socket
@@ -77,6 +78,21 @@ def run_checks(config_path: Path, *, env: dict[str, str] | None = None) -> list[
         except Exception as exc:  # a check must never crash the others
             found = CheckResult(check.__name__[6:], False, f"check crashed: {exc!r}")
         results += found if isinstance(found, list) else [found]
+    return results + check_more_routers(config)
+
+
+def check_more_routers(config: Config) -> list[CheckResult]:
+    """The API and CoA checks for each [routers.<name>], named after the router."""
+    results: list[CheckResult] = []
+    for router in config.routers()[1:]:
+        alone = config.for_router(router)
+        for check in (check_router, check_coa):
+            try:
+                found = check(alone)
+            except Exception as exc:  # a check must never crash the others
+                found = CheckResult(check.__name__[6:], False, f"check crashed: {exc!r}")
+            results += [dataclasses.replace(result, name=f"{router.name}: {result.name}")
+                        for result in (found if isinstance(found, list) else [found])]
     return results
 
 
@@ -280,7 +296,8 @@ def check_coa(config: Config) -> CheckResult:
     if cfg.backend == "simulator":
         return CheckResult("coa", True, "embedded MikroTik simulator")
     port = getattr(cfg, "coa_port", 3799)
-    client = CoaClient(host=cfg.host, port=port, secret=config.radius.secret.encode(),
+    client = CoaClient(host=cfg.host, port=port,
+                       secret=(cfg.radius_secret or config.radius.secret).encode(),
                        timeout=float(getattr(cfg, "coa_timeout_seconds", 1.0) or 1.0))
     outcome = client.disconnect(SessionRef("hotspotd-check", "192.0.2.1"))
     if not outcome.answered:

@@ -32,6 +32,7 @@ class SessionRef:
     user_name: str
     framed_ip: str
     acct_session_id: str | None = None
+    nas_address: str | None = None  # the router that holds it (several routers: who to ask)
 
 
 @dataclass(frozen=True)

@@ -78,11 +78,11 @@ def wanted_state(conn: sqlite3.Connection, mac: str, now: float) -> Wanted:
 
 def live_sessions(conn: sqlite3.Connection, mac: str) -> list[Live]:
     rows = conn.execute(
-        "SELECT user_name, framed_ip, session_id, started_at FROM radius_sessions"
+        "SELECT user_name, framed_ip, session_id, started_at, nas_address FROM radius_sessions"
         " WHERE mac = ? AND status = 'online' AND framed_ip IS NOT NULL"
         " ORDER BY updated_at DESC", (mac,)).fetchall()
-    return [Live(SessionRef(row["user_name"] or mac, row["framed_ip"], row["session_id"]),
-                 row["started_at"]) for row in rows]
+    return [Live(SessionRef(row["user_name"] or mac, row["framed_ip"], row["session_id"],
+                            row["nas_address"]), row["started_at"]) for row in rows]
 
 
 class Converger:

@@ -178,6 +178,15 @@ class RouterGateway:
                 if row.get("mac-address") and row.get("address") == ip}
         return macs.pop() if len(macs) == 1 else None  # two hosts on one address: nobody
 
+    def host_ip(self, mac: str) -> str | None:
+        """The address of the device with `mac` in `/ip/hotspot/host`, or None when this
+        router's hotspot does not see it (it is on another router's WiFi, or gone)."""
+        mac = normalise_mac(mac)
+        with self._lock:
+            rows = self._print("/ip/hotspot/host", queries={"mac-address": mac},
+                               proplist="mac-address,address")
+        return next((row["address"] for row in rows if row.get("address")), None)
+
     def find_active(self, mac: str) -> ActiveHost | None:
         """The active session of the device with `mac`, if it has one."""
         with self._lock:

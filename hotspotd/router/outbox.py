@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from hotspotd.ledger import router_ops
 from hotspotd.ledger.router_ops import RouterOp
 from hotspotd.router.converge import CoaPort, Converger, RouterPort
-from hotspotd.router.gateway import RouterError, RouterGateway
+from hotspotd.router.fleet import RouterSet
+from hotspotd.router.gateway import RouterError
 from hotspotd.router.reconcile import Reconciler
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 class RouterOutbox:
     """Applies queued router changes in a worker thread, in order per device."""
 
-    def __init__(self, db: Database, router: RouterGateway, *, mac_password: str,
+    def __init__(self, db: Database, router: RouterSet, *, mac_password: str,
                  now: Callable[[], float], coa: CoaPort, enforce_interval: float,
                  reconcile_interval: float, before_apply: Callable[[], object],
                  poll_interval: float = 1.0) -> None:
@@ -50,9 +51,12 @@ class RouterOutbox:
         self._converger = Converger(connection=db.connection, router=router, coa=coa,
                                     mac_password=mac_password, now=now,
                                     mark_stopped=self._mark_stopped)
-        self.reconciler = Reconciler(
-            write=db.write, read=db.connection, router=router, now=now, clock=time.monotonic,
+        # One reconciler per router: each compares its own router's lists with the ledger.
+        self.reconcilers = [Reconciler(
+            write=db.write, read=db.connection, router=gateway, now=now, clock=time.monotonic,
             enforce_interval=enforce_interval, reconcile_interval=reconcile_interval)
+            for _, gateway in router.members()]
+        self.reconciler = self.reconcilers[0]
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="router-outbox", daemon=True)
@@ -80,7 +84,8 @@ class RouterOutbox:
             self._wake.wait(self._poll_interval)
             self._wake.clear()
             try:
-                self.reconciler.due()
+                for reconciler in self.reconcilers:
+                    reconciler.due()
                 self.process_due()
             except Exception:  # the worker must outlive any one bad row; the row stays queued
                 log.exception("router outbox pass failed")
