@@ -46,6 +46,29 @@ def test_readme_mentions_every_cli_command() -> None:
         assert f"hotspotd {name}" in README, name
 
 
+def test_every_command_line_in_the_docs_parses() -> None:
+    """Each `hotspotd ...` line of a shell block in the README and docs/ (the operator's
+    hub set-up included) is accepted by the real parser: subcommand, options and values."""
+    import shlex
+
+    parser, lines = build_parser(), []
+    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        for block in re.findall(r"```sh\n(.*?)```", doc.read_text(), re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                for part in re.split(r"&&|\|\||;|\|", line.split(" #")[0]):
+                    found = re.match(r"\s*(?:sudo\s+(?:-u\s+\S+\s+)?)?(?:\S*/)?hotspotd\s+(.*)",
+                                     part)
+                    if found and "..." not in part and "<" not in part:
+                        lines.append((doc.name, "hotspotd " + found.group(1).strip()))
+    assert any("hub enroll" in command for _, command in lines)  # the operator's set-up
+    for doc, command in lines:
+        words = [w for w in shlex.split(command)[1:] if not re.fullmatch(r"\[.*\]", w)]
+        try:
+            parser.parse_args(words)
+        except SystemExit:
+            raise AssertionError(f"{doc}: {command!r} does not parse") from None
+
+
 # Docs that stay true: every repository path and module the docs name exists.
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 TOP = "hotspotd|bench|tests|config|portal|systemd|docs|radius|\\.ci"
