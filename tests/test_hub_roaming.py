@@ -5,6 +5,7 @@ cause is found and kept (both customers keep their time) when it is back."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import requests
 from psycopg.rows import dict_row
 from support import hub as hub_fixtures
 from support.hub import ApplianceSide, write_self_signed
@@ -20,6 +22,7 @@ from support.hub import ApplianceSide, write_self_signed
 from hotspotd.hub.config import HubConfig
 from hotspotd.hub.enrolment import create_venue
 from hotspotd.hub.link import enrol_appliance, load_link
+from hotspotd.hub.owners import create_owner
 from hotspotd.hub.pgstore import HubStore
 from hotspotd.hub.roaming import NetworkRecovery, NetworkVouchers
 from hotspotd.hub.server import HubListener, tls_context
@@ -44,7 +47,8 @@ class Venue:
         self.db = self.side.db
         self.box = SecretBox.from_key_file(self.side.key_file)
         token = create_venue(hub.store, name, network)
-        enrol_appliance(self.db, self.box, hub.url, token, str(hub.cert))
+        self.appliance_id = enrol_appliance(self.db, self.box, hub.url, token,
+                                            str(hub.cert)).appliance_id
         self.vouchers = NetworkVouchers(self.db, self.box, timeout=3.0)
         self.shipper = Shipper(SimpleNamespace(
             ship_interval_seconds=1.0, health_interval_seconds=3600, batch_events=500,
@@ -166,6 +170,22 @@ def test_an_offline_home_keeps_selling_and_the_double_redemption_is_kept(
     found = hub_rows(hub.dsn, "SELECT home_used_by_mac FROM voucher_conflicts")
     assert [row["home_used_by_mac"] for row in found] == [AT_A]
     assert a.entitled(AT_A) > 7100 and b.entitled(AT_B) > 7100  # nobody loses paid time
+    page = owner_page(hub, f"venues/{a.appliance_id}")  # the operator sees it, at A
+    assert 'id="conflicts"' in page and code in page and AT_A in page and "Cafe B" in page
+
+
+def owner_page(hub: Any, path: str) -> str:
+    """A page of the hub's owner UI over HTTPS, logged in as a new owner."""
+    create_owner(hub.store, "operator", "correct horse battery")
+    session, ca = requests.Session(), str(hub.cert)
+    form = session.get(hub.url + "login", timeout=10, verify=ca).text
+    token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    answer = session.post(hub.url + "login", timeout=10, verify=ca, data={
+        "username": "operator", "password": "correct horse battery", "csrf": token})
+    assert answer.ok, answer.text[:300]
+    page = session.get(hub.url + path, timeout=10, verify=ca)
+    assert page.status_code == 200, page.text[:300]
+    return page.text
 
 
 def test_a_foreign_code_is_refused_when_the_hub_cannot_be_asked(tmp_path: Path,

@@ -98,3 +98,28 @@ def when(epoch: float | None, utc_offset_minutes: int) -> str:
         return "never"
     zone = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
     return dt.datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def roaming(store: HubStore, venue_id: int, limit: int = 20) -> dict[str, Any]:
+    """The venue's roaming: its vouchers redeemed elsewhere, others' redeemed here, time
+    that moved, and double redemptions (the conflict rule: both customers kept time)."""
+    with store.connection() as conn:
+        claims = conn.execute(
+            "SELECT c.code, c.mac, c.claimed_at, h.name AS home, b.name AS claimed_by"
+            " FROM voucher_claims c JOIN appliances h ON h.id = c.home_appliance_id"
+            " JOIN appliances b ON b.id = c.claimed_by WHERE (c.home_appliance_id = %(v)s"
+            " OR c.claimed_by = %(v)s) AND c.claimed_by <> c.home_appliance_id"
+            " ORDER BY c.id DESC LIMIT %(n)s", {"v": venue_id, "n": limit}).fetchall()
+        moves = conn.execute(
+            "SELECT t.receipt, t.mac, t.seconds, t.claimed_at, h.name AS home,"
+            " b.name AS claimed_by FROM time_claims t JOIN appliances h"
+            " ON h.id = t.home_appliance_id JOIN appliances b ON b.id = t.claimed_by"
+            " WHERE t.home_appliance_id = %(v)s OR t.claimed_by = %(v)s"
+            " ORDER BY t.id DESC LIMIT %(n)s", {"v": venue_id, "n": limit}).fetchall()
+        conflicts = conn.execute(
+            "SELECT c.code, c.mac AS claimed_mac, b.name AS claimed_by, f.home_used_by_mac,"
+            " f.home_used_at, f.found_at FROM voucher_conflicts f JOIN voucher_claims c"
+            " ON c.id = f.claim_id JOIN appliances b ON b.id = c.claimed_by"
+            " WHERE c.home_appliance_id = %(v)s ORDER BY f.found_at DESC LIMIT %(n)s",
+            {"v": venue_id, "n": limit}).fetchall()
+    return {"claims": claims, "moves": moves, "conflicts": conflicts}

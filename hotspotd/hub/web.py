@@ -214,7 +214,8 @@ def venue(venue_id: int) -> Any:
     if not rows:
         abort(404)
     return render_template("venue.html", venue=rows[0], when=_when, csrf=_csrf(),
-                           payments=dashboard.recent_payments(hub["store"], venue_id))
+                           payments=dashboard.recent_payments(hub["store"], venue_id),
+                           roaming=dashboard.roaming(hub["store"], venue_id))
 
 
 def _when(epoch: float | None) -> str:
