@@ -44,10 +44,7 @@ def claim(store: HubStore, bearer: str | None, body: Any, now: Callable[[], floa
 
 def claims_against(store: HubStore, bearer: str | None, after: Any) -> dict[str, Any]:
     """Claims on the caller's own vouchers made after claim `after`, oldest first."""
-    try:
-        since = int(after or 0)
-    except (TypeError, ValueError):
-        raise BatchRefused(400, "bad_request", "after must be a claim id") from None
+    since = _after(after)
     with store.transaction() as conn:
         caller = authenticate(conn, bearer)
         rows = conn.execute(
@@ -57,6 +54,13 @@ def claims_against(store: HubStore, bearer: str | None, after: Any) -> dict[str,
             " AND c.claimed_by <> c.home_appliance_id ORDER BY c.id LIMIT %s",
             (caller["id"], since, MAX_CLAIMS)).fetchall()
     return {"claims": [dict(row) for row in rows]}
+
+
+def _after(after: Any) -> int:
+    try:
+        return int(after or 0)
+    except (TypeError, ValueError):
+        raise BatchRefused(400, "bad_request", "after must be a claim id") from None
 
 
 def _claim_fields(body: Any) -> tuple[str, str]:
@@ -132,10 +136,7 @@ def claim_time(store: HubStore, bearer: str | None, body: Any, now: Callable[[],
 
 def time_claims_against(store: HubStore, bearer: str | None, after: Any) -> dict[str, Any]:
     """Moves of the caller's payments' time to other venues, after claim `after`."""
-    try:
-        since = int(after or 0)
-    except (TypeError, ValueError):
-        raise BatchRefused(400, "bad_request", "after must be a claim id") from None
+    since = _after(after)
     with store.transaction() as conn:
         caller = authenticate(conn, bearer)
         rows = conn.execute(

@@ -73,47 +73,42 @@ def batches() -> Any:
     return jsonify(answer)
 
 
+def _answered(call: Callable[[], dict[str, Any]], what: str) -> Any:
+    """The JSON answer of `call`, or its refusal as a status and a reason."""
+    try:
+        return jsonify(call())
+    except BatchRefused as refused:
+        log.info("%s refused (%s): %s", what, refused.code, refused.reason)
+        return jsonify(refused.as_json()), refused.status
+
+
 @api.post(CLAIM_PATH)
 def voucher_claim() -> Any:
     hub = _hub()
-    try:
-        answer = claims.claim(hub["store"], _bearer(), request.get_json(silent=True),
-                              hub["now"])
-    except BatchRefused as refused:
-        log.info("voucher claim refused (%s): %s", refused.code, refused.reason)
-        return jsonify(refused.as_json()), refused.status
-    return jsonify(answer)
+    return _answered(lambda: claims.claim(hub["store"], _bearer(),
+                                          request.get_json(silent=True), hub["now"]),
+                     "voucher claim")
 
 
 @api.get(CLAIMS_PATH)
 def voucher_claims() -> Any:
-    try:
-        answer = claims.claims_against(_hub()["store"], _bearer(), request.args.get("after"))
-    except BatchRefused as refused:
-        return jsonify(refused.as_json()), refused.status
-    return jsonify(answer)
+    return _answered(lambda: claims.claims_against(_hub()["store"], _bearer(),
+                                                   request.args.get("after")), "claims")
 
 
 @api.post(TIME_CLAIM_PATH)
 def time_claim() -> Any:
     hub = _hub()
-    try:
-        answer = claims.claim_time(hub["store"], _bearer(), request.get_json(silent=True),
-                                   hub["now"])
-    except BatchRefused as refused:
-        log.info("time claim refused (%s): %s", refused.code, refused.reason)
-        return jsonify(refused.as_json()), refused.status
-    return jsonify(answer)
+    return _answered(lambda: claims.claim_time(hub["store"], _bearer(),
+                                               request.get_json(silent=True), hub["now"]),
+                     "time claim")
 
 
 @api.get(TIME_CLAIMS_PATH)
 def time_claims() -> Any:
-    try:
-        answer = claims.time_claims_against(_hub()["store"], _bearer(),
-                                            request.args.get("after"))
-    except BatchRefused as refused:
-        return jsonify(refused.as_json()), refused.status
-    return jsonify(answer)
+    return _answered(lambda: claims.time_claims_against(_hub()["store"], _bearer(),
+                                                        request.args.get("after")),
+                     "time claims")
 
 
 @api.post("/v1/enroll")

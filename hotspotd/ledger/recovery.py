@@ -56,10 +56,9 @@ def normalise_receipt(text: str) -> str:
     return "".join(ch for ch in str(text).upper() if ch.isalnum())
 
 
-def recover_time(db: Database, *, receipt: str, phone: str, mac: str, ip: str | None,
-                 now: float) -> Recovery:
-    """Move the time left on the paying device to `mac`, once per receipt."""
-    to_mac = checked_mac(mac)
+def payer_facts(receipt: str, phone: str) -> tuple[str, str]:
+    """(receipt code, MSISDN) as the payer typed them, or RecoveryRefused saying no more
+    than "no match" (recovery and adding a device ask for the same two facts)."""
     code = normalise_receipt(receipt)
     try:
         msisdn = normalise_msisdn(phone)
@@ -67,6 +66,14 @@ def recover_time(db: Database, *, receipt: str, phone: str, mac: str, ip: str | 
         raise RecoveryRefused(NO_MATCH) from None
     if not RECEIPT_FORM.match(code):
         raise RecoveryRefused(NO_MATCH)
+    return code, msisdn
+
+
+def recover_time(db: Database, *, receipt: str, phone: str, mac: str, ip: str | None,
+                 now: float) -> Recovery:
+    """Move the time left on the paying device to `mac`, once per receipt."""
+    to_mac = checked_mac(mac)
+    code, msisdn = payer_facts(receipt, phone)
     with db.write() as conn:
         payment = conn.execute(
             "SELECT id, mac, phone FROM payments WHERE receipt = ? AND status = 'completed'",

@@ -15,12 +15,11 @@ import math
 import sqlite3
 from dataclasses import dataclass
 
-from hotspotd.daraja.msisdn import InvalidPhoneNumber, normalise_msisdn
 from hotspotd.ledger.errors import BillingError
 from hotspotd.ledger.events import record_event
 from hotspotd.ledger.grants import get_entitlement, grant_time
 from hotspotd.ledger.macs import checked_mac
-from hotspotd.ledger.recovery import NO_MATCH, RECEIPT_FORM, RecoveryRefused, normalise_receipt
+from hotspotd.ledger.recovery import NO_MATCH, RecoveryRefused, payer_facts
 from hotspotd.store.db import Database
 
 
@@ -49,13 +48,7 @@ def add_device(db: Database, *, receipt: str, phone: str, mac: str, ip: str | No
                now: float) -> Shared:
     """Let device `mac` use the plan paid with `receipt` from `phone`, until its time ends."""
     device = checked_mac(mac)
-    code = normalise_receipt(receipt)
-    try:
-        msisdn = normalise_msisdn(phone)
-    except InvalidPhoneNumber:
-        raise RecoveryRefused(NO_MATCH) from None
-    if not RECEIPT_FORM.match(code):
-        raise RecoveryRefused(NO_MATCH)
+    code, msisdn = payer_facts(receipt, phone)
     with db.write() as conn:
         payment = conn.execute(
             "SELECT p.id, p.mac, p.phone, p.plan_id, g.expires_at, pl.devices FROM payments p"
