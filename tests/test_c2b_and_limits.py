@@ -48,74 +48,71 @@ def test_account_codes_are_short_unambiguous_and_stable(db: Database) -> None:
     assert device_for_account_code(db.connection(), "ZZZZZ") is None
 
 
-def test_c2b_validation_confirmation_and_unmatched_credit(tmp_path: Path) -> None:
-    with fast_appliance(tmp_path) as appliance:
-        assert register(appliance)["ResponseCode"] == "0"
-        code = code_for(appliance, MAC)
-        daraja = client(appliance)
-        paid = daraja.simulate_c2b(amount=20, msisdn="0711222333", bill_ref=code)
-        unknown = daraja.simulate_c2b(amount=20, msisdn="0711222333", bill_ref="NOSUCH")
-        too_little = daraja.simulate_c2b(amount=5, msisdn="0711222333", bill_ref=code)
-        odd = daraja.simulate_c2b(amount=15, msisdn="0711222333", bill_ref=code)
-        wait_until(lambda: len(rows(appliance, "SELECT * FROM c2b_transactions")) == 2,
-                   message="two confirmations")
-        sim_states = {t["trans_id"]: t["state"]
-                      for t in appliance.daraja_simulator.c2b_transactions()}
-        assert sim_states[unknown["TransID"]] == sim_states[too_little["TransID"]] == "rejected"
-        [grant] = rows(appliance, "SELECT * FROM grants")
-        assert (grant["mac"], grant["receipt"], grant["seconds"]) == (MAC, paid["TransID"], 3600)
-        [held] = rows(appliance, "SELECT * FROM unmatched_payments")
-        assert (held["receipt"], held["amount"]) == (odd["TransID"], 15)
-        assert "matches no plan" in held["reason"]
+def test_c2b_validation_confirmation_and_unmatched_credit(appliance: Appliance) -> None:
+    assert register(appliance)["ResponseCode"] == "0"
+    code = code_for(appliance, MAC)
+    daraja = client(appliance)
+    paid = daraja.simulate_c2b(amount=20, msisdn="0711222333", bill_ref=code)
+    unknown = daraja.simulate_c2b(amount=20, msisdn="0711222333", bill_ref="NOSUCH")
+    too_little = daraja.simulate_c2b(amount=5, msisdn="0711222333", bill_ref=code)
+    odd = daraja.simulate_c2b(amount=15, msisdn="0711222333", bill_ref=code)
+    wait_until(lambda: len(rows(appliance, "SELECT * FROM c2b_transactions")) == 2,
+               message="two confirmations")
+    sim_states = {t["trans_id"]: t["state"]
+                  for t in appliance.daraja_simulator.c2b_transactions()}
+    assert sim_states[unknown["TransID"]] == sim_states[too_little["TransID"]] == "rejected"
+    [grant] = rows(appliance, "SELECT * FROM grants")
+    assert (grant["mac"], grant["receipt"], grant["seconds"]) == (MAC, paid["TransID"], 3600)
+    [held] = rows(appliance, "SELECT * FROM unmatched_payments")
+    assert (held["receipt"], held["amount"]) == (odd["TransID"], 15)
+    assert "matches no plan" in held["reason"]
 
 
-def test_validation_codes_over_http(tmp_path: Path) -> None:
-    with fast_appliance(tmp_path) as appliance:
-        code = code_for(appliance, MAC)
-        url = callback_root(appliance) + "/c2b/validation"
+def test_validation_codes_over_http(appliance: Appliance) -> None:
+    code = code_for(appliance, MAC)
+    url = callback_root(appliance) + "/c2b/validation"
 
-        def validate(bill_ref: str, amount: str) -> str:
-            body = {"TransID": "SIMVAL0001", "TransAmount": amount, "BillRefNumber": bill_ref}
-            return requests.post(url, json=body, timeout=5).json()["ResultCode"]
+    def validate(bill_ref: str, amount: str) -> str:
+        body = {"TransID": "SIMVAL0001", "TransAmount": amount, "BillRefNumber": bill_ref}
+        return requests.post(url, json=body, timeout=5).json()["ResultCode"]
 
-        assert validate(code, "10.00") == "0"
-        assert validate("WRONG", "10.00") == "C2B00012"
-        assert validate(code, "9.00") == "C2B00013"
-        assert validate(code, "abc") == "C2B00016"
-
-
-def test_stk_payment_reported_by_callback_and_c2b_grants_once(tmp_path: Path) -> None:
-    with fast_appliance(tmp_path) as appliance:
-        register(appliance)
-        appliance.daraja_simulator.faults.update(c2b_for_stk=True, duplicate_callbacks=1)
-        public_id = buy(appliance, "254708374149", MAC).json()["id"]
-        assert wait_final(appliance, public_id)["status"] == "completed"
-        wait_until(lambda: rows(appliance, "SELECT * FROM c2b_transactions"),
-                   message="the C2B confirmation")
-        [grant] = rows(appliance, "SELECT * FROM grants")
-        [payment] = rows(appliance, "SELECT * FROM payments")
-        assert grant["receipt"] == payment["receipt"] == \
-            appliance.daraja_simulator.prompts()[0]["receipt"]
-        [seen] = rows(appliance, "SELECT outcome FROM c2b_transactions")
-        assert seen["outcome"] in ("duplicate", "settled_payment")  # whichever came first
-        assert rows(appliance, "SELECT * FROM unmatched_payments") == []
+    assert validate(code, "10.00") == "0"
+    assert validate("WRONG", "10.00") == "C2B00012"
+    assert validate(code, "9.00") == "C2B00013"
+    assert validate(code, "abc") == "C2B00016"
 
 
-def test_pull_fills_in_confirmations_that_never_arrived(tmp_path: Path) -> None:
-    with fast_appliance(tmp_path, c2b={"pull_interval_seconds": 3600}) as appliance:
-        code = code_for(appliance, MAC)
-        wait_until(lambda: rows(appliance, "SELECT * FROM pull_state WHERE checked_at > 0"),
-                   message="the first Pull run")
-        register(appliance)
-        appliance.daraja_simulator.faults.drop_callbacks = True  # confirmations lost
-        paid = client(appliance).simulate_c2b(amount=10, msisdn="0711222333", bill_ref=code)
-        wait_until(lambda: appliance.daraja_simulator.c2b_transactions(), message="the payment")
-        assert rows(appliance, "SELECT * FROM grants") == []
-        assert appliance.mpesa.pull.run() == 1
-        [grant] = rows(appliance, "SELECT * FROM grants")
-        assert (grant["receipt"], grant["source"]) == (paid["TransID"], "c2b")
-        assert appliance.mpesa.pull.run() == 0  # idempotent
-        assert appliance.daraja_simulator.stats()["pull_register"] == 1  # registered once
+def test_stk_payment_reported_by_callback_and_c2b_grants_once(appliance: Appliance) -> None:
+    register(appliance)
+    appliance.daraja_simulator.faults.update(c2b_for_stk=True, duplicate_callbacks=1)
+    public_id = buy(appliance, "254708374149", MAC).json()["id"]
+    assert wait_final(appliance, public_id)["status"] == "completed"
+    wait_until(lambda: rows(appliance, "SELECT * FROM c2b_transactions"),
+               message="the C2B confirmation")
+    [grant] = rows(appliance, "SELECT * FROM grants")
+    [payment] = rows(appliance, "SELECT * FROM payments")
+    assert grant["receipt"] == payment["receipt"] == \
+        appliance.daraja_simulator.prompts()[0]["receipt"]
+    [seen] = rows(appliance, "SELECT outcome FROM c2b_transactions")
+    assert seen["outcome"] in ("duplicate", "settled_payment")  # whichever came first
+    assert rows(appliance, "SELECT * FROM unmatched_payments") == []
+
+
+@pytest.mark.appliance(c2b={"pull_interval_seconds": 3600})
+def test_pull_fills_in_confirmations_that_never_arrived(appliance: Appliance) -> None:
+    code = code_for(appliance, MAC)
+    wait_until(lambda: rows(appliance, "SELECT * FROM pull_state WHERE checked_at > 0"),
+               message="the first Pull run")
+    register(appliance)
+    appliance.daraja_simulator.faults.drop_callbacks = True  # confirmations lost
+    paid = client(appliance).simulate_c2b(amount=10, msisdn="0711222333", bill_ref=code)
+    wait_until(lambda: appliance.daraja_simulator.c2b_transactions(), message="the payment")
+    assert rows(appliance, "SELECT * FROM grants") == []
+    assert appliance.mpesa.pull.run() == 1
+    [grant] = rows(appliance, "SELECT * FROM grants")
+    assert (grant["receipt"], grant["source"]) == (paid["TransID"], "c2b")
+    assert appliance.mpesa.pull.run() == 0  # idempotent
+    assert appliance.daraja_simulator.stats()["pull_register"] == 1  # registered once
 
 
 def test_push_limits_per_device_and_phone_survive_a_restart(tmp_path: Path) -> None:
@@ -151,22 +148,21 @@ def test_cooldown_after_repeated_cancellations(tmp_path: Path) -> None:
         assert again.value.reason == "cooldown" and again.value.retry_after > 1700
 
 
-def test_simulator_control_endpoint(tmp_path: Path) -> None:
-    with fast_appliance(tmp_path) as appliance:
-        url = appliance.addresses["daraja_url"] + "/simulator/faults"
-        set_ = requests.post(url, json={"drop_callbacks": True, "spike_arrest_next": 1},
-                             timeout=5).json()
-        assert set_["drop_callbacks"] is True and set_["spike_arrest_next"] == 1
-        assert requests.post(url, json={"nope": 1}, timeout=5).status_code == 400
-        reset = requests.post(url, json={"reset": True}, timeout=5).json()
-        assert reset["drop_callbacks"] is False
-        base = appliance.addresses["daraja_url"]
-        for n in range(2):  # the second purchase refetches the invalidated token
-            public_id = buy(appliance, "254708374149", f"AA:BB:CC:00:32:0{n}").json()["id"]
-            assert wait_final(appliance, public_id)["status"] == "completed"
-            assert requests.post(base + "/simulator/invalidate-tokens", timeout=5).ok
-        stats = requests.get(base + "/simulator/stats", timeout=5).json()
-        assert stats["oauth"] >= 2
+def test_simulator_control_endpoint(appliance: Appliance) -> None:
+    url = appliance.addresses["daraja_url"] + "/simulator/faults"
+    set_ = requests.post(url, json={"drop_callbacks": True, "spike_arrest_next": 1},
+                         timeout=5).json()
+    assert set_["drop_callbacks"] is True and set_["spike_arrest_next"] == 1
+    assert requests.post(url, json={"nope": 1}, timeout=5).status_code == 400
+    reset = requests.post(url, json={"reset": True}, timeout=5).json()
+    assert reset["drop_callbacks"] is False
+    base = appliance.addresses["daraja_url"]
+    for n in range(2):  # the second purchase refetches the invalidated token
+        public_id = buy(appliance, "254708374149", f"AA:BB:CC:00:32:0{n}").json()["id"]
+        assert wait_final(appliance, public_id)["status"] == "completed"
+        assert requests.post(base + "/simulator/invalidate-tokens", timeout=5).ok
+    stats = requests.get(base + "/simulator/stats", timeout=5).json()
+    assert stats["oauth"] >= 2
 
 
 def test_callback_after_pull_settled_an_uncertain_push_learns_its_id(db: Database) -> None:

@@ -29,6 +29,7 @@ from support.mpesa import (
 from support.phones import daemon_phone, phone_for
 from support.wait import wait_until
 
+from hotspotd.app import Appliance
 from hotspotd.failpoints import EXIT_CODE
 from hotspotd.simulators.daraja import DarajaSimulator
 from hotspotd.web.portal.views import place_in_line
@@ -96,53 +97,51 @@ def queued_ids(appliance: Any) -> set[int]:
         appliance, "SELECT payment_id FROM events WHERE kind = 'push.queued'")}
 
 
-def test_live_status_shows_queued_then_prompt_sent(tmp_path: Path) -> None:
-    with fast_appliance(tmp_path, daraja={"requests_per_minute": 20,
-                                          "push_max_wait_seconds": 0.2}) as appliance:
-        first = buy(appliance, phone(1), "AA:BB:CC:00:51:01").json()
-        second = buy(appliance, phone(2), "AA:BB:CC:00:51:02").json()
-        assert second["queued"] is True and second["status"] == "pending"
-        device = phone_for(appliance, "AA:BB:CC:00:51:02")  # a device reads only its own
-        live = f"{portal(appliance)}live/purchase/{second['id']}"
-        now = device.get(live, params={"phase": "", "lang": "en"}, timeout=10).json()
-        assert (now["phase"], now["title"]) == ("queued", "You are in line")
-        assert "prompt will come to your phone shortly" in now["message"]
-        # 20 requests/min: 6 s a place (a push and its settling query take turns)
-        place = f"You are number {now['queue_position']} in line; the wait is less than a minute."
-        assert now["queue_position"] in (1, 2) and place in now["message"]
-        sw = device.get(live, params={"phase": "", "lang": "sw"}, timeout=10).json()
-        assert sw["title"] == "Uko kwenye foleni"
-        assert f"Wewe ni nambari {sw['queue_position']} kwenye foleni" in sw["message"]
-        page = device.get(f"{portal(appliance)}status/{second['id']}", timeout=10).text
-        assert "in line; the wait is less than a minute." in page
-        # The long poll answers when the push goes out (3 s a request here).
-        changed = device.get(live, params={"phase": "queued", "wait": 25}, timeout=30).json()
-        assert changed["phase"] == "prompt", changed
-        assert "Check your phone" in changed["message"]
-        assert first["id"] != second["id"]
-        kinds = [r["kind"] for r in rows(
-            appliance, "SELECT kind FROM events WHERE payment_id = 2 ORDER BY id")]
-        assert kinds[:4] == ["payment.created", "push.queued", "push.dequeued",
-                             "push.accepted"]
+@pytest.mark.appliance(daraja={"requests_per_minute": 20, "push_max_wait_seconds": 0.2})
+def test_live_status_shows_queued_then_prompt_sent(appliance: Appliance) -> None:
+    first = buy(appliance, phone(1), "AA:BB:CC:00:51:01").json()
+    second = buy(appliance, phone(2), "AA:BB:CC:00:51:02").json()
+    assert second["queued"] is True and second["status"] == "pending"
+    device = phone_for(appliance, "AA:BB:CC:00:51:02")  # a device reads only its own
+    live = f"{portal(appliance)}live/purchase/{second['id']}"
+    now = device.get(live, params={"phase": "", "lang": "en"}, timeout=10).json()
+    assert (now["phase"], now["title"]) == ("queued", "You are in line")
+    assert "prompt will come to your phone shortly" in now["message"]
+    # 20 requests/min: 6 s a place (a push and its settling query take turns)
+    place = f"You are number {now['queue_position']} in line; the wait is less than a minute."
+    assert now["queue_position"] in (1, 2) and place in now["message"]
+    sw = device.get(live, params={"phase": "", "lang": "sw"}, timeout=10).json()
+    assert sw["title"] == "Uko kwenye foleni"
+    assert f"Wewe ni nambari {sw['queue_position']} kwenye foleni" in sw["message"]
+    page = device.get(f"{portal(appliance)}status/{second['id']}", timeout=10).text
+    assert "in line; the wait is less than a minute." in page
+    # The long poll answers when the push goes out (3 s a request here).
+    changed = device.get(live, params={"phase": "queued", "wait": 25}, timeout=30).json()
+    assert changed["phase"] == "prompt", changed
+    assert "Check your phone" in changed["message"]
+    assert first["id"] != second["id"]
+    kinds = [r["kind"] for r in rows(
+        appliance, "SELECT kind FROM events WHERE payment_id = 2 ORDER BY id")]
+    assert kinds[:4] == ["payment.created", "push.queued", "push.dequeued",
+                         "push.accepted"]
 
 
-def test_waiting_too_long_in_line_expires_with_nothing_sent(tmp_path: Path) -> None:
+@pytest.mark.appliance(daraja={"requests_per_minute": 1, "push_max_wait_seconds": 0.2},
+                       settlement={"queue_max_seconds": 2},
+                       limits={"line_max": 10})
+def test_waiting_too_long_in_line_expires_with_nothing_sent(appliance: Appliance) -> None:
     # line_max: the automatic bound (what 1 request a minute pushes within 2 s) is 0
-    with fast_appliance(tmp_path, daraja={"requests_per_minute": 1,
-                                          "push_max_wait_seconds": 0.2},
-                        settlement={"queue_max_seconds": 2},
-                        limits={"line_max": 10}) as appliance:
-        sim = appliance.daraja_simulator
-        ids = [b.json()["id"] for b in burst(appliance, 3, first=20)]
-        finals = [wait_final(appliance, public_id, timeout=15) for public_id in ids]
-        assert {(f["status"], f["result_code"]) for f in finals} == {
-            ("expired", "HOTSPOTD_QUEUE_TIMEOUT")}
-        assert "nothing was charged" in finals[0]["message"]
-        assert "hakuna pesa iliyokatwa" in status(appliance, ids[0], "sw")["message"]
-        assert sim.stats()["stkpush"] == 0
-        stored = rows(appliance, "SELECT * FROM payments")
-        assert {(p["settled_by"], p["queued_at"]) for p in stored} == {("queue", None)}
-        assert all("no prompt was sent" in p["result_desc"] for p in stored)
+    sim = appliance.daraja_simulator
+    ids = [b.json()["id"] for b in burst(appliance, 3, first=20)]
+    finals = [wait_final(appliance, public_id, timeout=15) for public_id in ids]
+    assert {(f["status"], f["result_code"]) for f in finals} == {
+        ("expired", "HOTSPOTD_QUEUE_TIMEOUT")}
+    assert "nothing was charged" in finals[0]["message"]
+    assert "hakuna pesa iliyokatwa" in status(appliance, ids[0], "sw")["message"]
+    assert sim.stats()["stkpush"] == 0
+    stored = rows(appliance, "SELECT * FROM payments")
+    assert {(p["settled_by"], p["queued_at"]) for p in stored} == {("queue", None)}
+    assert all("no prompt was sent" in p["result_desc"] for p in stored)
 
 
 def test_a_restart_while_purchases_wait_in_line_loses_none(tmp_path: Path) -> None:
@@ -227,21 +226,20 @@ def test_killed_in_line_and_at_push_sent_pushes_nobody_twice(
         assert len(grants) == len({g["payment_id"] for g in grants}) >= 2
 
 
-def test_spike_arrest_on_a_push_puts_it_in_line_instead_of_refusing(tmp_path: Path) -> None:
-    with fast_appliance(tmp_path) as appliance:
-        sim = appliance.daraja_simulator
-        buy(appliance, "254708374149", "AA:BB:CC:00:53:00")  # token fetched, budget warm
-        sim.faults.spike_arrest_next = 1
-        answer = buy(appliance, "254700000000", "AA:BB:CC:00:53:01")
-        assert answer.status_code == 202
-        body = answer.json()
-        assert body["queued"] is True and "You are in line" in body["message"]
-        assert wait_final(appliance, body["id"], timeout=30)["status"] == "completed"
-        [payment] = rows(appliance, "SELECT * FROM payments WHERE public_id = ?", body["id"])
-        reasons = rows(appliance, "SELECT detail FROM events WHERE payment_id = ? AND"
-                                  " kind = 'push.queued'", payment["id"])
-        assert "500.003.02" in reasons[0]["detail"]
-        assert appliance.mpesa.purchases._daraja.budget.backoffs >= 1  # noqa: SLF001
+def test_spike_arrest_on_a_push_puts_it_in_line_instead_of_refusing(appliance: Appliance) -> None:
+    sim = appliance.daraja_simulator
+    buy(appliance, "254708374149", "AA:BB:CC:00:53:00")  # token fetched, budget warm
+    sim.faults.spike_arrest_next = 1
+    answer = buy(appliance, "254700000000", "AA:BB:CC:00:53:01")
+    assert answer.status_code == 202
+    body = answer.json()
+    assert body["queued"] is True and "You are in line" in body["message"]
+    assert wait_final(appliance, body["id"], timeout=30)["status"] == "completed"
+    [payment] = rows(appliance, "SELECT * FROM payments WHERE public_id = ?", body["id"])
+    reasons = rows(appliance, "SELECT detail FROM events WHERE payment_id = ? AND"
+                              " kind = 'push.queued'", payment["id"])
+    assert "500.003.02" in reasons[0]["detail"]
+    assert appliance.mpesa.purchases._daraja.budget.backoffs >= 1  # noqa: SLF001
 
 
 def test_place_in_line_gives_a_rough_wait_in_both_languages() -> None:

@@ -5,11 +5,9 @@ enforcer, the reconcile both ways, faults switched on at run time."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
-from support.appliance import running_appliance
 from support.wait import wait_until
 
 from hotspotd.app import Appliance
@@ -22,9 +20,8 @@ FAST_ROUTER = {"timeout_seconds": 0.5, "coa_timeout_seconds": 0.3,
 
 
 @pytest.fixture
-def appliance(tmp_path: Path) -> Iterator[Appliance]:
-    with running_appliance(tmp_path, router=FAST_ROUTER) as running:
-        yield running
+def appliance_config() -> dict[str, dict[str, Any]]:
+    return {"router": FAST_ROUTER}
 
 
 def grant(appliance: Appliance, seconds: int, mac: str = MAC, ip: str = IP,
