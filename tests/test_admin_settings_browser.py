@@ -9,13 +9,14 @@ import re
 from typing import Any
 
 import pytest
-from test_admin_browser import appliance, base, browser, page, shot
+from support.admin_http import add_owner_and_cashier
+from test_admin_browser import base, browser, page, shot
 
 from hotspotd.app import Appliance
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
-__all__ = ["appliance", "base", "browser", "page"]  # the fixtures, shared with the main module
+__all__ = ["base", "browser", "page"]  # test_admin_browser's fixtures (Chromium, owner tab)
 SECRETS = {"consumer_key": "ck-browser-secret-81", "consumer_secret": "cs-browser-secret-82",
            "passkey": "pk-browser-secret-83"}
 
@@ -76,7 +77,9 @@ def test_channel_secrets_are_write_only(appliance: Appliance, page: Any, base: s
         assert secret not in html
 
 
-def test_cashier_sees_settings_but_cannot_edit(browser: Any, base: str) -> None:
+def test_cashier_sees_settings_but_cannot_edit(browser: Any, base: str,
+                                               appliance: Appliance) -> None:
+    add_owner_and_cashier(appliance.db, cashier=("lockme", "lockme password 1"))
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     tab = context.new_page()
     tab.goto(base + "login")
