@@ -1,8 +1,9 @@
 """Issue 16's acceptance, many venues: REAL appliances (`hotspotd run`, each with its own
 embedded MikroTik and Daraja simulators) enrolled with the CLI at a REAL hub
 (`hotspotd hub serve`, HTTPS) on PostgreSQL. Customers buy from phones on each venue's
-simulated WiFi; the hub is SIGKILLed mid-stream, an appliance is SIGKILLed mid-batch, the
-hub is down while a venue keeps selling. Each time: every journal seq of the venue exactly
+simulated WiFi; a voucher printed at A is redeemed at B exactly once (through B's portal);
+the hub is SIGKILLed mid-stream, an appliance is SIGKILLed mid-batch, the hub is down while
+a venue keeps selling. Each time: every journal seq of the venue exactly
 once at the hub, and the hub's projections equal the venue's own tables.
 
 Moments are proved by the event that marks them, never by sleeping: the "mid-batch" kills
@@ -17,12 +18,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 import requests
 from support import hub as hub_fixtures
 from support.daemon import Daemon
@@ -341,11 +342,6 @@ def test_uplink_cut_venue_keeps_selling_and_catches_up(tmp_path: Path, hub_dsn: 
         hub.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product: Shipper.round reads the roaming claims before each batch; a read that fails"
-    " because the hub is unreachable raises HubUnavailable without journal.record_error, so"
-    " `hotspotd hub status` shows no last error while the hub is down (fix: record the error"
-    " there as _post does)"))
 def test_hub_status_names_the_outage(tmp_path: Path, hub_dsn: str) -> None:
     hub = a_hub(tmp_path, hub_dsn)
     appliance = ApplianceSide(tmp_path / "a")
@@ -405,4 +401,60 @@ def test_hub_failed_over_to_a_standby_that_lagged_gets_the_missing_events_again(
         assert f"the hub asked to resend from {lagged + 1}" in venue.daemon.log_text()
     finally:
         venue.daemon.close()
+        hub.stop()
+
+
+def redeem_at(venue: Venue, mac: str, code: str) -> requests.Response:
+    """The portal's voucher form, sent from phone `mac` on the venue's WiFi."""
+    phone = venue.phone(mac)
+    page = phone.get(venue.daemon.portal_url, timeout=10)
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+    return phone.post(venue.daemon.portal_url + "voucher", timeout=15, allow_redirects=False,
+                      data={"csrf": token, "code": code})
+
+
+def test_a_voucher_printed_at_a_is_redeemed_at_b_exactly_once(
+        tmp_path: Path, hub_dsn: str) -> None:
+    from hotspotd.ledger.vouchers import create_batch, format_code
+
+    hub = a_hub(tmp_path, hub_dsn)
+    venues: list[Venue] = []
+    try:
+        venues = [Venue(tmp_path / "a", hub, "Cafe A"), Venue(tmp_path / "b", hub, "Cafe B")]
+        a, b = (venue.start() for venue in venues)
+        db = Database(a.daemon.database_path).open()
+        try:  # the owner of A prints a batch (its plan 1: one hour)
+            _, printed = create_batch(db, plan_id=1, count=2, now=time.time())
+        finally:
+            db.close()
+        code = printed[0].code
+        wait_for(lambda: hub_rows(hub_dsn, "SELECT 1 FROM vouchers WHERE code = %s", code),
+                 timeout=20, message="A's vouchers at the hub")
+
+        taken = redeem_at(b, "AA:BB:CC:16:0B:01", format_code(code))
+        assert taken.status_code == 200 and "Voucher accepted" in taken.text, taken.text[:500]
+        wait_for(lambda: "AA:BB:CC:16:0B:01" in b.online(), timeout=15,
+                 message="the voucher's phone online at B's router")
+        again = redeem_at(b, "AA:BB:CC:16:0B:02", code)  # another phone at B
+        at_home = redeem_at(a, "AA:BB:CC:16:0A:09", code)  # and at A, its home
+        for refused in (again, at_home):
+            assert refused.status_code == 400 and "already been used" in refused.text
+        assert not {"AA:BB:CC:16:0B:02"} & b.online() and not {"AA:BB:CC:16:0A:09"} & a.online()
+
+        claims = hub_rows(hub_dsn, "SELECT code, mac, claimed_by FROM voucher_claims")
+        assert [(c["code"], c["mac"], c["claimed_by"]) for c in claims] == [
+            (code, "AA:BB:CC:16:0B:01", b.appliance_id)]  # one redemption, network-wide
+        roamed = b.daemon.query("SELECT code, home, mac FROM roamed_vouchers")
+        assert [tuple(r.values()) for r in roamed] == [(code, "Cafe A", "AA:BB:CC:16:0B:01")]
+        used = wait_for(lambda: a.daemon.query(
+            "SELECT status, used_by_mac FROM vouchers WHERE code = ? AND status = 'used'",
+            (code,)), timeout=20, message="A marking its voucher used")
+        assert used == [{"status": "used", "used_by_mac": "AA:BB:CC:16:0B:01"}]
+        for venue in venues:
+            venue.wait_caught_up()
+            assert_exactly_once(venue)
+        assert not hub_rows(hub_dsn, "SELECT * FROM voucher_conflicts")
+    finally:
+        for venue in venues:
+            venue.daemon.close()
         hub.stop()

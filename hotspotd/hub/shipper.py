@@ -122,6 +122,7 @@ class Shipper:
             roaming.sync_claims(self.db, link, self._http, timeout, self.clock)
             roaming.sync_time_claims(self.db, link, self._http, timeout, self.clock)
         except roaming.HubUnreachable as exc:
+            journal.record_error(self.db, f"hub unreachable: {exc}")
             raise HubUnavailable(f"cannot read roaming claims: {exc}") from None
         after = journal.shipped_seq(self.db)
         events = journal.pending_events(self.db, after, int(self.settings.batch_events))
