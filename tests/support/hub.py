@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 import requests
 
 from support.postgres import REQUIRE_ENV, PostgresCluster, free_port, unavailable_reason
+from support.wait import wait_until
 
 
 @pytest.fixture(scope="session")
@@ -44,18 +44,7 @@ def hub_dsn(pg_cluster: PostgresCluster) -> str:
     return pg_cluster.create_database()
 
 
-def wait_for(check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05,
-             message: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy; return that, or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {message}"
-                                 f" (last value: {result!r})")
-        time.sleep(interval)
+wait_for = wait_until  # the tests' one poll-until helper (support.wait), by its old name
 
 
 # --- processes: the hub (`hotspotd hub serve`) and an appliance's side of it -----------------
