@@ -507,6 +507,7 @@ class Appliance:
         with self._scheduling:
             self._scheduling_closed = True
         self.ops.stopping.set()
+        self.daraja.budget.close()  # a job waiting for a Daraja slot gives up now
         self.scheduler.shutdown(wait=True)
 
     def _run_later(self, delay: float, job: Callable[[], None]) -> None:
