@@ -85,6 +85,8 @@ def make_plan(db: Database, clock: FakeClock) -> Callable[..., Plan]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "appliance(**sections): configuration sections for this"
                                        " test's `appliance` (over `appliance_config`)")
+    config.addinivalue_line("markers", "no_accounts: the test makes the owner UI's first"
+                                       " account itself (test_admin_security)")
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.admin_http import csrf_of, owner_session
-from support.appliance import running_appliance
+from support import admin_http
+from support.admin_http import add_owner_and_cashier, csrf_of, owner_session
 from support.phones import phone_for
 
-from hotspotd.admin.accounts import create_account
 from hotspotd.admin.options import AdminOptions
 from hotspotd.admin.setup_codes import WrongSetupCode, create_first_owner, issue_setup_code
 from hotspotd.app import Appliance
@@ -27,8 +26,8 @@ from hotspotd.store.db import Database
 from hotspotd.web import create_app
 from hotspotd.web.context import WebContext
 
-OWNER, PASSWORD = "owner", "a long owner password"
-CASHIER, CASHIER_PASSWORD = "till", "cashier password 42"
+OWNER, PASSWORD = admin_http.OWNER  # the accounts owner_session logs in with by default
+CASHIER, CASHIER_PASSWORD = admin_http.CASHIER
 
 
 class LogCapture(logging.Handler):
@@ -40,8 +39,9 @@ class LogCapture(logging.Handler):
         self.lines.append(self.format(record))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def logs() -> Iterator[LogCapture]:
+    """Every log line of the test, the appliance's start included."""
     handler = LogCapture()
     root = logging.getLogger()
     old_level = root.level
@@ -52,22 +52,30 @@ def logs() -> Iterator[LogCapture]:
     root.setLevel(old_level)
 
 
-@pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory, logs: LogCapture) -> Iterator[Appliance]:
-    with running_appliance(tmp_path_factory.mktemp("admin-sec"),
-                           admin={"login_attempts": 3, "lockout_seconds": 600}) as running:
-        yield running
+@pytest.fixture
+def appliance_config() -> dict[str, dict[str, object]]:
+    return {"admin": {"login_attempts": 3, "lockout_seconds": 600}}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
+def appliance(logs: LogCapture, appliance: Appliance,
+              request: pytest.FixtureRequest) -> Appliance:
+    """conftest's appliance per test, its logs captured from the start, with an owner and a
+    cashier account unless the test is marked `no_accounts` (it makes the first one)."""
+    if request.node.get_closest_marker("no_accounts") is None:
+        add_owner_and_cashier(appliance.db)
+    return appliance
+
+
+@pytest.fixture
 def base(appliance: Appliance) -> str:
     return appliance.addresses["portal_url"] + "admin/"
 
 
-def login(base: str, username: str = OWNER, password: str = PASSWORD) -> requests.Session:
-    return owner_session(base, username, password)
+login = owner_session  # login(base, username, password): a logged-in session, asserted
 
 
+@pytest.mark.no_accounts
 def test_first_visit_sets_up_the_owner_with_the_printed_code(appliance: Appliance,
                                                              base: str) -> None:
     code = appliance.addresses["owner_setup_code"]  # printed at start (runtime.json too)
@@ -88,8 +96,6 @@ def test_first_visit_sets_up_the_owner_with_the_printed_code(appliance: Applianc
     # Once an owner exists, set-up is closed for good.
     again = requests.get(base + "setup", timeout=5)
     assert again.url == base + "login"
-    create_account(appliance.db, username=CASHIER, password=CASHIER_PASSWORD, role="cashier",
-                   now=time.time())
 
 
 def test_setup_needs_the_code_from_every_address(appliance: Appliance, tmp_path: Path) -> None:
