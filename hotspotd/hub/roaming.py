@@ -176,10 +176,12 @@ def _get_claims(link: HubLink, session: requests.Session, path: str, after: int,
                              headers={"Authorization": f"Bearer {link.key}"},
                              timeout=timeout, verify=link.verify)
     except requests.RequestException as exc:
-        raise HubUnreachable(type(exc).__name__) from None
-    if answer.status_code != 200:
-        raise HubUnreachable(f"{path}: {answer.status_code}")
-    claims = _json(answer).get("claims", [])
+        raise HubUnreachable(f"hub unreachable: {type(exc).__name__}") from None
+    body = _json(answer)
+    if answer.status_code != 200:  # refused (a revoked key says why) or failing
+        raise HubUnreachable(f"{answer.status_code} {body.get('error', '')}:"
+                             f" {body.get('reason', path)}".strip())
+    claims = body.get("claims", [])
     return claims if isinstance(claims, list) else []
 
 

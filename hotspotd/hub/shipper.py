@@ -109,7 +109,9 @@ class Shipper:
             self._wake.clear()
 
     def round(self, link: HubLink) -> bool:
-        """Health row if due, one batch if any; True when more rows wait behind it."""
+        """Health row if due, one batch if any, then the roaming claims on this venue's
+        vouchers and payments; True when more rows wait behind the batch. The ledger goes
+        first: claims that cannot be read never hold up the stream."""
         now = self.clock()
         if now >= self._next_health:
             journal.append_health(self.db, now)
@@ -117,18 +119,17 @@ class Shipper:
         if now >= self._next_prune:
             journal.prune_shipped(self.db, now - self.settings.keep_shipped_days * 86400)
             self._next_prune = now + PRUNE_EVERY_SECONDS
-        try:  # this venue's vouchers redeemed at other venues: used here too
+        after = journal.shipped_seq(self.db)
+        events = journal.pending_events(self.db, after, int(self.settings.batch_events))
+        if events:
+            self.send(link, events)
+        try:  # this venue's vouchers and time used at other venues: used here too
             timeout = float(self.settings.timeout_seconds)
             roaming.sync_claims(self.db, link, self._http, timeout, self.clock)
             roaming.sync_time_claims(self.db, link, self._http, timeout, self.clock)
         except roaming.HubUnreachable as exc:
-            journal.record_error(self.db, f"hub unreachable: {exc}")
+            journal.record_error(self.db, str(exc))
             raise HubUnavailable(f"cannot read roaming claims: {exc}") from None
-        after = journal.shipped_seq(self.db)
-        events = journal.pending_events(self.db, after, int(self.settings.batch_events))
-        if not events:
-            return False
-        self.send(link, events)
         return len(events) >= int(self.settings.batch_events)
 
     def send(self, link: HubLink, events: list[dict[str, Any]]) -> None:
