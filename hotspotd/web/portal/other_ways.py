@@ -8,14 +8,17 @@ address (persistent windows: a restart does not reset them) before anything is l
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, request
 
 from hotspotd.ledger.errors import BillingError
-from hotspotd.ledger.sharing import add_device
+from hotspotd.ledger.grants import Grant
+from hotspotd.ledger.recovery import Recovery
+from hotspotd.ledger.sharing import Shared, add_device
 from hotspotd.ratelimit import RateLimiter
-from hotspotd.web.context import web_context
+from hotspotd.web.context import WebContext, web_context
 from hotspotd.web.i18n import choose_language, error_text, format_duration, translate
 from hotspotd.web.portal.common import placed_fields, query_string, render
 from hotspotd.web.portal.pages import csrf_refused, form_error, safe_link
@@ -48,65 +51,64 @@ def rate_limited(kind: str, limit: int, device: dict[str, str]) -> Any | None:
 
 
 def voucher() -> Any:
-    router = placed_fields(request.form, fresh=True)
-    refused = csrf_refused() or rate_limited("voucher", web_context().portal.voucher_attempts,
-                                             router)
-    if refused is not None:
-        return refused
-    ctx = web_context()
-    try:
-        grant = ctx.redeem_voucher(code=request.form.get("code", ""), mac=router["mac"],
-                                   ip=router["ip"], now=ctx.now())
-    except BillingError as exc:
-        return form_error(error_text(exc.code, exc.message, choose_language(request)),
-                          exc.status, code=request.form.get("code", ""),
-                          open_section="voucher")
-    ctx.wake_router()
-    return _done("voucher_ok", grant.seconds, int(grant.expires_at - ctx.now()), router)
+    return _other_way("voucher", "code", lambda ctx, device: _voucher_done(
+        ctx, ctx.redeem_voucher(code=request.form.get("code", ""), mac=device["mac"],
+                                ip=device["ip"], now=ctx.now())))
 
 
-def recover() -> Any:
-    router = placed_fields(request.form, fresh=True)  # the time moves to this device
-    refused = csrf_refused() or rate_limited("recover",
-                                             web_context().portal.recovery_attempts, router)
+def recover() -> Any:  # the time moves to the device the network placed
+    return _other_way("recover", "receipt", lambda ctx, device: _recovered(
+        ctx, ctx.recover_time(receipt=request.form.get("receipt", ""),
+                              phone=request.form.get("phone", ""), mac=device["mac"],
+                              ip=device["ip"], now=ctx.now())))
+
+
+def share() -> Any:  # the device the network placed joins the payer's plan
+    return _other_way("share", "receipt", lambda ctx, device: _shared(
+        ctx, add_device(ctx.db, receipt=request.form.get("receipt", ""),
+                        phone=request.form.get("phone", ""), mac=device["mac"],
+                        ip=device["ip"], now=ctx.now())))
+
+
+ATTEMPTS = {"voucher": "voucher_attempts", "recover": "recovery_attempts",
+            "share": "recovery_attempts"}
+
+
+def _other_way(kind: str, kept: str,
+               act: Callable[[WebContext, dict[str, str]], tuple[str, int, int]]) -> Any:
+    """One form of "other ways in": CSRF and the attempt limits first, then `act` (which
+    returns the page's message, the seconds given and the seconds left); a refusal is the
+    page again with the customer's `kept` field and the section open."""
+    device = placed_fields(request.form, fresh=True)
+    ctx = web_context()
+    refused = csrf_refused() or rate_limited(kind, getattr(ctx.portal, ATTEMPTS[kind]), device)
     if refused is not None:
         return refused
-    ctx = web_context()
     try:
-        moved = ctx.recover_time(receipt=request.form.get("receipt", ""),
-                                 phone=request.form.get("phone", ""), mac=router["mac"],
-                                 ip=router["ip"], now=ctx.now())
+        message, seconds, left = act(ctx, device)
     except BillingError as exc:
         return form_error(error_text(exc.code, exc.message, choose_language(request)),
-                          exc.status, receipt=request.form.get("receipt", ""),
-                          open_section="recover")
+                          exc.status, open_section=kind,
+                          **{kept: request.form.get(kept, "")})
     ctx.wake_router()
+    return _done(message, seconds, left, device)
+
+
+def _voucher_done(ctx: WebContext, grant: Grant) -> tuple[str, int, int]:
+    return "voucher_ok", grant.seconds, int(grant.expires_at - ctx.now())
+
+
+def _recovered(ctx: WebContext, moved: Recovery) -> tuple[str, int, int]:
     lang = choose_language(request)
     message = translate(lang, "recover_ok", time=format_duration(moved.seconds, lang))
-    return _done(message, moved.seconds, int(moved.expires_at - ctx.now()), router)
+    return message, moved.seconds, int(moved.expires_at - ctx.now())
 
 
-def share() -> Any:
-    router = placed_fields(request.form, fresh=True)  # the device the network placed
-    refused = csrf_refused() or rate_limited("share",
-                                             web_context().portal.recovery_attempts, router)
-    if refused is not None:
-        return refused
-    ctx = web_context()
-    try:
-        shared = add_device(ctx.db, receipt=request.form.get("receipt", ""),
-                            phone=request.form.get("phone", ""), mac=router["mac"],
-                            ip=router["ip"], now=ctx.now())
-    except BillingError as exc:
-        return form_error(error_text(exc.code, exc.message, choose_language(request)),
-                          exc.status, receipt=request.form.get("receipt", ""),
-                          open_section="share")
-    ctx.wake_router()
+def _shared(ctx: WebContext, shared: Shared) -> tuple[str, int, int]:
     lang = choose_language(request)
     left = int(shared.until - ctx.now())
-    message = translate(lang, "share_ok", time=format_duration(left, lang),
-                        count=shared.devices, allowed=shared.allowed)
-    return _done(message, shared.seconds, left, router)
+    return translate(lang, "share_ok", time=format_duration(left, lang), count=shared.devices,
+                     allowed=shared.allowed), shared.seconds, left
 
 
 def _done(message_key: str, seconds: int, left: int, router: dict[str, str]) -> Any:
