@@ -131,7 +131,7 @@ def describe(info: dict[str, object]) -> str:
           if info["owner_setup_code"] else []),
         f"  M-Pesa phone (approve prompts):  {info['phone_url']}",
         f"  Router simulator, active hosts:  {info['router_status_url']}",
-        *[f"  Router {name}, active hosts:{' ' * max(1, 18 - len(name))}{url}"
+        *[f"  Router {name}, active hosts:".ljust(35) + str(url)
           for name, url in dict(info["router_status_urls"]).items()],
         f"  Daraja simulator:                {info['daraja_url']}",
         f"  RADIUS auth/acct:                {radius['host']}:{radius['auth_port']}"
