@@ -126,3 +126,36 @@ def test_a_router_with_no_device_on_it_is_not_asked_to_log_one_in(venue: Applian
         venue.outbox_router.login_host(mac="AA:BB:CC:0D:00:99", ip="10.9.9.9",
                                        user="AA:BB:CC:0D:00:99", password="x")
     assert requests.get(venue.addresses["portal_url"] + "healthz", timeout=5).ok
+
+
+def test_routeros_script_for_each_router(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                         ) -> None:
+    from hotspotd.cli import main
+
+    config = write(tmp_path, """
+[router]
+host = "10.0.0.1"
+password = "main-password"
+appliance_address = "10.0.0.2"
+[radius]
+secret = "main-radius"
+mac_password = "mac-password"
+[routers.annex]
+host = "10.0.1.1"
+password = "annex-password"
+radius_secret = "annex-radius"
+coa_port = 1700
+appliance_address = "10.0.1.2"
+hotspot_interface = "bridge-annex"
+""")
+    assert main(["routeros-script", "--config", str(config), "--router", "annex"]) == 0
+    annex = capsys.readouterr().out
+    assert 'secret="annex-radius"' in annex and "port=1700" in annex
+    assert "interface=bridge-annex" in annex and "address=10.0.1.2/32" in annex
+    assert "main-radius" not in annex and "main-password" not in annex
+    assert main(["routeros-script", "--config", str(config)]) == 0  # the first router
+    first = capsys.readouterr().out
+    assert 'secret="main-radius"' in first and "annex" not in first
+    assert main(["routeros-script", "--config", str(config), "--router", "nope"]) == 1
+    assert "no router named 'nope'; the configuration has annex, main" in \
+        capsys.readouterr().err

@@ -54,7 +54,8 @@ def inputs_from(config: Config, *, placeholders: bool = False) -> ScriptInputs:
     portal = web.public_url.rstrip("/") if web.public_url else f"http://{appliance}:{web.port}"
     return ScriptInputs(
         appliance=appliance, portal_url=portal,
-        radius_secret="<radius secret>" if placeholders else radius.secret,
+        radius_secret="<radius secret>" if placeholders else (router.radius_secret
+                                                               or radius.secret),
         mac_password="<mac password>" if placeholders else radius.mac_password,
         auth_port=radius.auth_port, acct_port=radius.acct_port, coa_port=router.coa_port,
         interim_seconds=radius.interim_interval_seconds, api_user=router.user,
