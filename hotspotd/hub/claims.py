@@ -27,12 +27,10 @@ def claim(store: HubStore, bearer: str | None, body: Any, now: Callable[[], floa
     with store.transaction() as conn:
         caller = authenticate(conn, bearer)
         voucher = _find(conn, caller["id"], code)
-        taken = conn.execute("SELECT * FROM voucher_claims WHERE code = %s FOR UPDATE",
-                             (code,)).fetchone()
+        taken = _retry_of(conn, "voucher_claims", "code", code, caller["id"], mac,
+                          BatchRefused(409, "voucher_used", "that voucher has already been used"))
         if taken is not None:
-            if (taken["claimed_by"], taken["mac"]) == (caller["id"], mac):
-                return _answer(taken, voucher)  # the same claim again: a retry
-            raise BatchRefused(409, "voucher_used", "that voucher has already been used")
+            return _answer(taken, voucher)
         _check_usable(voucher, now())
         made = conn.execute(
             "INSERT INTO voucher_claims (code, home_appliance_id, voucher_local_id,"
@@ -54,6 +52,25 @@ def claims_against(store: HubStore, bearer: str | None, after: Any) -> dict[str,
             " AND c.claimed_by <> c.home_appliance_id ORDER BY c.id LIMIT %s",
             (caller["id"], since, MAX_CLAIMS)).fetchall()
     return {"claims": [dict(row) for row in rows]}
+
+
+CLAIM_KEYS = {("voucher_claims", "code"), ("time_claims", "receipt")}
+
+
+def _retry_of(conn: psycopg.Connection, table: str, column: str, key: str, caller_id: int,
+              mac: str, taken: BatchRefused) -> dict[str, Any] | None:
+    """The claim already made on `key` (locked) when it is this venue's for this device: a
+    retry, answered again; None when there is none; `taken` raised when it is someone
+    else's."""
+    if (table, column) not in CLAIM_KEYS:
+        raise ValueError(f"{table}.{column}")
+    row = conn.execute(f"SELECT * FROM {table} WHERE {column} = %s FOR UPDATE",  # noqa: S608
+                       (key,)).fetchone()
+    if row is None:
+        return None
+    if (row["claimed_by"], row["mac"]) == (caller_id, mac):
+        return row
+    raise taken
 
 
 def _after(after: Any) -> int:
@@ -115,13 +132,11 @@ def claim_time(store: HubStore, bearer: str | None, body: Any, now: Callable[[],
     with store.transaction() as conn:
         caller = authenticate(conn, bearer)
         payment = _paid(conn, caller["id"], receipt, masked)
-        taken = conn.execute("SELECT * FROM time_claims WHERE receipt = %s FOR UPDATE",
-                             (receipt,)).fetchone()
+        taken = _retry_of(conn, "time_claims", "receipt", receipt, caller["id"], mac,
+                          BatchRefused(409, "time_moved", "the time of that payment was"
+                                       " already moved to a device; it can move only once"))
         if taken is not None:
-            if (taken["claimed_by"], taken["mac"]) == (caller["id"], mac):
-                return _time_answer(taken, payment)  # the same move again: a retry
-            raise BatchRefused(409, "time_moved", "the time of that payment was already"
-                               " moved to a device; it can move only once")
+            return _time_answer(taken, payment)
         seconds = _seconds_left(conn, payment, now())
         if seconds <= 0:
             raise BatchRefused(409, "time_over", "the time bought with that payment has run"

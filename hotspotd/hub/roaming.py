@@ -33,9 +33,9 @@ from hotspotd.store.db import Database
 log = logging.getLogger(__name__)
 
 CLAIM_TIMEOUT_SECONDS = 3.0  # the customer waits on the page
-REFUSALS: dict[str, Callable[[str], vouchers.VoucherError]] = {
-    "voucher_used": vouchers.VoucherUsed,
-    "voucher_expired": vouchers.VoucherExpired,
+VOUCHER_REFUSALS: dict[str, Callable[[], vouchers.VoucherError]] = {
+    "voucher_used": lambda: vouchers.VoucherUsed("That voucher has already been used."),
+    "voucher_expired": lambda: vouchers.VoucherExpired("That voucher has expired."),
 }
 UNKNOWN = "That voucher code is not valid. Check it and try again."
 UNCHECKED = ("That code is not from this venue, and the other venues cannot be asked right"
@@ -77,8 +77,8 @@ class NetworkVouchers:
             if local is not None and refused.code == "voucher_unknown":
                 # not shipped to the hub yet: nobody else can have claimed it
                 return vouchers.redeem(self.db, code=code, mac=mac, ip=ip, now=now)
-            raise REFUSALS.get(refused.code, vouchers.UnknownVoucher)(
-                UNKNOWN if refused.code not in REFUSALS else _words(refused.code)) from None
+            raise VOUCHER_REFUSALS.get(refused.code, lambda: vouchers.UnknownVoucher(UNKNOWN))(
+            ) from None
         if local is not None:
             return vouchers.redeem(self.db, code=code, mac=mac, ip=ip, now=now,
                                    claim_id=int(answer["claim"]))
@@ -110,61 +110,105 @@ class NetworkRecovery:
         except InvalidPhoneNumber:
             raise recovery.RecoveryRefused(recovery.NO_MATCH) from None
         code = recovery.normalise_receipt(receipt)
-        answer = _ask(link, TIME_CLAIM_PATH, {"receipt": code, "phone_masked": masked,
-                                              "mac": mac}, self.timeout, TIME_REFUSALS)
+        try:
+            answer = _post(link, TIME_CLAIM_PATH, {"receipt": code, "phone_masked": masked,
+                                                   "mac": mac}, self.timeout)
+        except HubUnreachable:
+            raise recovery.RecoveryRefused(UNCHECKED_TIME) from None
+        except ClaimRefused as refused:
+            raise TIME_REFUSALS.get(refused.code, lambda: recovery.RecoveryRefused(
+                recovery.NO_MATCH))() from None
         moved = recovery.MovedTime(int(answer["claim"]), code, str(answer["home"]),
                                    int(answer["seconds"]))
         return recovery.grant_moved_in(self.db, moved, mac=mac, ip=ip, now=now)
 
 
-TIME_REFUSALS: dict[str, Callable[[str], Exception]] = {
-    "time_moved": lambda _: recovery.AlreadyRecovered(
+TIME_REFUSALS: dict[str, Callable[[], Exception]] = {
+    "time_moved": lambda: recovery.AlreadyRecovered(
         "The time of that payment was already moved to a device; it can move only once."),
-    "time_over": lambda _: recovery.NothingToRecover(
+    "time_over": lambda: recovery.NothingToRecover(
         "The time bought with that payment has run out; there is nothing left to move."),
 }
-
-
-def _ask(link: HubLink, path: str, body: dict[str, Any], timeout: float,
-         refusals: dict[str, Callable[[str], Exception]]) -> dict[str, Any]:
-    """POST a claim to the hub; a refusal becomes the customer's error, no answer "no match"
-    with a hint to try again (it cannot be checked now)."""
-    try:
-        answer = requests.post(link.hub_url.rstrip("/") + path, json=body, timeout=timeout,
-                               headers={"Authorization": f"Bearer {link.key}"},
-                               verify=link.verify)
-    except requests.RequestException:
-        raise recovery.RecoveryRefused(UNCHECKED_TIME) from None
-    reply = _json(answer)
-    if answer.status_code == 200:
-        return reply
-    error = str(reply.get("error", ""))
-    if answer.status_code >= 500 or answer.status_code in (401, 403):
-        raise recovery.RecoveryRefused(UNCHECKED_TIME)
-    raise refusals.get(error, lambda _: recovery.RecoveryRefused(recovery.NO_MATCH))(error)
 
 
 UNCHECKED_TIME = ("We could not match that receipt here, and the other venues cannot be asked"
                   " right now. Try again in a minute.")
 
 
+def claim_voucher(link: HubLink, code: str, mac: str, timeout: float) -> dict[str, Any]:
+    """Ask the hub for voucher `code` for device `mac`: its answer, or why not."""
+    return _post(link, CLAIM_PATH, {"code": code, "mac": mac}, timeout)
+
+
+def _post(link: HubLink, path: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """POST a claim to the hub: its answer; HubUnreachable when it cannot answer (no
+    connection, a server error, this appliance's key refused); ClaimRefused with the
+    hub's word and reason otherwise."""
+    try:
+        answer = requests.post(link.hub_url.rstrip("/") + path, json=body, timeout=timeout,
+                               headers={"Authorization": f"Bearer {link.key}"},
+                               verify=link.verify)
+    except requests.RequestException as exc:
+        raise HubUnreachable(type(exc).__name__) from None
+    reply = _json(answer)
+    if answer.status_code >= 500 or answer.status_code in (401, 403):
+        raise HubUnreachable(f"{answer.status_code} {reply.get('error', '')}")
+    if answer.status_code != 200:
+        raise ClaimRefused(str(reply.get("error", answer.status_code)),
+                           str(reply.get("reason", "")))
+    return reply
+
+
+def sync_claims(db: Database, link: HubLink, session: requests.Session, timeout: float,
+                now: Callable[[], float] = time.time) -> int:
+    """Mark this venue's vouchers that other venues redeemed through the hub; how many
+    claims were new. Raises HubUnreachable when the hub cannot say."""
+    def apply(conn: Any, claim: dict[str, Any]) -> None:
+        outcome = vouchers.mark_claimed_elsewhere(
+            conn, voucher_id=int(claim["voucher_local_id"]), claim_id=int(claim["id"]),
+            mac=str(claim["mac"]), venue=str(claim["venue"]),
+            at=float(claim["claimed_at"]), now=now())
+        if outcome == "conflict":
+            log.warning("voucher %s was redeemed here and at %s: both keep their time"
+                        " (the hub lists the conflict)", claim["code"], claim["venue"])
+
+    return _apply_claims(db, link, session, timeout, CLAIMS_PATH, "claims_seen", apply)
+
+
 def sync_time_claims(db: Database, link: HubLink, session: requests.Session, timeout: float,
                      now: Callable[[], float] = time.time) -> int:
     """Take off the paying devices here the time of payments that moved to other venues;
     how many moves were new. Raises HubUnreachable when the hub cannot say."""
-    seen = db.query_one("SELECT time_claims_seen FROM hub_state WHERE id = 1")[0]
-    claims = _get_claims(link, session, TIME_CLAIMS_PATH, seen, timeout)
+    def apply(conn: Any, claim: dict[str, Any]) -> None:
+        outcome = recovery.take_moved_away(
+            conn, claim_id=int(claim["id"]), payment_id=int(claim["payment_local_id"]),
+            seconds=int(claim["seconds"]), venue=str(claim["venue"]), now=now())
+        if outcome == "conflict":
+            log.warning("the time of receipt %s moved here and to %s: both keep it",
+                        claim["receipt"], claim["venue"])
+
+    return _apply_claims(db, link, session, timeout, TIME_CLAIMS_PATH, "time_claims_seen",
+                         apply)
+
+
+SEEN_COLUMNS = ("claims_seen", "time_claims_seen")
+
+
+def _apply_claims(db: Database, link: HubLink, session: requests.Session, timeout: float,
+                  path: str, seen_column: str,
+                  apply: Callable[[Any, dict[str, Any]], None]) -> int:
+    """The hub's claims at `path` newer than `hub_state.<seen_column>`, each applied here
+    and the mark moved past them, in one transaction; how many there were."""
+    if seen_column not in SEEN_COLUMNS:
+        raise ValueError(seen_column)
+    seen = db.query_one(f"SELECT {seen_column} FROM hub_state WHERE id = 1")[0]
+    claims = _get_claims(link, session, path, seen, timeout)
     if not claims:
         return 0
     with db.write() as conn:
         for claim in claims:
-            outcome = recovery.take_moved_away(
-                conn, claim_id=int(claim["id"]), payment_id=int(claim["payment_local_id"]),
-                seconds=int(claim["seconds"]), venue=str(claim["venue"]), now=now())
-            if outcome == "conflict":
-                log.warning("the time of receipt %s moved here and to %s: both keep it",
-                            claim["receipt"], claim["venue"])
-        conn.execute("UPDATE hub_state SET time_claims_seen = ? WHERE id = 1",
+            apply(conn, claim)
+        conn.execute(f"UPDATE hub_state SET {seen_column} = ? WHERE id = 1",
                      (max(int(claim["id"]) for claim in claims),))
     return len(claims)
 
@@ -183,51 +227,6 @@ def _get_claims(link: HubLink, session: requests.Session, path: str, after: int,
                              f" {body.get('reason', path)}".strip())
     claims = body.get("claims", [])
     return claims if isinstance(claims, list) else []
-
-
-def _words(code: str) -> str:
-    return {"voucher_used": "That voucher has already been used.",
-            "voucher_expired": "That voucher has expired."}[code]
-
-
-def claim_voucher(link: HubLink, code: str, mac: str, timeout: float) -> dict[str, Any]:
-    """Ask the hub for voucher `code` for device `mac`: its answer, or why not."""
-    try:
-        answer = requests.post(link.hub_url.rstrip("/") + CLAIM_PATH,
-                               json={"code": code, "mac": mac}, timeout=timeout,
-                               headers={"Authorization": f"Bearer {link.key}"},
-                               verify=link.verify)
-    except requests.RequestException as exc:
-        raise HubUnreachable(type(exc).__name__) from None
-    body = _json(answer)
-    if answer.status_code >= 500 or answer.status_code in (401, 403):
-        raise HubUnreachable(f"{answer.status_code} {body.get('error', '')}")
-    if answer.status_code != 200:
-        raise ClaimRefused(str(body.get("error", answer.status_code)),
-                           str(body.get("reason", "")))
-    return body
-
-
-def sync_claims(db: Database, link: HubLink, session: requests.Session, timeout: float,
-                now: Callable[[], float] = time.time) -> int:
-    """Mark this venue's vouchers that other venues redeemed through the hub; how many
-    claims were new. Raises HubUnreachable when the hub cannot say."""
-    seen = db.query_one("SELECT claims_seen FROM hub_state WHERE id = 1")[0]
-    claims = _get_claims(link, session, CLAIMS_PATH, seen, timeout)
-    if not claims:
-        return 0
-    with db.write() as conn:
-        for claim in claims:
-            outcome = vouchers.mark_claimed_elsewhere(
-                conn, voucher_id=int(claim["voucher_local_id"]), claim_id=int(claim["id"]),
-                mac=str(claim["mac"]), venue=str(claim["venue"]),
-                at=float(claim["claimed_at"]), now=now())
-            if outcome == "conflict":
-                log.warning("voucher %s was redeemed here and at %s: both keep their time"
-                            " (the hub lists the conflict)", claim["code"], claim["venue"])
-        conn.execute("UPDATE hub_state SET claims_seen = ? WHERE id = 1",
-                     (max(int(claim["id"]) for claim in claims),))
-    return len(claims)
 
 
 def _json(answer: requests.Response) -> dict[str, Any]:
