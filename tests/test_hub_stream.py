@@ -136,8 +136,10 @@ def test_shipper_thread_ships_health_and_stops_within_a_second(
     shipper = Shipper(settings(), appliance.db, box).start()
     try:
         wait_for(lambda: sales_events_at_hub(hub_dsn) == 200, timeout=10, message="200")
-        health = hub_rows(hub_dsn, "SELECT * FROM health")
-        assert health and health[0]["payments_waiting"] == 0 and health[0]["version"]
+        # The health row is journalled after the 200 sales, so it may come a batch later.
+        health = wait_for(lambda: hub_rows(hub_dsn, "SELECT * FROM health"), timeout=10,
+                          message="the health snapshot at the hub")
+        assert health[0]["payments_waiting"] == 0 and health[0]["version"]
         sell(appliance.db, 1, start=51)
         shipper.wake()
         wait_for(lambda: sales_events_at_hub(hub_dsn) == 204, timeout=5, message="204")
