@@ -305,7 +305,8 @@ def test_a_purchase_settles_by_stk_query_alone_against_the_double(
         done = wait_until(lambda: (s := phone.get(status_url, timeout=5).json())["status"]
                             != "pending" and s)
         assert (done["status"], done["result_code"]) == ("completed", "0")
-        active = {row["mac-address"] for row in appliance.router_simulator.active_hosts()}
-        assert phone.mac in active
+        wait_until(lambda: phone.mac in {row["mac-address"] for row in  # the outbox logs it in
+                                          appliance.router_simulator.active_hosts()},
+                   message="the device active at the router")
         pushes = sent(mock, "/mpesa/stkpush/v1/processrequest")
         assert [p["PhoneNumber"] for p in pushes] == ["254708374149"]
